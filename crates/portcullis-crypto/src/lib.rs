@@ -1,0 +1,79 @@
+//! The cryptography of Portcullis, in three small pieces:
+//!
+//! - [`Argon2Hasher`]: password hashing with argon2id under a caller-chosen
+//!   [`Argon2Policy`], stored as PHC strings, with rehash-on-login detection
+//!   and a dummy verification for unknown users (equal timing);
+//! - [`JwtCodec`]: RFC 9068 JWT access tokens signed with HS256, hardened per
+//!   RFC 8725 (algorithm pinned, `typ` is `at+jwt`, issuer and audience
+//!   required, time passed in by the caller, at most 30 s of leeway);
+//! - [`generate_opaque_token`] and friends: 256-bit random tokens (refresh
+//!   tokens, session identifiers) that are stored only as SHA-256 digests.
+//!
+//! What it is not: it does no I/O (no files, network, environment variables,
+//! clock or logging) and depends on no other Portcullis crate. It does not
+//! store anything, rotate keys, or decide token lifetimes; callers pass in keys,
+//! policies and the current time. Its only side effect is reading the operating
+//! system's random number generator.
+//!
+//! # Hashing and verifying a password
+//!
+//! ```
+//! use portcullis_crypto::{Argon2Hasher, Argon2Policy, PasswordCheck};
+//!
+//! let policy = Argon2Policy::OWASP;
+//! policy.validate(false)?; // refuse test-only costs in production
+//! let hasher = Argon2Hasher::new(policy)?;
+//!
+//! let stored = hasher.hash(b"correct horse battery staple")?;
+//! assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+//! assert_eq!(
+//!     hasher.verify(b"correct horse battery staple", &stored)?,
+//!     PasswordCheck::Match { needs_rehash: false }
+//! );
+//! assert_eq!(hasher.verify(b"wrong", &stored)?, PasswordCheck::Mismatch);
+//!
+//! // For a login with an unknown username, spend the same time anyway.
+//! hasher.verify_dummy(b"whatever was typed");
+//! # Ok::<(), portcullis_crypto::CryptoError>(())
+//! ```
+//!
+//! # Issuing and verifying an access token
+//!
+//! ```
+//! use portcullis_crypto::{
+//!     AccessTokenClaims, JwtCodec, JwtError, generate_opaque_token, generate_signing_key,
+//! };
+//!
+//! let key = generate_signing_key(); // in practice: loaded from configuration
+//! let codec = JwtCodec::new(&key, "https://auth.example.com", "example-api")?;
+//!
+//! let now = 1_700_000_000; // the caller's clock, in Unix seconds
+//! let claims = AccessTokenClaims {
+//!     iss: String::new(), // filled in by the codec
+//!     aud: String::new(), // filled in by the codec
+//!     sub: "user-42".to_owned(),
+//!     exp: now + 900,
+//!     iat: now,
+//!     nbf: now,
+//!     jti: generate_opaque_token(""),
+//!     sid: "session-7".to_owned(),
+//!     scope: "profile".to_owned(),
+//! };
+//! let token = codec.encode(&claims)?;
+//!
+//! let verified = codec.decode(&token, now + 60).expect("valid token");
+//! assert_eq!(verified.sub, "user-42");
+//! assert_eq!(verified.iss, "https://auth.example.com");
+//! assert_eq!(codec.decode(&token, now + 3600), Err(JwtError::Expired));
+//! # Ok::<(), portcullis_crypto::CryptoError>(())
+//! ```
+
+mod error;
+mod jwt;
+mod password;
+mod random;
+
+pub use error::{CryptoError, JwtError};
+pub use jwt::{ACCESS_TOKEN_TYPE, AccessTokenClaims, JwtCodec, MAX_LEEWAY_SECS};
+pub use password::{Argon2Hasher, Argon2Policy, PasswordCheck};
+pub use random::{constant_time_eq, generate_opaque_token, generate_signing_key, token_digest};

@@ -1,0 +1,49 @@
+//! The Portcullis domain: what an account, a credential and a session are, the
+//! rules they obey, and the use-cases (register, log in, authenticate a request)
+//! written against abstract ports.
+//!
+//! This crate is what the rest of Portcullis is built around. It is deliberately
+//! free of I/O: it has no database, web, or crypto dependency (it emits
+//! `tracing` events, which are not I/O until a subscriber makes them so). Storage, hashing,
+//! token signing and time reach it only through the traits in [`ports`], which
+//! the `portcullis-storage`, `portcullis-crypto` and `portcullis-http` crates
+//! implement and the `portcullis` binary wires together.
+//!
+//! What it is not: a web framework integration or a crypto library. If you want
+//! an HTTP API, use `portcullis-http`; if you want argon2 or JWTs alone, use
+//! `portcullis-crypto`.
+//!
+//! # Parse, don't validate
+//!
+//! Every value that crosses a trust boundary becomes a newtype through a
+//! parser, and the rest of the code can rely on it being valid:
+//!
+//! ```
+//! use portcullis_domain::{EmailAddress, Username};
+//!
+//! let username = Username::parse("Alice_01")?;
+//! assert_eq!(username.as_str(), "alice_01"); // stored lower-case
+//! assert!(Username::parse("a:b").is_err()); // ':' would break HTTP Basic
+//! assert!(EmailAddress::parse("not-an-email").is_err());
+//! # Ok::<(), portcullis_domain::FieldError>(())
+//! ```
+
+mod account;
+mod error;
+pub mod ports;
+mod scope;
+mod service;
+mod session;
+
+pub use account::{
+    EmailAddress, FullName, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH_FLOOR, NewUser, Password,
+    PasswordHashString, PasswordPolicy, ProfileChanges, Role, User, UserCredentials, UserId,
+    Username,
+};
+pub use error::{AuthError, ConflictField, FieldError, HashingError, StoreError, TokenError};
+pub use scope::{Scope, ScopeSet, UnknownScope};
+pub use service::{
+    AuthService, AuthSettings, ClientInfo, LoginRequest, Principal, ProfileUpdateRequest,
+    RegistrationRequest, TokenGrant,
+};
+pub use session::{AccessTokenClaims, NewSession, RefreshTokenHash, SessionId};

@@ -1,0 +1,146 @@
+//! The ports: what the domain needs from the outside world, as traits.
+//!
+//! Implementations live elsewhere (`portcullis-storage` for the stores,
+//! `portcullis-crypto` behind adapters in `portcullis-http` for hashing and
+//! tokens). Async traits use `async_trait` so they can be used as trait objects.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::account::{
+    NewUser, Password, PasswordHashString, ProfileChanges, Role, User, UserCredentials, UserId,
+    Username,
+};
+use crate::error::{HashingError, StoreError, TokenError};
+use crate::scope::ScopeSet;
+use crate::session::{AccessTokenClaims, NewSession, RefreshTokenHash, SessionId};
+
+/// Persistent accounts.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Inserts a new account; [`StoreError::Conflict`] when the username or
+    /// email is taken (case-insensitively).
+    async fn insert_user(&self, new_user: &NewUser) -> Result<(), StoreError>;
+
+    /// Loads an account and its password hash by username.
+    async fn find_credentials(
+        &self,
+        username: &Username,
+    ) -> Result<Option<UserCredentials>, StoreError>;
+
+    /// Loads an account by id.
+    async fn find_user(&self, id: UserId) -> Result<Option<User>, StoreError>;
+
+    /// Replaces an account's password hash (used for rehash-on-login).
+    async fn update_password_hash(
+        &self,
+        id: UserId,
+        hash: &PasswordHashString,
+    ) -> Result<(), StoreError>;
+
+    /// Applies profile changes and returns the updated account.
+    async fn update_profile(
+        &self,
+        id: UserId,
+        changes: &ProfileChanges,
+    ) -> Result<User, StoreError>;
+
+    /// Disables or enables an account by username; disabling also ends all
+    /// of its sessions in the same transaction.
+    async fn set_disabled(&self, username: &Username, disabled: bool) -> Result<User, StoreError>;
+
+    /// Changes an account's role by username.
+    async fn set_role(&self, username: &Username, role: Role) -> Result<User, StoreError>;
+
+    /// Succeeds when the store can be read.
+    async fn check_health(&self) -> Result<(), StoreError>;
+}
+
+/// Persistent login sessions and their refresh tokens.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a new session with its first refresh token.
+    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError>;
+
+    /// Returns the session's user and granted scopes when the session belongs
+    /// to `user_id`, is not revoked, has not reached its absolute expiry and
+    /// has been used within `idle_timeout`, and the user is not disabled.
+    async fn find_active_session(
+        &self,
+        session_id: SessionId,
+        user_id: UserId,
+        now: OffsetDateTime,
+        idle_timeout: Duration,
+    ) -> Result<Option<(User, ScopeSet)>, StoreError>;
+}
+
+/// The result of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordVerification {
+    /// The password is right. `needs_rehash` says the hash was made with
+    /// parameters other than the configured ones.
+    Match {
+        /// Whether the stored hash should be replaced.
+        needs_rehash: bool,
+    },
+    /// The password is wrong (or there was no hash to check against).
+    Mismatch,
+}
+
+/// Password hashing, expected to run off the async runtime with bounded
+/// concurrency.
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    /// Hashes a new password with the configured parameters.
+    async fn hash_password(&self, password: &Password) -> Result<PasswordHashString, HashingError>;
+
+    /// Verifies a password. With `hash: None` (unknown user) the same work is
+    /// done against a dummy hash and the answer is always a mismatch, so an
+    /// unknown username costs what a wrong password costs.
+    async fn verify_password(
+        &self,
+        password: &Password,
+        hash: Option<&PasswordHashString>,
+    ) -> Result<PasswordVerification, HashingError>;
+}
+
+/// Issues access and refresh tokens.
+pub trait TokenIssuer: Send + Sync {
+    /// Signs an access token for these claims.
+    fn issue_access_token(&self, claims: &AccessTokenClaims) -> Result<String, TokenError>;
+
+    /// A new opaque refresh token (at least 256 random bits) and its hash.
+    fn new_refresh_token(&self) -> (String, RefreshTokenHash);
+
+    /// The hash under which a presented refresh token would be stored.
+    fn hash_refresh_token(&self, token: &str) -> RefreshTokenHash;
+}
+
+/// Verifies access tokens: signature, algorithm, type, issuer, audience and
+/// time claims (with bounded leeway), relative to `now`.
+pub trait TokenVerifier: Send + Sync {
+    /// Returns the claims of a valid token.
+    fn verify_access_token(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<AccessTokenClaims, TokenError>;
+}
+
+/// The source of the current time. Tests substitute a clock they can move.
+pub trait Clock: Send + Sync {
+    /// The current time, UTC.
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// The real clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}

@@ -1,0 +1,436 @@
+//! The use-cases, written against the ports.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::account::{
+    EmailAddress, FullName, NewUser, Password, PasswordPolicy, ProfileChanges, Role, User, UserId,
+    Username,
+};
+use crate::error::{AuthError, FieldError, StoreError};
+use crate::ports::{
+    Clock, PasswordHasher, PasswordVerification, SessionStore, TokenIssuer, TokenVerifier,
+    UserStore,
+};
+use crate::scope::{Scope, ScopeSet};
+use crate::session::{AccessTokenClaims, NewSession, SessionId};
+
+/// Lifetimes and rules the use-cases apply.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// Access-token lifetime.
+    pub access_token_ttl: Duration,
+    /// Absolute session (refresh) lifetime.
+    pub session_ttl: Duration,
+    /// A session unused this long expires.
+    pub session_idle_timeout: Duration,
+    /// Rules for new passwords.
+    pub password_policy: PasswordPolicy,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            access_token_ttl: Duration::from_secs(900),
+            session_ttl: Duration::from_secs(2_592_000),
+            session_idle_timeout: Duration::from_secs(604_800),
+            password_policy: PasswordPolicy::default(),
+        }
+    }
+}
+
+/// A registration as submitted. Parsing happens in [`AuthService::register`],
+/// which reports every invalid field at once.
+#[derive(Debug)]
+pub struct RegistrationRequest {
+    /// Desired username.
+    pub username: String,
+    /// Email address.
+    pub email: String,
+    /// Optional display name.
+    pub full_name: Option<String>,
+    /// The new password.
+    pub password: Password,
+}
+
+/// Where a request came from, recorded on the session it creates.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// Client IP address as determined by the HTTP layer.
+    pub ip: Option<String>,
+    /// `User-Agent` header, truncated by the HTTP layer.
+    pub user_agent: Option<String>,
+}
+
+/// A password login (OAuth2 password grant or its JSON twin).
+#[derive(Debug)]
+pub struct LoginRequest {
+    /// Username as typed; normalised here.
+    pub username: String,
+    /// Password as typed; verified whole.
+    pub password: Password,
+    /// Optional space-separated scopes that narrow the grant.
+    pub scope: Option<String>,
+    /// Client details for the session record.
+    pub client: ClientInfo,
+}
+
+/// Profile changes as submitted.
+#[derive(Debug, Default)]
+pub struct ProfileUpdateRequest {
+    /// New email address.
+    pub email: Option<String>,
+    /// New display name; `Some(None)` clears it.
+    pub full_name: Option<Option<String>>,
+}
+
+/// The tokens a successful grant returns.
+#[derive(Debug)]
+pub struct TokenGrant {
+    /// Signed JWT access token.
+    pub access_token: String,
+    /// Lifetime of the access token.
+    pub expires_in: Duration,
+    /// Opaque refresh token, shown to the client once and stored only as a hash.
+    pub refresh_token: String,
+    /// Granted scopes.
+    pub scopes: ScopeSet,
+    /// The session the grant belongs to.
+    pub session_id: SessionId,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The caller's account, freshly loaded for this request.
+    pub user: User,
+    /// What this credential may do: its granted scopes, narrowed to what the
+    /// account's current role allows.
+    pub scopes: ScopeSet,
+    /// The session the credential belongs to.
+    pub session_id: SessionId,
+}
+
+impl Principal {
+    /// Fails with [`AuthError::InsufficientScope`] unless the credential
+    /// carries `scope`.
+    pub fn require(&self, scope: Scope) -> Result<(), AuthError> {
+        if self.scopes.contains(scope) {
+            Ok(())
+        } else {
+            Err(AuthError::InsufficientScope(scope))
+        }
+    }
+}
+
+/// The authentication use-cases.
+///
+/// Cheap to clone: every port is behind an `Arc`.
+#[derive(Clone)]
+pub struct AuthService {
+    users: Arc<dyn UserStore>,
+    sessions: Arc<dyn SessionStore>,
+    hasher: Arc<dyn PasswordHasher>,
+    issuer: Arc<dyn TokenIssuer>,
+    verifier: Arc<dyn TokenVerifier>,
+    clock: Arc<dyn Clock>,
+    settings: AuthSettings,
+}
+
+impl AuthService {
+    /// Assembles the service from its ports.
+    pub fn new(
+        users: Arc<dyn UserStore>,
+        sessions: Arc<dyn SessionStore>,
+        hasher: Arc<dyn PasswordHasher>,
+        issuer: Arc<dyn TokenIssuer>,
+        verifier: Arc<dyn TokenVerifier>,
+        clock: Arc<dyn Clock>,
+        settings: AuthSettings,
+    ) -> Self {
+        Self {
+            users,
+            sessions,
+            hasher,
+            issuer,
+            verifier,
+            clock,
+            settings,
+        }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &AuthSettings {
+        &self.settings
+    }
+
+    /// Creates an ordinary account.
+    pub async fn register(&self, request: RegistrationRequest) -> Result<User, AuthError> {
+        self.create_user(request, Role::User).await
+    }
+
+    /// Creates an account with the given role (the CLI uses this to make the
+    /// first admin). Every invalid field is reported at once.
+    pub async fn create_user(
+        &self,
+        request: RegistrationRequest,
+        role: Role,
+    ) -> Result<User, AuthError> {
+        let mut errors = Vec::new();
+        let username = Username::parse(&request.username)
+            .map_err(|e| errors.push(e))
+            .ok();
+        let email = EmailAddress::parse(&request.email)
+            .map_err(|e| errors.push(e))
+            .ok();
+        let full_name = request
+            .full_name
+            .as_deref()
+            .map(FullName::parse)
+            .transpose()
+            .map_err(|e| errors.push(e))
+            .ok()
+            .flatten();
+        if let (Some(username), Some(email)) = (&username, &email)
+            && let Err(error) =
+                self.settings
+                    .password_policy
+                    .check(&request.password, username, email)
+        {
+            errors.push(error);
+        }
+        let (Some(username), Some(email), true) = (username, email, errors.is_empty()) else {
+            return Err(AuthError::Validation(errors));
+        };
+        let password_hash = self.hasher.hash_password(&request.password).await?;
+        let user = User {
+            id: UserId::random(),
+            username,
+            email,
+            full_name,
+            role,
+            disabled: false,
+            created_at: self.now_seconds(),
+        };
+        self.users
+            .insert_user(&NewUser {
+                user: user.clone(),
+                password_hash,
+            })
+            .await?;
+        Ok(user)
+    }
+
+    /// The OAuth2 password grant: verifies the credentials, starts a session
+    /// and issues its tokens.
+    ///
+    /// Unknown user, wrong password and disabled account all fail with
+    /// [`AuthError::InvalidGrant`] after the same hashing work.
+    pub async fn login(&self, request: LoginRequest) -> Result<TokenGrant, AuthError> {
+        // Unknown scope names are refused before any hashing: they reveal
+        // nothing about the account.
+        let requested = match request.scope.as_deref() {
+            Some(scope) => Some(ScopeSet::parse(scope).map_err(|_| AuthError::InvalidScope)?),
+            None => None,
+        };
+        let user = self
+            .verify_credentials(&request.username, &request.password)
+            .await?;
+        let scopes = grant_scopes(user.role, requested)?;
+        self.start_session(&user, scopes, request.client).await
+    }
+
+    /// Verifies a username and password, rehashing a stored hash made with
+    /// outdated parameters. Used by the password grant and (later) HTTP Basic.
+    pub async fn verify_credentials(
+        &self,
+        username: &str,
+        password: &Password,
+    ) -> Result<User, AuthError> {
+        let credentials = match Username::parse(username) {
+            Ok(username) => self.users.find_credentials(&username).await?,
+            Err(_) => None,
+        };
+        let stored_hash = credentials.as_ref().map(|c| &c.password_hash);
+        let verification = self.hasher.verify_password(password, stored_hash).await?;
+        let (Some(credentials), PasswordVerification::Match { needs_rehash }) =
+            (credentials, verification)
+        else {
+            return Err(AuthError::InvalidGrant);
+        };
+        if credentials.user.disabled {
+            return Err(AuthError::InvalidGrant);
+        }
+        if needs_rehash {
+            // A failed rehash must not fail the login: the old hash still works.
+            match self.hasher.hash_password(password).await {
+                Ok(hash) => {
+                    if let Err(error) = self
+                        .users
+                        .update_password_hash(credentials.user.id, &hash)
+                        .await
+                    {
+                        tracing::warn!(user_id = %credentials.user.id, %error, "password rehash not stored");
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(user_id = %credentials.user.id, %error, "password rehash failed");
+                }
+            }
+        }
+        Ok(credentials.user)
+    }
+
+    /// Authenticates a bearer access token: verifies it, then checks that its
+    /// user exists and is enabled and that its session is still active, so a
+    /// revocation takes effect on the very next request.
+    pub async fn authenticate_access_token(&self, token: &str) -> Result<Principal, AuthError> {
+        let now = self.clock.now();
+        let claims = self
+            .verifier
+            .verify_access_token(token, now)
+            .map_err(|_| AuthError::InvalidToken)?;
+        let (user, granted) = self
+            .sessions
+            .find_active_session(
+                claims.session_id,
+                claims.user_id,
+                now,
+                self.settings.session_idle_timeout,
+            )
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        if user.disabled {
+            return Err(AuthError::InvalidToken);
+        }
+        // The token's scopes can never exceed what the session was granted or
+        // what the account's role allows today.
+        let scopes = claims
+            .scopes
+            .intersection(granted)
+            .intersection(user.role.allowed_scopes());
+        Ok(Principal {
+            user,
+            scopes,
+            session_id: claims.session_id,
+        })
+    }
+
+    /// Changes the caller's email and/or display name.
+    pub async fn update_profile(
+        &self,
+        principal: &Principal,
+        request: ProfileUpdateRequest,
+    ) -> Result<User, AuthError> {
+        let mut errors: Vec<FieldError> = Vec::new();
+        let email = request
+            .email
+            .as_deref()
+            .map(EmailAddress::parse)
+            .transpose()
+            .map_err(|e| errors.push(e))
+            .ok()
+            .flatten();
+        let full_name = match request.full_name {
+            Some(Some(name)) => match FullName::parse(&name) {
+                Ok(name) => Some(Some(name)),
+                Err(error) => {
+                    errors.push(error);
+                    None
+                }
+            },
+            Some(None) => Some(None),
+            None => None,
+        };
+        if !errors.is_empty() {
+            return Err(AuthError::Validation(errors));
+        }
+        let changes = ProfileChanges { email, full_name };
+        match self.users.update_profile(principal.user.id, &changes).await {
+            Ok(user) => Ok(user),
+            // The account vanished between authentication and update.
+            Err(StoreError::NotFound) => Err(AuthError::InvalidToken),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Succeeds when the user store can be read.
+    pub async fn check_health(&self) -> Result<(), AuthError> {
+        Ok(self.users.check_health().await?)
+    }
+
+    /// Disables or enables an account by username (CLI).
+    pub async fn set_disabled(&self, username: &str, disabled: bool) -> Result<User, AuthError> {
+        let username = Username::parse(username).map_err(|e| AuthError::Validation(vec![e]))?;
+        Ok(self.users.set_disabled(&username, disabled).await?)
+    }
+
+    /// Changes an account's role by username (CLI).
+    pub async fn set_role(&self, username: &str, role: Role) -> Result<User, AuthError> {
+        let username = Username::parse(username).map_err(|e| AuthError::Validation(vec![e]))?;
+        Ok(self.users.set_role(&username, role).await?)
+    }
+
+    async fn start_session(
+        &self,
+        user: &User,
+        scopes: ScopeSet,
+        client: ClientInfo,
+    ) -> Result<TokenGrant, AuthError> {
+        let now = self.now_seconds();
+        let session_id = SessionId::random();
+        let (refresh_token, refresh_token_hash) = self.issuer.new_refresh_token();
+        self.sessions
+            .create_session(&NewSession {
+                id: session_id,
+                user_id: user.id,
+                scopes,
+                refresh_token_hash,
+                created_at: now,
+                expires_at: now + self.settings.session_ttl,
+                ip: client.ip,
+                user_agent: client.user_agent,
+            })
+            .await?;
+        let access_token = self
+            .issuer
+            .issue_access_token(&AccessTokenClaims {
+                user_id: user.id,
+                session_id,
+                scopes,
+                token_id: Uuid::new_v4(),
+                issued_at: now,
+                expires_at: now + self.settings.access_token_ttl,
+            })
+            .map_err(|e| AuthError::Internal(e.to_string()))?;
+        Ok(TokenGrant {
+            access_token,
+            expires_in: self.settings.access_token_ttl,
+            refresh_token,
+            scopes,
+            session_id,
+        })
+    }
+
+    /// Now, truncated to whole seconds: JWT times and stored times are in
+    /// seconds, and comparing like with like avoids off-by-a-fraction expiry.
+    fn now_seconds(&self) -> OffsetDateTime {
+        let now = self.clock.now();
+        now.replace_nanosecond(0).unwrap_or(now)
+    }
+}
+
+/// The scopes a grant receives: everything the role allows, narrowed by the
+/// request; asking for more than the role allows is `invalid_scope`.
+fn grant_scopes(role: Role, requested: Option<ScopeSet>) -> Result<ScopeSet, AuthError> {
+    let allowed = role.allowed_scopes();
+    match requested {
+        None => Ok(allowed),
+        Some(requested) if requested.is_empty() => Ok(allowed),
+        Some(requested) if requested.is_subset_of(allowed) => Ok(requested),
+        Some(_) => Err(AuthError::InvalidScope),
+    }
+}

@@ -1,0 +1,99 @@
+//! Sessions, refresh tokens and access-token claims.
+
+use std::fmt;
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::account::UserId;
+use crate::scope::ScopeSet;
+
+/// Identifies one login session; carried in access tokens as `sid`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionId(Uuid);
+
+impl SessionId {
+    /// A new random session id.
+    pub fn random() -> Self {
+        Self(Uuid::new_v4())
+    }
+
+    /// Wraps an existing id (from storage or a verified token).
+    pub fn from_uuid(id: Uuid) -> Self {
+        Self(id)
+    }
+
+    /// The underlying UUID.
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The hash of an opaque refresh token: the only form in which it is stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RefreshTokenHash(Vec<u8>);
+
+impl RefreshTokenHash {
+    /// Wraps a digest computed by a token issuer.
+    pub fn from_digest(digest: Vec<u8>) -> Self {
+        Self(digest)
+    }
+
+    /// The digest bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for RefreshTokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RefreshTokenHash(..)")
+    }
+}
+
+/// A session to be stored at login, with its first refresh token.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// The session id, also the `sid` of its access tokens.
+    pub id: SessionId,
+    /// Whose session it is.
+    pub user_id: UserId,
+    /// The scopes granted to this session.
+    pub scopes: ScopeSet,
+    /// Hash of the first refresh token.
+    pub refresh_token_hash: RefreshTokenHash,
+    /// When the session started.
+    pub created_at: OffsetDateTime,
+    /// Absolute end of the session, whatever its use.
+    pub expires_at: OffsetDateTime,
+    /// The client address seen at login.
+    pub ip: Option<String>,
+    /// The client's `User-Agent` at login.
+    pub user_agent: Option<String>,
+}
+
+/// The claims of an access token that matter to Portcullis (RFC 9068).
+///
+/// `iss` and `aud` are the issuer's configuration and are checked by the
+/// verifier; they are not carried here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessTokenClaims {
+    /// `sub`: the user.
+    pub user_id: UserId,
+    /// `sid`: the session the token belongs to.
+    pub session_id: SessionId,
+    /// `scope`: what the token may do.
+    pub scopes: ScopeSet,
+    /// `jti`: unique token id.
+    pub token_id: Uuid,
+    /// `iat` (and `nbf`).
+    pub issued_at: OffsetDateTime,
+    /// `exp`.
+    pub expires_at: OffsetDateTime,
+}

@@ -1,0 +1,57 @@
+//! Opens a store on a fresh database in a temporary directory, inserts an
+//! account and reads it back by username, in a different case.
+//!
+//! Run with `cargo run -p portcullis-storage --example open_store`.
+
+#![allow(clippy::print_stdout)]
+
+use portcullis_domain::ports::UserStore;
+use portcullis_domain::{
+    EmailAddress, FullName, NewUser, PasswordHashString, Role, User, UserId, Username,
+};
+use portcullis_storage::SqliteStore;
+use time::OffsetDateTime;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let directory = tempfile::tempdir()?;
+    let path = directory.path().join("portcullis.sqlite3");
+    let store = SqliteStore::open(&path)?;
+    println!("opened {}", store.path().display());
+
+    let now = OffsetDateTime::now_utc();
+    let user = User {
+        id: UserId::random(),
+        username: Username::parse("alice")?,
+        email: EmailAddress::parse("alice@example.com")?,
+        full_name: Some(FullName::parse("Alice Liddell")?),
+        role: Role::User,
+        disabled: false,
+        // The store keeps whole seconds.
+        created_at: now.replace_nanosecond(0).unwrap_or(now),
+    };
+    // A real hash comes from portcullis-crypto; storage treats it as opaque text.
+    let password_hash = PasswordHashString::new(
+        "$argon2id$v=19$m=19456,t=2,p=1$ZXhhbXBsZXNhbHQ$ZXhhbXBsZWhhc2g".into(),
+    );
+    store
+        .insert_user(&NewUser {
+            user: user.clone(),
+            password_hash,
+        })
+        .await?;
+
+    let found = store
+        .find_credentials(&Username::parse("ALICE")?)
+        .await?
+        .ok_or("alice was not found")?;
+    assert_eq!(found.user, user);
+    println!(
+        "found {} <{}>, role {}, created {}",
+        found.user.username,
+        found.user.email,
+        found.user.role.as_str(),
+        found.user.created_at
+    );
+    Ok(())
+}

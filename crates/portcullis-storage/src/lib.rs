@@ -1,0 +1,69 @@
+//! The SQLite store of Portcullis: the implementation of the domain's
+//! [`UserStore`](portcullis_domain::ports::UserStore) and
+//! [`SessionStore`](portcullis_domain::ports::SessionStore) on one SQLite
+//! file, through `rusqlite` (with SQLite bundled).
+//!
+//! [`SqliteStore::open`] switches the file to WAL journal mode, applies the
+//! embedded, versioned schema migrations (`rusqlite_migration`, tracked in
+//! SQLite's `user_version`), and builds an `r2d2` pool of connections that
+//! each enforce foreign keys, wait for a busy writer instead of failing, and
+//! sync in WAL's `NORMAL` mode. Every store operation runs on a pooled
+//! connection inside [`tokio::task::spawn_blocking`]; every read-then-write
+//! runs in a `BEGIN IMMEDIATE` transaction.
+//!
+//! What it is not: a general database layer, or a place for rules. It stores
+//! and loads the domain's already-validated types and parses every row it
+//! loads back through the domain's parsers. Nothing above this crate sees a
+//! `rusqlite` type: failures are the domain's
+//! [`StoreError`](portcullis_domain::StoreError), with a unique violation on
+//! username or email as [`StoreError::Conflict`](portcullis_domain::StoreError::Conflict)
+//! and anything else as `Unavailable` with a text meant for logs that never
+//! contains stored values, hashes or tokens. Only opening has its own error,
+//! [`StorageError`].
+//!
+//! # Example
+//!
+//! ```
+//! use portcullis_domain::ports::UserStore;
+//! use portcullis_domain::{EmailAddress, NewUser, PasswordHashString, Role, User, UserId, Username};
+//! use portcullis_storage::SqliteStore;
+//! use time::OffsetDateTime;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let directory = tempfile::tempdir()?;
+//! let store = SqliteStore::open(&directory.path().join("portcullis.sqlite3"))?;
+//!
+//! let runtime = tokio::runtime::Runtime::new()?;
+//! runtime.block_on(async {
+//!     let user = User {
+//!         id: UserId::random(),
+//!         username: Username::parse("alice")?,
+//!         email: EmailAddress::parse("alice@example.com")?,
+//!         full_name: None,
+//!         role: Role::User,
+//!         disabled: false,
+//!         created_at: OffsetDateTime::from_unix_timestamp(1_700_000_000)?,
+//!     };
+//!     let password_hash = PasswordHashString::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into());
+//!     store.insert_user(&NewUser { user: user.clone(), password_hash }).await?;
+//!
+//!     // Usernames are found case-insensitively.
+//!     let found = store.find_credentials(&Username::parse("ALICE")?).await?;
+//!     assert_eq!(found.map(|credentials| credentials.user), Some(user));
+//!     Ok::<(), Box<dyn std::error::Error>>(())
+//! })?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod error;
+mod migrations;
+mod rows;
+mod sessions;
+mod store;
+mod users;
+
+pub use error::StorageError;
+#[doc(hidden)]
+pub use store::ConnectionSettings;
+pub use store::SqliteStore;

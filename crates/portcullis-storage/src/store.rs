@@ -1,0 +1,245 @@
+//! Opening the database and running work on pooled connections.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use portcullis_domain::StoreError;
+use r2d2::Pool;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::StorageError;
+use crate::migrations::MIGRATIONS;
+
+/// The most connections the pool keeps open. SQLite serialises writers
+/// anyway; eight lets reads proceed in parallel under WAL without holding many
+/// file descriptors.
+const POOL_MAX_SIZE: u32 = 8;
+
+/// How long a caller waits for a free pooled connection before the
+/// operation fails as unavailable: long enough to ride out a burst, short
+/// enough that a request does not hang.
+const POOL_CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Run on every connection the pool opens (and on the migration connection).
+///
+/// - `foreign_keys=ON`: SQLite enforces foreign keys (and so `ON DELETE
+///   CASCADE`) only when asked, per connection.
+/// - `busy_timeout=5000`: a writer waits up to 5 s for the write lock instead
+///   of failing at once with `SQLITE_BUSY`.
+/// - `synchronous=NORMAL`: in WAL mode a commit is still durable against a
+///   process crash (`kill -9`); only an OS crash or power loss may lose the
+///   last commits, in exchange for not syncing on every commit.
+const CONNECTION_PRAGMAS: &str =
+    "PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000; PRAGMA synchronous=NORMAL;";
+
+/// The SQLite implementation of the domain's
+/// [`UserStore`](portcullis_domain::ports::UserStore) and
+/// [`SessionStore`](portcullis_domain::ports::SessionStore).
+///
+/// Cloning is cheap: clones share one connection pool. Every operation runs
+/// on a pooled connection inside [`tokio::task::spawn_blocking`], so the
+/// async runtime never waits on disk; operations must therefore be called
+/// from within a Tokio runtime.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: Pool<SqliteConnectionManager>,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and brings its
+    /// schema up to date.
+    ///
+    /// In order: switches the file to WAL journal mode on a plain connection
+    /// (outside any transaction, where SQLite allows it), applies pending
+    /// migrations in one transaction, then builds a pool of at most eight
+    /// connections, each set up with `foreign_keys=ON`, `busy_timeout=5000`
+    /// and `synchronous=NORMAL`. The parent directory must exist.
+    ///
+    /// This blocks on disk I/O; call it at start-up, before serving.
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        let mut connection =
+            Connection::open(path).map_err(|error| StorageError::Open(error.to_string()))?;
+        enable_wal(&connection)?;
+        connection
+            .execute_batch(CONNECTION_PRAGMAS)
+            .map_err(|error| StorageError::Open(error.to_string()))?;
+        // The migration transaction takes the write lock when it begins, so a
+        // concurrent writer makes it wait (busy_timeout) instead of failing it
+        // half-way. rusqlite_migration reads the version before that
+        // transaction, so of two processes migrating one new file at the same
+        // moment the later fails cleanly, with nothing applied.
+        connection.set_transaction_behavior(TransactionBehavior::Immediate);
+        MIGRATIONS
+            .to_latest(&mut connection)
+            .map_err(|error| StorageError::Migration(error.to_string()))?;
+        drop(connection);
+
+        let manager = SqliteConnectionManager::file(path)
+            .with_init(|connection| connection.execute_batch(CONNECTION_PRAGMAS));
+        let pool = Pool::builder()
+            .max_size(POOL_MAX_SIZE)
+            .connection_timeout(POOL_CONNECTION_TIMEOUT)
+            .build(manager)
+            .map_err(|error| StorageError::Pool(error.to_string()))?;
+        tracing::info!(path = %path.display(), "database opened");
+        Ok(Self {
+            pool,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The database file this store was opened on.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the per-connection settings of a pooled connection. For tests
+    /// that check [`open`](Self::open) set up its connections; not part of
+    /// the supported API.
+    #[doc(hidden)]
+    pub async fn pooled_connection_settings(&self) -> Result<ConnectionSettings, StoreError> {
+        self.run("pooled_connection_settings", |connection| {
+            let settings = ConnectionSettings {
+                journal_mode: connection
+                    .pragma_query_value(None, "journal_mode", |row| row.get(0))?,
+                foreign_keys: connection
+                    .pragma_query_value(None, "foreign_keys", |row| row.get(0))?,
+                busy_timeout_ms: connection
+                    .pragma_query_value(None, "busy_timeout", |row| row.get(0))?,
+                synchronous: connection
+                    .pragma_query_value(None, "synchronous", |row| row.get(0))?,
+            };
+            Ok(settings)
+        })
+        .await
+    }
+
+    /// Runs `work` on a pooled connection on Tokio's blocking thread pool.
+    ///
+    /// `operation` names the store method in error texts, which end up in
+    /// logs; they carry SQLite's message, never bound values.
+    pub(crate) async fn run<T, F>(&self, operation: &'static str, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, OperationError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let mut connection = pool.get().map_err(|error| {
+                OperationError::Store(StoreError::Unavailable(format!(
+                    "no database connection: {error}"
+                )))
+            })?;
+            work(&mut connection)
+        })
+        .await;
+        match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(error.into_store_error(operation)),
+            Err(join_error) => Err(StoreError::Unavailable(format!(
+                "{operation}: storage task failed: {join_error}"
+            ))),
+        }
+    }
+}
+
+/// The settings of one pooled connection, as SQLite reports them.
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionSettings {
+    /// `PRAGMA journal_mode`, e.g. `wal`.
+    pub journal_mode: String,
+    /// `PRAGMA foreign_keys`: whether foreign keys are enforced.
+    pub foreign_keys: bool,
+    /// `PRAGMA busy_timeout`, in milliseconds.
+    pub busy_timeout_ms: i64,
+    /// `PRAGMA synchronous`: 0 off, 1 normal, 2 full, 3 extra.
+    pub synchronous: i64,
+}
+
+/// What the work of one operation can fail with, before it is turned into
+/// a [`StoreError`] at the boundary of [`SqliteStore::run`].
+#[derive(Debug)]
+pub(crate) enum OperationError {
+    /// A failure from SQLite, classified by [`OperationError::into_store_error`].
+    Sqlite(rusqlite::Error),
+    /// An already classified failure, such as a missing row or a corrupt one.
+    Store(StoreError),
+}
+
+impl From<rusqlite::Error> for OperationError {
+    fn from(error: rusqlite::Error) -> Self {
+        Self::Sqlite(error)
+    }
+}
+
+impl From<StoreError> for OperationError {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
+}
+
+impl OperationError {
+    /// Maps a unique violation on `users.username` or `users.email` to
+    /// [`StoreError::Conflict`]; every other SQLite failure is
+    /// [`StoreError::Unavailable`], prefixed with the operation's name.
+    pub(crate) fn into_store_error(self, operation: &'static str) -> StoreError {
+        match self {
+            Self::Store(StoreError::Unavailable(text)) => {
+                StoreError::Unavailable(format!("{operation}: {text}"))
+            }
+            Self::Store(error) => error,
+            Self::Sqlite(error) => match conflict_field(&error) {
+                Some(field) => StoreError::Conflict(field),
+                // SQLite's messages name tables, columns and constraints but
+                // never the bound values, so they are safe to log.
+                None => StoreError::Unavailable(format!("{operation}: {error}")),
+            },
+        }
+    }
+}
+
+/// Which account attribute a unique-constraint failure is about, if any.
+fn conflict_field(error: &rusqlite::Error) -> Option<portcullis_domain::ConflictField> {
+    use portcullis_domain::ConflictField;
+
+    let rusqlite::Error::SqliteFailure(failure, Some(message)) = error else {
+        return None;
+    };
+    if failure.extended_code != rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE {
+        return None;
+    }
+    // The message is "UNIQUE constraint failed: users.username" (columns of a
+    // multi-column index would be listed comma-separated).
+    let columns = message.strip_prefix("UNIQUE constraint failed: ")?;
+    columns.split(", ").find_map(|column| match column {
+        "users.username" => Some(ConflictField::Username),
+        "users.email" => Some(ConflictField::Email),
+        _ => None,
+    })
+}
+
+/// Whether a failure is a foreign key violation (the referenced row is gone).
+pub(crate) fn is_foreign_key_violation(error: &rusqlite::Error) -> bool {
+    error
+        .sqlite_error()
+        .is_some_and(|failure| failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY)
+}
+
+/// Switches the file to WAL mode. The mode is persistent, so this is a no-op
+/// on later opens; it must run outside a transaction, hence here and not in a
+/// migration.
+fn enable_wal(connection: &Connection) -> Result<(), StorageError> {
+    let mode: String = connection
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(|error| StorageError::Open(error.to_string()))?;
+    if mode.eq_ignore_ascii_case("wal") {
+        Ok(())
+    } else {
+        Err(StorageError::Open(format!(
+            "journal mode is {mode}, WAL could not be enabled"
+        )))
+    }
+}

@@ -1,0 +1,144 @@
+//! The database file itself: pragmas, cascades, reopening, migrations.
+
+use portcullis_domain::ports::UserStore;
+use portcullis_storage::{SqliteStore, StorageError};
+
+use crate::support::{DATABASE_FILE, TestDatabase, alice, t0};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pooled_connections_use_wal_foreign_keys_a_busy_timeout_and_normal_sync() {
+    let db = TestDatabase::new();
+    // Ask from many tasks at once, so that several pooled connections answer.
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let store = db.store.clone();
+            tokio::spawn(async move { store.pooled_connection_settings().await })
+        })
+        .collect();
+
+    for task in tasks {
+        let settings = task.await.expect("task").expect("settings");
+        assert_eq!(settings.journal_mode, "wal");
+        assert!(settings.foreign_keys);
+        assert_eq!(settings.busy_timeout_ms, 5000);
+        assert_eq!(settings.synchronous, 1, "NORMAL");
+    }
+}
+
+#[tokio::test]
+async fn the_database_file_is_in_wal_mode() {
+    let db = TestDatabase::new();
+    let connection = rusqlite::Connection::open(db.path()).expect("raw connection");
+
+    let mode: String = connection
+        .pragma_query_value(None, "journal_mode", |row| row.get(0))
+        .expect("journal mode");
+
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+async fn deleting_a_user_row_cascades_to_its_sessions_and_refresh_tokens() {
+    let db = TestDatabase::new();
+    let alice = alice();
+    db.insert(&alice).await;
+    db.start_session(&alice, t0()).await;
+    db.start_session(&alice, t0()).await;
+    let connection = db.raw_connection();
+    let count = |table: &str| -> i64 {
+        connection
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+                row.get(0)
+            })
+            .expect("count")
+    };
+    assert_eq!((count("sessions"), count("refresh_tokens")), (2, 2));
+
+    connection
+        .execute("DELETE FROM users WHERE id = ?1", [alice.id.to_string()])
+        .expect("delete user");
+
+    assert_eq!((count("sessions"), count("refresh_tokens")), (0, 0));
+}
+
+#[tokio::test]
+async fn reopening_an_existing_database_keeps_its_data_and_does_not_rerun_migrations() {
+    let db = TestDatabase::new();
+    let alice = alice();
+    db.insert(&alice).await;
+    let version = |path: &std::path::Path| -> i64 {
+        rusqlite::Connection::open(path)
+            .expect("raw connection")
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .expect("user_version")
+    };
+    let path = db.path();
+    assert_eq!(version(&path), 1);
+    let TestDatabase { store, directory } = db;
+    drop(store);
+
+    // Migration 1 creates its tables without IF NOT EXISTS: running it again
+    // would fail the open.
+    let reopened = SqliteStore::open(&path).expect("reopen");
+
+    assert_eq!(
+        reopened.find_user(alice.id).await.expect("lookup"),
+        Some(alice)
+    );
+    assert_eq!(version(&path), 1);
+    drop(directory);
+}
+
+#[tokio::test]
+async fn opening_a_database_newer_than_this_build_fails_with_a_migration_error() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let path = directory.path().join(DATABASE_FILE);
+    rusqlite::Connection::open(&path)
+        .expect("raw connection")
+        .pragma_update(None, "user_version", 99)
+        .expect("set user_version");
+
+    let result = SqliteStore::open(&path);
+
+    assert!(
+        matches!(result, Err(StorageError::Migration(_))),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn opening_a_file_in_a_missing_directory_fails_with_an_open_error() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let path = directory.path().join("missing").join(DATABASE_FILE);
+
+    let result = SqliteStore::open(&path);
+
+    assert!(matches!(result, Err(StorageError::Open(_))), "{result:?}");
+}
+
+#[tokio::test]
+async fn only_the_given_refresh_token_hash_is_stored() {
+    let db = TestDatabase::new();
+    let alice = alice();
+    db.insert(&alice).await;
+    let session = db.start_session(&alice, t0()).await;
+
+    let stored: Vec<(Vec<u8>, String, i64, Option<i64>)> = db
+        .raw_connection()
+        .prepare("SELECT token_hash, session_id, created_at, used_at FROM refresh_tokens")
+        .expect("prepare")
+        .query_map([], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+
+    let expected = vec![(
+        session.refresh_token_hash.as_bytes().to_vec(),
+        session.id.to_string(),
+        t0().unix_timestamp(),
+        None,
+    )];
+    assert_eq!(stored, expected);
+}

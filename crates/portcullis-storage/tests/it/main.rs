@@ -1,0 +1,7 @@
+//! Integration tests of `portcullis-storage`: one binary, one fresh database
+//! file in its own temporary directory per test.
+
+mod database;
+mod sessions;
+mod support;
+mod users;
