@@ -1,0 +1,420 @@
+//! Settings: flag beats environment beats TOML file beats default.
+//!
+//! clap merges flags and `PORTCULLIS_*` variables (its `env` feature); the
+//! file fills what both left unset; [`Settings::resolve`] applies defaults and
+//! refuses unsafe values before anything starts.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use clap::builder::BoolishValueParser;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The smallest HS256 key accepted, in bytes (RFC 7518 §3.2).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+/// The smallest argon2 memory cost accepted without the insecure-test switch.
+pub const MIN_SECURE_ARGON2_M_KIB: u32 = 7168;
+
+/// Settings that can be given as flags or environment variables.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SettingsArgs {
+    /// TOML file with settings (keys as in docs/configuration.md).
+    #[arg(long, env = "PORTCULLIS_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Listen address; port 0 picks a free port [default: 127.0.0.1:8000].
+    #[arg(long, env = "PORTCULLIS_BIND", global = true)]
+    pub bind: Option<String>,
+    /// Directory for the SQLite database and the generated key [default: ./data].
+    #[arg(long, env = "PORTCULLIS_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// HS256 signing key, at least 32 bytes [default: generated into the data directory].
+    #[arg(
+        long,
+        env = "PORTCULLIS_JWT_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub jwt_secret: Option<String>,
+    /// `iss` of issued tokens, checked on every request [default: portcullis].
+    #[arg(long, env = "PORTCULLIS_ISSUER", global = true)]
+    pub issuer: Option<String>,
+    /// `aud` of issued tokens, checked on every request [default: portcullis].
+    #[arg(long, env = "PORTCULLIS_AUDIENCE", global = true)]
+    pub audience: Option<String>,
+    /// Access-token lifetime in seconds [default: 900].
+    #[arg(long, env = "PORTCULLIS_ACCESS_TTL_SECS", global = true)]
+    pub access_ttl_secs: Option<u64>,
+    /// Absolute session (refresh) lifetime in seconds [default: 2592000].
+    #[arg(long, env = "PORTCULLIS_REFRESH_TTL_SECS", global = true)]
+    pub refresh_ttl_secs: Option<u64>,
+    /// A session unused this many seconds expires [default: 604800].
+    #[arg(long, env = "PORTCULLIS_REFRESH_IDLE_SECS", global = true)]
+    pub refresh_idle_secs: Option<u64>,
+    /// Credential checks allowed per client IP per minute [default: 10].
+    #[arg(long, env = "PORTCULLIS_LOGIN_PER_IP_PER_MIN", global = true)]
+    pub login_per_ip_per_min: Option<u32>,
+    /// Credential checks allowed per username per minute [default: 10].
+    #[arg(long, env = "PORTCULLIS_LOGIN_PER_USER_PER_MIN", global = true)]
+    pub login_per_user_per_min: Option<u32>,
+    /// Minimum password length in code points, at least 8 [default: 15].
+    #[arg(long, env = "PORTCULLIS_PASSWORD_MIN_LENGTH", global = true)]
+    pub password_min_length: Option<usize>,
+    /// argon2id memory cost in KiB [default: 19456].
+    #[arg(long, env = "PORTCULLIS_ARGON2_M_KIB", global = true)]
+    pub argon2_m_kib: Option<u32>,
+    /// argon2id iterations [default: 2].
+    #[arg(long, env = "PORTCULLIS_ARGON2_T", global = true)]
+    pub argon2_t: Option<u32>,
+    /// argon2id parallelism [default: 1].
+    #[arg(long, env = "PORTCULLIS_ARGON2_P", global = true)]
+    pub argon2_p: Option<u32>,
+    /// Allow argon2 memory below 7168 KiB. For tests only.
+    #[arg(long, env = "PORTCULLIS_INSECURE_TEST_HASHING", global = true, value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    pub insecure_test_hashing: Option<bool>,
+    /// Comma-separated IPs/CIDRs whose X-Forwarded-For is believed [default: none].
+    #[arg(long, env = "PORTCULLIS_TRUSTED_PROXIES", global = true)]
+    pub trusted_proxies: Option<String>,
+    /// Comma-separated allowed CORS origins [default: none, no CORS headers].
+    #[arg(long, env = "PORTCULLIS_CORS_ORIGINS", global = true)]
+    pub cors_origins: Option<String>,
+    /// PEM certificate chain: serve HTTPS.
+    #[arg(long, env = "PORTCULLIS_TLS_CERT", global = true)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key: serve HTTPS.
+    #[arg(long, env = "PORTCULLIS_TLS_KEY", global = true)]
+    pub tls_key: Option<PathBuf>,
+    /// Serve /docs and /openapi.json [default: true].
+    #[arg(long, env = "PORTCULLIS_DOCS", global = true, value_parser = BoolishValueParser::new())]
+    pub docs: Option<bool>,
+    /// Tracing filter, e.g. `info` or `portcullis=debug` [default: info].
+    #[arg(long, env = "PORTCULLIS_LOG", global = true)]
+    pub log: Option<String>,
+    /// Log format: `text` or `json` [default: text].
+    #[arg(long, env = "PORTCULLIS_LOG_FORMAT", global = true)]
+    pub log_format: Option<String>,
+}
+
+/// The TOML file: the same settings, snake_case keys, every one optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    bind: Option<String>,
+    data_dir: Option<PathBuf>,
+    jwt_secret: Option<String>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    access_ttl_secs: Option<u64>,
+    refresh_ttl_secs: Option<u64>,
+    refresh_idle_secs: Option<u64>,
+    login_per_ip_per_min: Option<u32>,
+    login_per_user_per_min: Option<u32>,
+    password_min_length: Option<usize>,
+    argon2_m_kib: Option<u32>,
+    argon2_t: Option<u32>,
+    argon2_p: Option<u32>,
+    insecure_test_hashing: Option<bool>,
+    trusted_proxies: Option<Vec<String>>,
+    cors_origins: Option<Vec<String>>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    docs: Option<bool>,
+    log: Option<String>,
+    log_format: Option<String>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Every setting, resolved and checked.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Listen address.
+    pub bind: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Explicit signing key; `None` means the generated key file.
+    pub jwt_secret: Option<SecretString>,
+    /// `iss` of tokens.
+    pub issuer: String,
+    /// `aud` of tokens.
+    pub audience: String,
+    /// Access-token lifetime, seconds.
+    pub access_ttl_secs: u64,
+    /// Absolute session lifetime, seconds.
+    pub refresh_ttl_secs: u64,
+    /// Session idle timeout, seconds.
+    pub refresh_idle_secs: u64,
+    /// Credential checks per client IP per minute.
+    pub login_per_ip_per_min: u32,
+    /// Credential checks per username per minute.
+    pub login_per_user_per_min: u32,
+    /// Minimum password length.
+    pub password_min_length: usize,
+    /// argon2id memory cost, KiB.
+    pub argon2_m_kib: u32,
+    /// argon2id iterations.
+    pub argon2_t: u32,
+    /// argon2id parallelism.
+    pub argon2_p: u32,
+    /// Whether argon2 costs below the secure floor are allowed.
+    pub insecure_test_hashing: bool,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<String>,
+    /// Allowed CORS origins.
+    pub cors_origins: Vec<String>,
+    /// TLS certificate chain (PEM).
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// Serve the documents.
+    pub docs: bool,
+    /// Tracing filter.
+    pub log: String,
+    /// Log format.
+    pub log_format: LogFormat,
+}
+
+/// A setting that cannot be used. The binary exits with code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+impl Settings {
+    /// Resolves flags/env over the file over the defaults, then checks the result.
+    pub fn resolve(args: &SettingsArgs) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileSettings::default(),
+        };
+        let bind_text = pick(args.bind.clone(), file.bind, "127.0.0.1:8000".to_owned());
+        let bind = bind_text.parse().map_err(|_| {
+            ConfigError(format!(
+                "bind: `{bind_text}` is not an address like 127.0.0.1:8000"
+            ))
+        })?;
+        let log_format =
+            match pick(args.log_format.clone(), file.log_format, "text".to_owned()).as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => {
+                    return Err(ConfigError(format!(
+                        "log_format: `{other}` is not `text` or `json`"
+                    )));
+                }
+            };
+        let settings = Self {
+            bind,
+            data_dir: pick(
+                args.data_dir.clone(),
+                file.data_dir,
+                PathBuf::from("./data"),
+            ),
+            jwt_secret: args
+                .jwt_secret
+                .clone()
+                .or(file.jwt_secret)
+                .map(SecretString::from),
+            issuer: pick(args.issuer.clone(), file.issuer, "portcullis".to_owned()),
+            audience: pick(
+                args.audience.clone(),
+                file.audience,
+                "portcullis".to_owned(),
+            ),
+            access_ttl_secs: pick(args.access_ttl_secs, file.access_ttl_secs, 900),
+            refresh_ttl_secs: pick(args.refresh_ttl_secs, file.refresh_ttl_secs, 2_592_000),
+            refresh_idle_secs: pick(args.refresh_idle_secs, file.refresh_idle_secs, 604_800),
+            login_per_ip_per_min: pick(args.login_per_ip_per_min, file.login_per_ip_per_min, 10),
+            login_per_user_per_min: pick(
+                args.login_per_user_per_min,
+                file.login_per_user_per_min,
+                10,
+            ),
+            password_min_length: pick(args.password_min_length, file.password_min_length, 15),
+            argon2_m_kib: pick(args.argon2_m_kib, file.argon2_m_kib, 19_456),
+            argon2_t: pick(args.argon2_t, file.argon2_t, 2),
+            argon2_p: pick(args.argon2_p, file.argon2_p, 1),
+            insecure_test_hashing: pick(
+                args.insecure_test_hashing,
+                file.insecure_test_hashing,
+                false,
+            ),
+            trusted_proxies: args
+                .trusted_proxies
+                .as_deref()
+                .map(split_list)
+                .or(file.trusted_proxies)
+                .unwrap_or_default(),
+            cors_origins: args
+                .cors_origins
+                .as_deref()
+                .map(split_list)
+                .or(file.cors_origins)
+                .unwrap_or_default(),
+            tls_cert: args.tls_cert.clone().or(file.tls_cert),
+            tls_key: args.tls_key.clone().or(file.tls_key),
+            docs: pick(args.docs, file.docs, true),
+            log: pick(args.log.clone(), file.log, "info".to_owned()),
+            log_format,
+        };
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// The SQLite database file.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("portcullis.db")
+    }
+
+    /// The generated signing-key file.
+    pub fn key_path(&self) -> PathBuf {
+        self.data_dir.join("jwt-signing-key")
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if let Some(secret) = &self.jwt_secret
+            && secret.expose_secret().len() < MIN_JWT_SECRET_BYTES
+        {
+            return Err(ConfigError(format!(
+                "PORTCULLIS_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes; \
+                 generate one with `openssl rand -base64 48`, or unset it to use a generated key file"
+            )));
+        }
+        if self.password_min_length < 8 || self.password_min_length > 256 {
+            return Err(ConfigError(
+                "password_min_length must be between 8 and 256".to_owned(),
+            ));
+        }
+        if self.argon2_m_kib < MIN_SECURE_ARGON2_M_KIB && !self.insecure_test_hashing {
+            return Err(ConfigError(format!(
+                "argon2_m_kib must be at least {MIN_SECURE_ARGON2_M_KIB} \
+                 (set PORTCULLIS_INSECURE_TEST_HASHING=1 only for tests)"
+            )));
+        }
+        for (name, value) in [
+            ("access_ttl_secs", self.access_ttl_secs),
+            ("refresh_ttl_secs", self.refresh_ttl_secs),
+            ("refresh_idle_secs", self.refresh_idle_secs),
+            ("login_per_ip_per_min", u64::from(self.login_per_ip_per_min)),
+            (
+                "login_per_user_per_min",
+                u64::from(self.login_per_user_per_min),
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError(format!("{name} must be greater than 0")));
+            }
+        }
+        if self.issuer.is_empty() || self.audience.is_empty() {
+            return Err(ConfigError(
+                "issuer and audience must not be empty".to_owned(),
+            ));
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError(
+                "tls_cert and tls_key must be given together".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn pick<T>(flag_or_env: Option<T>, file: Option<T>, default: T) -> T {
+    flag_or_env.or(file).unwrap_or(default)
+}
+
+fn split_list(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {}", path.display(), e.message())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let settings = Settings::resolve(&SettingsArgs::default()).expect("defaults are valid");
+        assert_eq!(settings.bind.to_string(), "127.0.0.1:8000");
+        assert_eq!(settings.data_dir, PathBuf::from("./data"));
+        assert_eq!(settings.access_ttl_secs, 900);
+        assert_eq!(settings.refresh_ttl_secs, 2_592_000);
+        assert_eq!(settings.refresh_idle_secs, 604_800);
+        assert_eq!(settings.password_min_length, 15);
+        assert_eq!(
+            (settings.argon2_m_kib, settings.argon2_t, settings.argon2_p),
+            (19_456, 2, 1)
+        );
+        assert!(settings.docs);
+        assert_eq!(settings.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn a_flag_beats_the_file_which_beats_the_default() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("portcullis.toml");
+        std::fs::write(&file, "issuer = \"from-file\"\naudience = \"file-aud\"\n").expect("write");
+        let args = SettingsArgs {
+            config: Some(file),
+            issuer: Some("from-flag".to_owned()),
+            ..SettingsArgs::default()
+        };
+        let settings = Settings::resolve(&args).expect("valid");
+        assert_eq!(settings.issuer, "from-flag");
+        assert_eq!(settings.audience, "file-aud");
+        assert_eq!(settings.access_ttl_secs, 900);
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("portcullis.toml");
+        std::fs::write(&file, "isuer = \"typo\"\n").expect("write");
+        let args = SettingsArgs {
+            config: Some(file),
+            ..SettingsArgs::default()
+        };
+        assert!(Settings::resolve(&args).is_err());
+    }
+
+    #[test]
+    fn unsafe_values_are_refused() {
+        let short_secret = SettingsArgs {
+            jwt_secret: Some("x".repeat(31)),
+            ..SettingsArgs::default()
+        };
+        assert!(Settings::resolve(&short_secret).is_err());
+        let weak_hash = SettingsArgs {
+            argon2_m_kib: Some(1024),
+            ..SettingsArgs::default()
+        };
+        assert!(Settings::resolve(&weak_hash).is_err());
+        let allowed_for_tests = SettingsArgs {
+            argon2_m_kib: Some(1024),
+            insecure_test_hashing: Some(true),
+            ..SettingsArgs::default()
+        };
+        assert!(Settings::resolve(&allowed_for_tests).is_ok());
+        let short_minimum = SettingsArgs {
+            password_min_length: Some(7),
+            ..SettingsArgs::default()
+        };
+        assert!(Settings::resolve(&short_minimum).is_err());
+    }
+}

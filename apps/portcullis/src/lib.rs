@@ -1,0 +1,172 @@
+//! The Portcullis server and administration CLI.
+//!
+//! This is the only crate that knows every other crate: it resolves the
+//! settings, opens the SQLite store, loads the signing key, and wires the
+//! concrete adapters into the domain's `AuthService` and the HTTP app.
+//! [`Application`] is what `portcullis serve` runs and what the black-box
+//! tests start on port 0.
+
+pub mod config;
+pub mod keys;
+pub mod telemetry;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::os::unix::fs::DirBuilderExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use poem::Server;
+use poem::listener::{Acceptor, AcceptorExt, Listener, TcpListener};
+use portcullis_crypto::{Argon2Hasher, Argon2Policy, JwtCodec};
+use portcullis_domain::ports::SystemClock;
+use portcullis_domain::{AuthService, AuthSettings, PasswordPolicy};
+use portcullis_http::adapters::{BlockingArgon2Hasher, HashingLimits, JwtTokens};
+use portcullis_http::{AppState, HttpOptions};
+use portcullis_storage::SqliteStore;
+use secrecy::ExposeSecret;
+
+pub use config::{ConfigError, Settings, SettingsArgs};
+
+/// How long in-flight requests may take to finish after SIGINT/SIGTERM.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Opens the data directory and store and assembles the use-cases.
+pub fn build_auth_service(settings: &Settings) -> anyhow::Result<AuthService> {
+    create_data_dir(settings)?;
+    let store = Arc::new(
+        SqliteStore::open(&settings.database_path())
+            .with_context(|| format!("cannot open {}", settings.database_path().display()))?,
+    );
+    let codec = match &settings.jwt_secret {
+        Some(secret) => JwtCodec::new(
+            secret.expose_secret().as_bytes(),
+            &settings.issuer,
+            &settings.audience,
+        ),
+        None => {
+            let key = keys::load_or_create_signing_key(&settings.key_path())?;
+            JwtCodec::new(key.expose_secret(), &settings.issuer, &settings.audience)
+        }
+    }
+    .context("cannot build the token signer")?;
+    let policy = Argon2Policy {
+        memory_kib: settings.argon2_m_kib,
+        iterations: settings.argon2_t,
+        parallelism: settings.argon2_p,
+    };
+    policy
+        .validate(settings.insecure_test_hashing)
+        .context("argon2 parameters")?;
+    let hasher = Argon2Hasher::new(policy).context("argon2 parameters")?;
+    let hasher = Arc::new(BlockingArgon2Hasher::new(
+        hasher,
+        HashingLimits::for_available_cores(),
+    ));
+    let tokens = Arc::new(JwtTokens::new(codec));
+    let password_policy = PasswordPolicy::with_min_length(settings.password_min_length)
+        .context("password_min_length must be between 8 and 256")?;
+    Ok(AuthService::new(
+        store.clone(),
+        store,
+        hasher,
+        tokens.clone(),
+        tokens,
+        Arc::new(SystemClock),
+        AuthSettings {
+            access_token_ttl: Duration::from_secs(settings.access_ttl_secs),
+            session_ttl: Duration::from_secs(settings.refresh_ttl_secs),
+            session_idle_timeout: Duration::from_secs(settings.refresh_idle_secs),
+            password_policy,
+        },
+    ))
+}
+
+fn create_data_dir(settings: &Settings) -> anyhow::Result<()> {
+    if !settings.data_dir.exists() {
+        // The directory holds the signing key: only its owner may enter.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&settings.data_dir)
+            .with_context(|| format!("cannot create {}", settings.data_dir.display()))?;
+    }
+    Ok(())
+}
+
+/// A server bound to its address, ready to run.
+pub struct Application {
+    local_addr: SocketAddr,
+    acceptor: poem::listener::BoxAcceptor,
+    app: poem::endpoint::BoxEndpoint<'static>,
+}
+
+impl Application {
+    /// Wires everything and binds the listen address (port 0 picks a free port).
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        if settings.tls_cert.is_some() || !settings.cors_origins.is_empty() {
+            anyhow::bail!(
+                "TLS and CORS settings are not supported by this version; \
+                 refusing to start rather than ignore them"
+            );
+        }
+        let auth = build_auth_service(settings)?;
+        let app = portcullis_http::build_app(
+            AppState { auth },
+            &HttpOptions {
+                docs_enabled: settings.docs,
+            },
+        );
+        let acceptor = TcpListener::bind(settings.bind)
+            .into_acceptor()
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let local_addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|addr| addr.as_socket_addr().copied())
+            .context("the listener has no socket address")?;
+        Ok(Self {
+            local_addr,
+            acceptor: acceptor.boxed(),
+            app,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish
+    /// for up to [`SHUTDOWN_GRACE`].
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        tracing::info!(address = %self.local_addr, "listening on http://{}", self.local_addr);
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(self.app, shutdown, Some(SHUTDOWN_GRACE))
+            .await
+            .context("server failed")
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

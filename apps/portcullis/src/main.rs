@@ -1,0 +1,205 @@
+//! The `portcullis` command: the server (`serve`, the default) and account
+//! administration on the same data directory.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use portcullis::{Application, ConfigError, Settings, SettingsArgs};
+use portcullis_domain::{AuthError, Password, RegistrationRequest, Role, User};
+
+/// Portcullis: username/password authentication with OAuth2 tokens.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about)]
+struct Cli {
+    #[command(flatten)]
+    settings: SettingsArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Print the OpenAPI document (JSON) to stdout.
+    Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account; the password is prompted for without echo, or read
+    /// from stdin with --password-stdin.
+    Create {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// Email address.
+        #[arg(long)]
+        email: String,
+        /// Display name.
+        #[arg(long)]
+        full_name: Option<String>,
+        /// Give the account the admin role.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable an account: it cannot log in and its sessions end at once.
+    Disable {
+        /// Login name.
+        username: String,
+    },
+    /// Enable a disabled account.
+    Enable {
+        /// Login name.
+        username: String,
+    },
+    /// Change an account's role.
+    SetRole {
+        /// Login name.
+        username: String,
+        /// `admin` or `user`.
+        #[arg(long, value_parser = ["admin", "user"])]
+        role: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if matches!(cli.command, Some(Command::Openapi)) {
+        return print_line(&portcullis_http::openapi_json());
+    }
+    let settings = match Settings::resolve(&cli.settings) {
+        Ok(settings) => settings,
+        Err(ConfigError(message)) => {
+            eprintln!("portcullis: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    portcullis::telemetry::init(&settings.log, settings.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("portcullis: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            None | Some(Command::Serve) => serve(&settings).await,
+            Some(Command::User(command)) => user(&settings, command).await,
+            Some(Command::Openapi) => Ok(ExitCode::SUCCESS),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("portcullis: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: &Settings) -> anyhow::Result<ExitCode> {
+    let application = Application::build(settings).await?;
+    application.run_until(portcullis::shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<ExitCode> {
+    let auth = portcullis::build_auth_service(settings)?;
+    let result = match command {
+        UserCommand::Create {
+            username,
+            email,
+            full_name,
+            admin,
+            password_stdin,
+        } => {
+            let password = read_password(password_stdin)?;
+            let role = if admin { Role::Admin } else { Role::User };
+            auth.create_user(
+                RegistrationRequest {
+                    username,
+                    email,
+                    full_name,
+                    password,
+                },
+                role,
+            )
+            .await
+        }
+        UserCommand::Disable { username } => auth.set_disabled(&username, true).await,
+        UserCommand::Enable { username } => auth.set_disabled(&username, false).await,
+        UserCommand::SetRole { username, role } => {
+            let role = Role::parse(&role).unwrap_or(Role::User);
+            auth.set_role(&username, role).await
+        }
+    };
+    Ok(report(result))
+}
+
+fn read_password(from_stdin: bool) -> anyhow::Result<Password> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        let password = line.strip_suffix('\n').unwrap_or(&line);
+        let password = password.strip_suffix('\r').unwrap_or(password);
+        return Ok(Password::new(password.to_owned()));
+    }
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "stdin is not a terminal: pass --password-stdin to read the password from it"
+        );
+    }
+    let first = rpassword::prompt_password("Password: ")?;
+    let second = rpassword::prompt_password("Repeat password: ")?;
+    if first != second {
+        anyhow::bail!("the passwords do not match");
+    }
+    Ok(Password::new(first))
+}
+
+/// Prints the outcome of an account command; exit code 1 on failure.
+fn report(result: Result<User, AuthError>) -> ExitCode {
+    match result {
+        Ok(user) => print_line(&format!(
+            "{} ({}) role={} disabled={}",
+            user.username,
+            user.id,
+            user.role.as_str(),
+            user.disabled
+        )),
+        Err(AuthError::Validation(errors)) => {
+            for error in errors {
+                eprintln!("portcullis: {}: {}", error.field, error.message);
+            }
+            ExitCode::FAILURE
+        }
+        Err(AuthError::Conflict(field)) => {
+            eprintln!("portcullis: this {} is already taken", field.field_name());
+            ExitCode::FAILURE
+        }
+        Err(AuthError::NotFound) => {
+            eprintln!("portcullis: no such user");
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("portcullis: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[allow(clippy::print_stdout, reason = "command output goes to stdout")]
+fn print_line(text: &str) -> ExitCode {
+    println!("{text}");
+    ExitCode::SUCCESS
+}

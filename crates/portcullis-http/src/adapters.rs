@@ -1,0 +1,198 @@
+//! Adapters from `portcullis-crypto` to the domain's ports, with the runtime
+//! concerns the crypto crate deliberately lacks: hashing on blocking threads
+//! with bounded concurrency and a bounded queue.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use portcullis_crypto::{Argon2Hasher, JwtCodec, JwtError, PasswordCheck};
+use portcullis_domain::ports::{PasswordHasher, PasswordVerification, TokenIssuer, TokenVerifier};
+use portcullis_domain::{
+    AccessTokenClaims, HashingError, Password, PasswordHashString, RefreshTokenHash, ScopeSet,
+    SessionId, TokenError, UserId,
+};
+use secrecy::{ExposeSecret, SecretString};
+use time::OffsetDateTime;
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+/// How much password hashing may happen at once.
+#[derive(Debug, Clone, Copy)]
+pub struct HashingLimits {
+    /// Hashes computed in parallel (one blocking thread each).
+    pub max_concurrent: usize,
+    /// Further hashes allowed to wait for a slot; beyond that, `Busy` at once.
+    pub max_queued: usize,
+    /// The longest a queued hash waits before giving up with `Busy`.
+    pub max_wait: Duration,
+}
+
+impl HashingLimits {
+    /// One hash per CPU core, 32 waiting per core, at most 5 s of waiting.
+    pub fn for_available_cores() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Self {
+            max_concurrent: cores,
+            max_queued: cores * 32,
+            max_wait: Duration::from_secs(5),
+        }
+    }
+}
+
+/// argon2id behind the domain's [`PasswordHasher`] port: runs on tokio's
+/// blocking pool, at most `max_concurrent` at a time, with a bounded queue.
+#[derive(Debug, Clone)]
+pub struct BlockingArgon2Hasher {
+    hasher: Argon2Hasher,
+    running: Arc<Semaphore>,
+    admitted: Arc<Semaphore>,
+    max_wait: Duration,
+}
+
+impl BlockingArgon2Hasher {
+    /// Wraps a hasher with the given limits.
+    pub fn new(hasher: Argon2Hasher, limits: HashingLimits) -> Self {
+        let max_concurrent = limits.max_concurrent.max(1);
+        Self {
+            hasher,
+            running: Arc::new(Semaphore::new(max_concurrent)),
+            admitted: Arc::new(Semaphore::new(max_concurrent + limits.max_queued)),
+            max_wait: limits.max_wait,
+        }
+    }
+
+    /// Runs `work` on a blocking thread once a hashing slot is free.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Argon2Hasher) -> T + Send + 'static,
+    ) -> Result<T, HashingError> {
+        // Admission is decided at once so that a flood gets 503s instead of
+        // an ever-growing queue.
+        let _admitted = self
+            .admitted
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| HashingError::Busy)?;
+        let running = tokio::time::timeout(self.max_wait, self.running.clone().acquire_owned())
+            .await
+            .map_err(|_| HashingError::Busy)?
+            .map_err(|_| HashingError::Failed("hashing pool closed".to_owned()))?;
+        let hasher = self.hasher.clone();
+        tokio::task::spawn_blocking(move || {
+            let _running = running;
+            work(&hasher)
+        })
+        .await
+        .map_err(|e| HashingError::Failed(format!("hashing task failed: {e}")))
+    }
+}
+
+#[async_trait]
+impl PasswordHasher for BlockingArgon2Hasher {
+    async fn hash_password(&self, password: &Password) -> Result<PasswordHashString, HashingError> {
+        let secret = SecretString::from(password.expose().to_owned());
+        self.run(move |hasher| hasher.hash(secret.expose_secret().as_bytes()))
+            .await?
+            .map(PasswordHashString::new)
+            .map_err(|e| HashingError::Failed(e.to_string()))
+    }
+
+    async fn verify_password(
+        &self,
+        password: &Password,
+        hash: Option<&PasswordHashString>,
+    ) -> Result<PasswordVerification, HashingError> {
+        let secret = SecretString::from(password.expose().to_owned());
+        let stored = hash.map(|h| h.as_str().to_owned());
+        self.run(move |hasher| {
+            let password = secret.expose_secret().as_bytes();
+            match stored {
+                None => {
+                    hasher.verify_dummy(password);
+                    Ok(PasswordVerification::Mismatch)
+                }
+                Some(stored) => match hasher.verify(password, &stored) {
+                    Ok(PasswordCheck::Match { needs_rehash }) => {
+                        Ok(PasswordVerification::Match { needs_rehash })
+                    }
+                    Ok(PasswordCheck::Mismatch) => Ok(PasswordVerification::Mismatch),
+                    Err(error) => Err(HashingError::Failed(error.to_string())),
+                },
+            }
+        })
+        .await?
+    }
+}
+
+/// RFC 9068 access tokens and opaque refresh tokens behind the domain's
+/// [`TokenIssuer`] and [`TokenVerifier`] ports.
+#[derive(Debug, Clone)]
+pub struct JwtTokens {
+    codec: JwtCodec,
+}
+
+impl JwtTokens {
+    /// Wraps a configured codec.
+    pub fn new(codec: JwtCodec) -> Self {
+        Self { codec }
+    }
+}
+
+impl TokenIssuer for JwtTokens {
+    fn issue_access_token(&self, claims: &AccessTokenClaims) -> Result<String, TokenError> {
+        let issued_at = claims.issued_at.unix_timestamp();
+        self.codec
+            .encode(&portcullis_crypto::AccessTokenClaims {
+                iss: self.codec.issuer().to_owned(),
+                aud: self.codec.audience().to_owned(),
+                sub: claims.user_id.to_string(),
+                exp: claims.expires_at.unix_timestamp(),
+                iat: issued_at,
+                nbf: issued_at,
+                jti: claims.token_id.to_string(),
+                sid: claims.session_id.to_string(),
+                scope: claims.scopes.to_string(),
+            })
+            .map_err(|e| TokenError::Signing(e.to_string()))
+    }
+
+    fn new_refresh_token(&self) -> (String, RefreshTokenHash) {
+        let token = portcullis_crypto::generate_opaque_token("");
+        let hash = self.hash_refresh_token(&token);
+        (token, hash)
+    }
+
+    fn hash_refresh_token(&self, token: &str) -> RefreshTokenHash {
+        RefreshTokenHash::from_digest(portcullis_crypto::token_digest(token).to_vec())
+    }
+}
+
+impl TokenVerifier for JwtTokens {
+    fn verify_access_token(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<AccessTokenClaims, TokenError> {
+        let claims =
+            self.codec
+                .decode(token, now.unix_timestamp())
+                .map_err(|error| match error {
+                    JwtError::Malformed => TokenError::Malformed,
+                    JwtError::WrongIssuerOrAudience => TokenError::WrongAudience,
+                    JwtError::Expired => TokenError::Expired,
+                })?;
+        let uuid = |value: &str| Uuid::parse_str(value).map_err(|_| TokenError::Malformed);
+        let time = |value: i64| {
+            OffsetDateTime::from_unix_timestamp(value).map_err(|_| TokenError::Malformed)
+        };
+        Ok(AccessTokenClaims {
+            user_id: UserId::from_uuid(uuid(&claims.sub)?),
+            session_id: SessionId::from_uuid(uuid(&claims.sid)?),
+            scopes: ScopeSet::parse(&claims.scope).map_err(|_| TokenError::Malformed)?,
+            token_id: uuid(&claims.jti)?,
+            issued_at: time(claims.iat)?,
+            expires_at: time(claims.exp)?,
+        })
+    }
+}

@@ -1,0 +1,45 @@
+//! Liveness and readiness.
+
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
+
+use super::ApiTags;
+use crate::dto::HealthBody;
+use crate::state::AppState;
+
+/// The health check.
+pub struct HealthApi;
+
+#[derive(ApiResponse)]
+enum HealthResponse {
+    /// The service and its database are usable.
+    #[oai(status = 200)]
+    Ok(Json<HealthBody>),
+    /// The database cannot be read.
+    #[oai(status = 503)]
+    Unavailable(Json<HealthBody>),
+}
+
+#[OpenApi(tag = "ApiTags::Health")]
+impl HealthApi {
+    /// Health check
+    ///
+    /// 200 when the service can read its database, 503 otherwise.
+    #[oai(path = "/health", method = "get", operation_id = "health")]
+    async fn health(&self, state: Data<&AppState>) -> HealthResponse {
+        match state.auth.check_health().await {
+            Ok(()) => HealthResponse::Ok(Json(HealthBody {
+                status: "ok".to_owned(),
+                database: "ok".to_owned(),
+            })),
+            Err(error) => {
+                tracing::error!(%error, "health check failed");
+                HealthResponse::Unavailable(Json(HealthBody {
+                    status: "unavailable".to_owned(),
+                    database: "unavailable".to_owned(),
+                }))
+            }
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! The operations, grouped by tag.
+
+mod auth;
+mod health;
+mod users;
+
+pub use auth::AuthApi;
+pub use health::HealthApi;
+pub use users::UsersApi;
+
+use poem::Request;
+use poem_openapi::Tags;
+use portcullis_domain::ClientInfo;
+
+/// The tags that group operations in the OpenAPI document.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Registration, tokens and sessions.
+    Auth,
+    /// Your own account.
+    Users,
+    /// Service status.
+    Health,
+}
+
+/// The longest `User-Agent` kept on a session record.
+const MAX_USER_AGENT_CHARS: usize = 256;
+
+/// Who is calling: the socket peer's address and the user agent.
+pub(crate) fn client_info(request: &Request) -> ClientInfo {
+    ClientInfo {
+        ip: request
+            .remote_addr()
+            .as_socket_addr()
+            .map(|addr| addr.ip().to_string()),
+        user_agent: request
+            .headers()
+            .get(poem::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect()),
+    }
+}

@@ -1,0 +1,163 @@
+//! Wire types (HTTP DTOs). Domain types are not wire types: these convert
+//! from them, and the domain never sees these.
+
+use poem_openapi::Object;
+use poem_openapi::types::MaybeUndefined;
+use portcullis_domain::{TokenGrant, User};
+use serde::Deserialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+use validator::Validate;
+
+/// An account. Never contains a password hash or any other secret.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "User")]
+pub struct UserBody {
+    /// Stable identifier (UUID).
+    pub id: Uuid,
+    /// Login name, lower-case.
+    pub username: String,
+    /// Email address.
+    pub email: String,
+    /// Display name.
+    pub full_name: Option<String>,
+    /// Roles: `user` or `admin`.
+    pub roles: Vec<String>,
+    /// Whether the account is disabled.
+    pub disabled: bool,
+    /// Creation time, RFC 3339 UTC.
+    pub created_at: OffsetDateTime,
+}
+
+impl From<User> for UserBody {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id.as_uuid(),
+            username: user.username.as_str().to_owned(),
+            email: user.email.as_str().to_owned(),
+            full_name: user.full_name.map(|n| n.as_str().to_owned()),
+            roles: vec![user.role.as_str().to_owned()],
+            disabled: user.disabled,
+            created_at: user.created_at,
+        }
+    }
+}
+
+/// A new account. Fields other than these (such as `roles` or `disabled`)
+/// are ignored.
+#[derive(Debug, Object, Deserialize, Validate)]
+#[oai(rename = "RegisterRequest")]
+pub struct RegisterRequest {
+    /// 3–32 characters of `a-z 0-9 _ . -`; compared case-insensitively and stored lower-case.
+    #[oai(validator(min_length = 3, max_length = 32, pattern = r"^[A-Za-z0-9_.-]{3,32}$"))]
+    #[validate(length(min = 3, max = 32), custom(function = "username_alphabet"))]
+    pub username: String,
+    /// A valid email address, unique case-insensitively.
+    #[oai(validator(max_length = 254))]
+    #[validate(length(max = 254), email)]
+    pub email: String,
+    /// Optional display name, at most 100 characters.
+    #[oai(validator(max_length = 100))]
+    #[validate(length(max = 100))]
+    pub full_name: Option<String>,
+    /// At least the configured minimum (default 15) and at most 256 characters;
+    /// must not contain the username or the email's local part.
+    #[oai(validator(min_length = 8, max_length = 256))]
+    #[validate(length(max = 256))]
+    pub password: String,
+}
+
+/// Validates the username alphabet for the `validator` derive.
+pub(crate) fn username_alphabet(username: &str) -> Result<(), validator::ValidationError> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "_.-".contains(c);
+    if username.chars().all(allowed) {
+        Ok(())
+    } else {
+        Err(validator::ValidationError::new("alphabet")
+            .with_message("may contain only a-z, 0-9, '_', '.' and '-'".into()))
+    }
+}
+
+/// Changes to your profile. Absent fields are left unchanged; `full_name: null` clears it.
+#[derive(Debug, Object, Deserialize, Validate)]
+#[oai(rename = "UpdateProfileRequest")]
+pub struct UpdateProfileRequest {
+    /// New email address.
+    #[oai(validator(max_length = 254))]
+    #[validate(length(max = 254), email)]
+    pub email: Option<String>,
+    /// New display name (at most 100 characters), or `null` to clear it.
+    #[oai(validator(max_length = 100))]
+    #[serde(default)]
+    pub full_name: MaybeUndefined<String>,
+}
+
+/// The JSON login: the password grant as a JSON object.
+#[derive(Debug, Object, Deserialize)]
+#[oai(rename = "LoginRequest")]
+pub struct LoginRequest {
+    /// Your username (case-insensitive).
+    pub username: String,
+    /// Your password.
+    #[oai(write_only)]
+    pub password: String,
+    /// Optional space-separated scopes to narrow the grant: `profile`, `admin`.
+    pub scope: Option<String>,
+}
+
+/// The OAuth2 token request (RFC 6749 §4.3 and §6), form-encoded. Other
+/// parameters (such as Swagger UI's `client_id`) are accepted and ignored.
+#[derive(Debug, Object)]
+#[oai(rename = "TokenRequest")]
+pub struct TokenRequestForm {
+    /// `password` or `refresh_token`.
+    pub grant_type: String,
+    /// For `grant_type=password`: your username.
+    pub username: Option<String>,
+    /// For `grant_type=password`: your password.
+    #[oai(write_only)]
+    pub password: Option<String>,
+    /// For `grant_type=refresh_token`: the refresh token.
+    #[oai(write_only)]
+    pub refresh_token: Option<String>,
+    /// Optional space-separated scopes to narrow the grant.
+    pub scope: Option<String>,
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Debug, Object)]
+#[oai(rename = "TokenResponse")]
+pub struct TokenResponseBody {
+    /// The access token: a JWT (RFC 9068) to send as `Authorization: Bearer`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Access-token lifetime in seconds.
+    pub expires_in: u64,
+    /// Opaque refresh token; shown once.
+    pub refresh_token: String,
+    /// The granted scopes, space-separated.
+    pub scope: String,
+}
+
+impl From<TokenGrant> for TokenResponseBody {
+    fn from(grant: TokenGrant) -> Self {
+        Self {
+            access_token: grant.access_token,
+            token_type: "Bearer".to_owned(),
+            expires_in: grant.expires_in.as_secs(),
+            refresh_token: grant.refresh_token,
+            scope: grant.scopes.to_string(),
+        }
+    }
+}
+
+/// Service health.
+#[derive(Debug, Object)]
+#[oai(rename = "Health")]
+pub struct HealthBody {
+    /// `ok` or `unavailable`.
+    pub status: String,
+    /// `ok` or `unavailable`.
+    pub database: String,
+}

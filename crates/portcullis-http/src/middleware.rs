@@ -1,0 +1,301 @@
+//! The one wrapper every request passes through: request id, body limit,
+//! mapping of every remaining error to the contract's formats, security
+//! headers, and the access log line.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use poem::http::header::{self, HeaderName, HeaderValue};
+use poem::http::{Method, StatusCode};
+use poem::{Endpoint, IntoResponse, Request, Response};
+use poem_openapi::error::{ContentTypeError, ParseParamError, ParsePathError};
+use tracing::Instrument;
+
+use crate::error::{ApiError, FieldErrorBody, OAuthErrorResponse};
+
+/// The largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// `Content-Security-Policy` of API responses: nothing may load or frame them.
+pub const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// `Content-Security-Policy` of `/docs`: Swagger UI is one inline HTML page
+/// with inline script and styles, which loads its spec and calls the API on
+/// this origin only (STACK-NOTES 9).
+pub const DOCS_CSP: &str = "default-src 'none'; script-src 'self' 'unsafe-inline'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; \
+     connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Paths whose errors are RFC 6749 JSON rather than problem details.
+const OAUTH_PATHS: [&str; 3] = ["/auth/token", "/auth/login", "/auth/revoke"];
+
+/// What the wrapper needs to know about the routes.
+#[derive(Debug, Clone)]
+pub(crate) struct RouteTable {
+    /// Path templates (split in segments, `{param}` matching any segment) and their methods.
+    routes: Vec<(Vec<String>, Vec<String>)>,
+}
+
+impl RouteTable {
+    /// Builds the table from the OpenAPI document's `paths`.
+    pub(crate) fn from_spec(spec: &serde_json::Value) -> Self {
+        let routes = spec["paths"]
+            .as_object()
+            .map(|paths| {
+                paths
+                    .iter()
+                    .map(|(path, operations)| {
+                        let segments = path.split('/').map(str::to_owned).collect();
+                        let methods = operations
+                            .as_object()
+                            .map(|ops| ops.keys().map(|m| m.to_ascii_uppercase()).collect())
+                            .unwrap_or_default();
+                        (segments, methods)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self { routes }
+    }
+
+    /// The `Allow` header value for `path`, if it is a known path.
+    fn allowed_methods(&self, path: &str) -> Option<String> {
+        let segments: Vec<&str> = path.split('/').collect();
+        self.routes
+            .iter()
+            .find(|(template, _)| {
+                template.len() == segments.len()
+                    && template.iter().zip(&segments).all(|(t, s)| {
+                        (t.starts_with('{') && t.ends_with('}') && !s.is_empty()) || t == s
+                    })
+            })
+            .map(|(_, methods)| methods.join(", "))
+    }
+}
+
+/// Wraps the whole application.
+pub(crate) async fn handle<E: Endpoint>(
+    endpoint: Arc<E>,
+    mut request: Request,
+    routes: Arc<RouteTable>,
+) -> poem::Result<Response> {
+    let started = Instant::now();
+    let request_id = request_id(&request);
+    let method = request.method().clone();
+    // Only the path is logged: a query string might carry a secret.
+    let path = request.uri().path().to_owned();
+    let oauth = OAUTH_PATHS.contains(&path.as_str());
+    let span = tracing::info_span!("request", request_id = %request_id);
+
+    let result = async {
+        if let Err(rejection) = limit_body(&mut request, oauth).await {
+            return rejection;
+        }
+        match endpoint.call(request).await {
+            Ok(response) => response.into_response(),
+            Err(error) => error_response(error, oauth, &path, &routes),
+        }
+    }
+    .instrument(span.clone())
+    .await;
+
+    let mut response = result;
+    add_security_headers(&mut response, &path);
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            method = %method,
+            path = %path,
+            status = response.status().as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        );
+    });
+    Ok(response)
+}
+
+/// A client-supplied `X-Request-Id` is kept when it is short and plain;
+/// anything else is replaced so it cannot inject into logs.
+fn request_id(request: &Request) -> String {
+    request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| {
+            !id.is_empty()
+                && id.len() <= 128
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
+/// Reads the body into memory, refusing more than [`MAX_BODY_BYTES`]. poem has
+/// no default limit (STACK-NOTES 10); bodiless methods are left alone so a GET
+/// without `Content-Length` is not refused.
+async fn limit_body(request: &mut Request, oauth: bool) -> Result<(), Response> {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
+        return Ok(());
+    }
+    let too_large = || {
+        if oauth {
+            OAuthErrorResponse::payload_too_large().into_response()
+        } else {
+            ApiError::payload_too_large().into_response()
+        }
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    match request.take_body().into_bytes_limit(MAX_BODY_BYTES).await {
+        Ok(bytes) => {
+            request.set_body(bytes);
+            Ok(())
+        }
+        Err(poem::error::ReadBodyError::PayloadTooLarge) => Err(too_large()),
+        Err(_) => Err(if oauth {
+            OAuthErrorResponse::invalid_request("the request body could not be read")
+                .into_response()
+        } else {
+            ApiError::bad_request("the request body could not be read").into_response()
+        }),
+    }
+}
+
+/// The single place where errors that did not come from a handler become
+/// responses in the contract's formats.
+fn error_response(error: poem::Error, oauth: bool, path: &str, routes: &RouteTable) -> Response {
+    if error.is_from_response() {
+        // Already one of our typed error responses.
+        return error.into_response();
+    }
+    let status = error.status();
+    if error.is::<ContentTypeError>() || status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        let expected = if path == "/auth/token" || path == "/auth/revoke" {
+            "application/x-www-form-urlencoded"
+        } else {
+            "application/json"
+        };
+        return if oauth {
+            OAuthErrorResponse::unsupported_media_type(expected).into_response()
+        } else {
+            ApiError::unsupported_media_type(expected).into_response()
+        };
+    }
+    if let Some(param) = error.downcast_ref::<ParseParamError>() {
+        return ApiError::validation(vec![FieldErrorBody {
+            field: param.name.to_owned(),
+            message: "is invalid".to_owned(),
+        }])
+        .into_response();
+    }
+    if let Some(param) = error.downcast_ref::<ParsePathError>() {
+        return ApiError::not_found(format!("no resource matches `{}`", param.name))
+            .into_response();
+    }
+    match status {
+        StatusCode::NOT_FOUND => ApiError::not_found("no such resource").into_response(),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let mut response = problem_response(status, "this method is not allowed on this path");
+            if let Some(allow) = routes
+                .allowed_methods(path)
+                .and_then(|a| HeaderValue::from_str(&a).ok())
+            {
+                response.headers_mut().insert(header::ALLOW, allow);
+            }
+            response
+        }
+        StatusCode::PAYLOAD_TOO_LARGE if oauth => {
+            OAuthErrorResponse::payload_too_large().into_response()
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::payload_too_large().into_response(),
+        status if status.is_server_error() => {
+            tracing::error!(error = %error, "unhandled error");
+            if oauth {
+                OAuthErrorResponse::internal().into_response()
+            } else {
+                ApiError::internal().into_response()
+            }
+        }
+        _ if oauth => {
+            tracing::debug!(error = %error, "request refused");
+            OAuthErrorResponse::invalid_request("the request is malformed").into_response()
+        }
+        status => {
+            // poem's messages can quote input, so only the status is described.
+            tracing::debug!(error = %error, "request refused");
+            problem_response(status, "the request could not be processed")
+        }
+    }
+}
+
+fn problem_response(status: StatusCode, detail: &str) -> Response {
+    let problem = crate::error::Problem::from_status(status.as_u16(), detail);
+    let body = serde_json::json!({
+        "type": problem.problem_type,
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail,
+    });
+    Response::builder()
+        .status(status)
+        .content_type("application/problem+json")
+        .body(body.to_string())
+}
+
+fn add_security_headers(response: &mut Response, path: &str) {
+    let docs = path == "/docs" || path.starts_with("/docs/");
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(if docs { DOCS_CSP } else { API_CSP }),
+    );
+    headers.remove(header::SERVER);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowed_methods_match_templated_paths() {
+        let spec = serde_json::json!({"paths": {
+            "/users/me": {"get": {}, "patch": {}},
+            "/users/me/sessions/{id}": {"delete": {}},
+        }});
+        let table = RouteTable::from_spec(&spec);
+        assert_eq!(
+            table.allowed_methods("/users/me").as_deref(),
+            Some("GET, PATCH")
+        );
+        assert_eq!(
+            table.allowed_methods("/users/me/sessions/abc").as_deref(),
+            Some("DELETE")
+        );
+        assert_eq!(table.allowed_methods("/users/me/sessions/"), None);
+        assert_eq!(table.allowed_methods("/nope"), None);
+    }
+}

@@ -1,0 +1,11 @@
+//! What every handler can reach.
+
+use portcullis_domain::AuthService;
+
+/// The application state handed to [`build_app`](crate::build_app); handlers
+/// receive it through poem's `Data` extractor.
+#[derive(Clone)]
+pub struct AppState {
+    /// The authentication use-cases.
+    pub auth: AuthService,
+}
