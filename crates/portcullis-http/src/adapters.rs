@@ -196,3 +196,105 @@ impl TokenVerifier for JwtTokens {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use portcullis_crypto::Argon2Policy;
+
+    use super::*;
+
+    fn hasher(policy: Argon2Policy, limits: HashingLimits) -> BlockingArgon2Hasher {
+        BlockingArgon2Hasher::new(Argon2Hasher::new(policy).expect("policy"), limits)
+    }
+
+    #[tokio::test]
+    async fn a_full_hashing_queue_answers_busy_instead_of_waiting() {
+        let limits = HashingLimits {
+            max_concurrent: 1,
+            max_queued: 0,
+            max_wait: Duration::from_secs(5),
+        };
+        // The OWASP cost keeps the first hash running while the second asks.
+        let hasher = hasher(Argon2Policy::OWASP, limits);
+        let password = Password::new("correct horse battery staple".to_owned());
+        // `join!` polls the first future first: it takes the only admission
+        // slot before the second future is polled.
+        let (first, second) = tokio::join!(
+            hasher.hash_password(&password),
+            hasher.hash_password(&password)
+        );
+        assert!(first.is_ok());
+        assert!(matches!(second, Err(HashingError::Busy)), "{second:?}");
+        // Once the first hash is done, the slot is free again.
+        assert!(hasher.hash_password(&password).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn verification_distinguishes_right_wrong_and_unknown() {
+        let hasher = hasher(
+            Argon2Policy::insecure_test_policy(),
+            HashingLimits::for_available_cores(),
+        );
+        let password = Password::new("correct horse battery staple".to_owned());
+        let hash = hasher.hash_password(&password).await.expect("hash");
+        let wrong = Password::new("incorrect horse battery staple".to_owned());
+        assert_eq!(
+            hasher
+                .verify_password(&password, Some(&hash))
+                .await
+                .expect("verify"),
+            PasswordVerification::Match {
+                needs_rehash: false
+            }
+        );
+        assert_eq!(
+            hasher
+                .verify_password(&wrong, Some(&hash))
+                .await
+                .expect("verify"),
+            PasswordVerification::Mismatch
+        );
+        assert_eq!(
+            hasher
+                .verify_password(&password, None)
+                .await
+                .expect("verify"),
+            PasswordVerification::Mismatch
+        );
+    }
+
+    #[test]
+    fn issued_access_tokens_verify_back_to_the_same_claims() {
+        let codec = JwtCodec::new(&[7; 32], "portcullis", "portcullis").expect("codec");
+        let tokens = JwtTokens::new(codec);
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("time");
+        let claims = AccessTokenClaims {
+            user_id: UserId::random(),
+            session_id: SessionId::random(),
+            scopes: ScopeSet::parse("profile admin").expect("scopes"),
+            token_id: Uuid::new_v4(),
+            issued_at: now,
+            expires_at: now + Duration::from_secs(900),
+        };
+        let token = tokens.issue_access_token(&claims).expect("issue");
+        assert_eq!(tokens.verify_access_token(&token, now), Ok(claims));
+        let much_later = now + Duration::from_secs(3600);
+        assert_eq!(
+            tokens.verify_access_token(&token, much_later),
+            Err(TokenError::Expired)
+        );
+    }
+
+    #[test]
+    fn refresh_tokens_are_random_and_stored_as_their_digest() {
+        let tokens = JwtTokens::new(JwtCodec::new(&[7; 32], "i", "a").expect("codec"));
+        let (first, first_hash) = tokens.new_refresh_token();
+        let (second, _) = tokens.new_refresh_token();
+        assert_ne!(first, second);
+        assert!(first.len() >= 43);
+        assert_eq!(tokens.hash_refresh_token(&first), first_hash);
+        // A SHA-256 digest, not the token itself.
+        assert_eq!(first_hash.as_bytes().len(), 32);
+        assert_ne!(first_hash.as_bytes(), first.as_bytes());
+    }
+}

@@ -1,0 +1,8 @@
+//! Use-case tests of `AuthService` over in-memory fakes of every port, with a
+//! clock the tests move.
+
+mod fakes;
+mod login;
+mod properties;
+mod register;
+mod tokens;
