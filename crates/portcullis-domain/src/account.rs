@@ -1,6 +1,8 @@
 //! Accounts: the validated newtypes an account is made of, and the password policy.
 
+use std::collections::HashSet;
 use std::fmt;
+use std::sync::LazyLock;
 
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
@@ -158,8 +160,9 @@ impl fmt::Debug for Password {
 }
 
 /// The rules a new password must follow (NIST SP 800-63B-4): a minimum and a
-/// maximum length counted in code points, no composition rules, and not
-/// containing the account's own username or email local part.
+/// maximum length counted in code points, no composition rules, not on the
+/// bundled list of common passwords, and not containing the account's own
+/// username or email local part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PasswordPolicy {
     min_length: usize,
@@ -216,6 +219,12 @@ impl PasswordPolicy {
                 format!("must be at most {MAX_PASSWORD_LENGTH} characters long"),
             ));
         }
+        if is_common_password(password.expose()) {
+            return Err(FieldError::new(
+                field,
+                "is too common: it appears on a list of frequently used passwords",
+            ));
+        }
         let folded = password.expose().to_lowercase();
         if folded.contains(username.as_str()) {
             return Err(FieldError::new(field, "must not contain the username"));
@@ -240,6 +249,32 @@ impl Default for PasswordPolicy {
             min_length: Self::DEFAULT_MIN_LENGTH,
         }
     }
+}
+
+/// The bundled list of commonly used passwords: 19,640 lower-case entries
+/// taken from Django 5.2.19 (BSD-3-Clause; see `data/COMMON-PASSWORDS-LICENSE`).
+static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    include_str!("../data/common-passwords.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect()
+});
+
+/// Whether `password` is on the bundled list of commonly used passwords
+/// (compared after trimming and lower-casing, as the list is lower-case).
+///
+/// ```
+/// assert!(portcullis_domain::is_common_password("Password1"));
+/// assert!(!portcullis_domain::is_common_password("purple monkey dishwasher 1987"));
+/// ```
+pub fn is_common_password(password: &str) -> bool {
+    COMMON_PASSWORDS.contains(password.trim().to_lowercase().as_str())
+}
+
+/// How many passwords the bundled list holds.
+pub fn common_password_count() -> usize {
+    COMMON_PASSWORDS.len()
 }
 
 /// A stored password hash in PHC string format. Never printed by `Debug`.
@@ -432,6 +467,19 @@ mod tests {
         let with_local_part = Password::new("xx-Alice.Smith-battery-staple".into());
         assert!(policy.check(&with_local_part, &username, &email).is_err());
         let fine = Password::new("correct horse battery staple".into());
+        assert_eq!(policy.check(&fine, &username, &email), Ok(()));
+    }
+
+    #[test]
+    fn common_passwords_are_refused_whatever_their_case() {
+        assert!(common_password_count() >= 10_000);
+        let policy = PasswordPolicy::with_min_length(8).unwrap_or_default();
+        let (username, email) = alice();
+        for common in ["12345678", "PASSWORD1", " iloveyou "] {
+            let error = policy.check(&Password::new(common.into()), &username, &email);
+            assert!(error.is_err(), "{common:?} should be refused");
+        }
+        let fine = Password::new("purple monkey dishwasher".into());
         assert_eq!(policy.check(&fine, &username, &email), Ok(()));
     }
 

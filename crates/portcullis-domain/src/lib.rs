@@ -38,7 +38,7 @@ mod session;
 pub use account::{
     EmailAddress, FullName, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH_FLOOR, NewUser, Password,
     PasswordHashString, PasswordPolicy, ProfileChanges, Role, User, UserCredentials, UserId,
-    Username,
+    Username, common_password_count, is_common_password,
 };
 pub use error::{AuthError, ConflictField, FieldError, HashingError, StoreError, TokenError};
 pub use scope::{Scope, ScopeSet, UnknownScope};

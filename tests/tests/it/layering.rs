@@ -1,0 +1,172 @@
+//! The dependency direction between workspace crates (STYLE.md, "Shape of
+//! the workspace"), checked over `cargo metadata`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use cargo_metadata::{DependencyKind, Metadata, MetadataCommand};
+
+const DOMAIN: &str = "portcullis-domain";
+const CRYPTO: &str = "portcullis-crypto";
+const STORAGE: &str = "portcullis-storage";
+const HTTP: &str = "portcullis-http";
+const APP: &str = "portcullis";
+const TESTS: &str = "portcullis-tests";
+
+/// Packages that may know every workspace crate.
+const COMPOSITION_ROOTS: [&str; 2] = [APP, TESTS];
+
+fn metadata() -> Metadata {
+    MetadataCommand::new()
+        .manifest_path(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"))
+        .no_deps()
+        .exec()
+        .expect("cargo metadata runs")
+}
+
+/// Each workspace package's normal and build (non-dev) dependencies, by name.
+fn non_dev_dependencies(metadata: &Metadata) -> BTreeMap<String, BTreeSet<String>> {
+    metadata
+        .workspace_packages()
+        .into_iter()
+        .map(|package| {
+            let dependencies = package
+                .dependencies
+                .iter()
+                .filter(|dependency| dependency.kind != DependencyKind::Development)
+                .map(|dependency| dependency.name.clone())
+                .collect();
+            (package.name.to_string(), dependencies)
+        })
+        .collect()
+}
+
+/// The workspace crates among `package`'s non-dev dependencies.
+fn workspace_edges(graph: &BTreeMap<String, BTreeSet<String>>, package: &str) -> BTreeSet<String> {
+    let members: BTreeSet<&String> = graph.keys().collect();
+    graph
+        .get(package)
+        .unwrap_or_else(|| panic!("{package} is a workspace member"))
+        .iter()
+        .filter(|dependency| members.contains(dependency))
+        .cloned()
+        .collect()
+}
+
+/// Fails naming every edge from `package` to a workspace crate outside `allowed`.
+fn assert_only(graph: &BTreeMap<String, BTreeSet<String>>, package: &str, allowed: &[&str]) {
+    let offending: Vec<String> = workspace_edges(graph, package)
+        .into_iter()
+        .filter(|dependency| !allowed.contains(&dependency.as_str()))
+        .map(|dependency| format!("{package} -> {dependency}"))
+        .collect();
+    assert!(
+        offending.is_empty(),
+        "forbidden workspace dependencies (allowed for {package}: {allowed:?}): {offending:?}"
+    );
+}
+
+#[test]
+fn every_layered_crate_is_a_workspace_member() {
+    let graph = non_dev_dependencies(&metadata());
+    for package in [DOMAIN, CRYPTO, STORAGE, HTTP, APP, TESTS] {
+        assert!(
+            graph.contains_key(package),
+            "{package} in {:?}",
+            graph.keys()
+        );
+    }
+}
+
+#[test]
+fn domain_and_crypto_depend_on_no_workspace_crate() {
+    let graph = non_dev_dependencies(&metadata());
+    assert_only(&graph, DOMAIN, &[]);
+    assert_only(&graph, CRYPTO, &[]);
+}
+
+#[test]
+fn storage_depends_only_on_domain() {
+    let graph = non_dev_dependencies(&metadata());
+    assert_only(&graph, STORAGE, &[DOMAIN]);
+}
+
+#[test]
+fn http_depends_on_domain_and_crypto_but_not_storage() {
+    let graph = non_dev_dependencies(&metadata());
+    assert_only(&graph, HTTP, &[DOMAIN, CRYPTO]);
+    let edges = workspace_edges(&graph, HTTP);
+    assert!(
+        edges.contains(DOMAIN),
+        "{HTTP} -> {DOMAIN} is missing: {edges:?}"
+    );
+    assert!(
+        edges.contains(CRYPTO),
+        "{HTTP} -> {CRYPTO} is missing: {edges:?}"
+    );
+}
+
+#[test]
+fn only_the_app_and_the_tests_depend_on_the_app_or_on_storage() {
+    let graph = non_dev_dependencies(&metadata());
+    let offending: Vec<String> = graph
+        .keys()
+        .filter(|package| !COMPOSITION_ROOTS.contains(&package.as_str()))
+        .flat_map(|package| {
+            workspace_edges(&graph, package)
+                .into_iter()
+                .filter(move |dependency| {
+                    dependency == APP || (dependency == STORAGE && package != STORAGE)
+                })
+                .map(move |dependency| format!("{package} -> {dependency}"))
+        })
+        .collect();
+    assert!(
+        offending.is_empty(),
+        "only {COMPOSITION_ROOTS:?} may depend on {APP} or {STORAGE}: {offending:?}"
+    );
+}
+
+#[test]
+fn the_app_wires_every_library_crate() {
+    let graph = non_dev_dependencies(&metadata());
+    let edges = workspace_edges(&graph, APP);
+    for library in [DOMAIN, CRYPTO, STORAGE, HTTP] {
+        assert!(
+            edges.contains(library),
+            "{APP} -> {library} is missing: {edges:?}"
+        );
+    }
+}
+
+#[test]
+fn domain_and_crypto_use_no_http_database_or_async_runtime_crate() {
+    let metadata = metadata();
+    let forbidden = [
+        "poem",
+        "poem-openapi",
+        "rusqlite",
+        "r2d2",
+        "r2d2_sqlite",
+        "tokio",
+    ];
+    let mut offending = Vec::new();
+    for package in metadata.workspace_packages() {
+        if package.name.as_str() != DOMAIN && package.name.as_str() != CRYPTO {
+            continue;
+        }
+        for dependency in &package.dependencies {
+            if dependency.kind != DependencyKind::Development
+                && forbidden.contains(&dependency.name.as_str())
+            {
+                offending.push(format!(
+                    "{} -> {} ({:?})",
+                    package.name, dependency.name, dependency.kind
+                ));
+            }
+        }
+    }
+    assert!(
+        offending.is_empty(),
+        "I/O crates in the pure layers: {offending:?}"
+    );
+}

@@ -1,0 +1,12 @@
+//! Black-box tests of Portcullis: each test starts the real application on
+//! port 0 with a fresh temporary data directory (see `portcullis_tests`) and
+//! checks the HTTP contract (`CONTRACT.md`) from the outside.
+
+mod documents;
+mod errors;
+mod layering;
+mod register;
+mod storage_secrets;
+mod support;
+mod token;
+mod users;

@@ -1,0 +1,148 @@
+//! Helpers shared by the test modules: JWT minting and inspection, and
+//! account changes made behind the running application's back.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{EncodingKey, Header, encode};
+use portcullis_domain::Role;
+use portcullis_tests::TestApp;
+use reqwest::Response;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+
+/// The content type of RFC 9457 problem details.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The challenge of a 401 without a credential.
+pub const BEARER_CHALLENGE: &str = r#"Bearer realm="portcullis""#;
+
+/// The API's `Content-Security-Policy`.
+pub const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// Decodes segment `index` (0 = header, 1 = claims) of a compact JWT without
+/// verifying anything.
+pub fn jwt_segment(token: &str, index: usize) -> Value {
+    let segment = token
+        .split('.')
+        .nth(index)
+        .expect("the token has three dot-separated segments");
+    let bytes = URL_SAFE_NO_PAD
+        .decode(segment)
+        .expect("the segment is base64url without padding");
+    serde_json::from_slice(&bytes).expect("the segment is JSON")
+}
+
+/// The claims of a JWT, decoded without verification.
+pub fn jwt_claims(token: &str) -> Value {
+    jwt_segment(token, 1)
+}
+
+/// Signs `claims` with HS256 and `secret`, with `typ` as given.
+pub fn mint(claims: &Value, typ: Option<&str>, secret: &[u8]) -> String {
+    let mut header = Header::new(jsonwebtoken::Algorithm::HS256);
+    header.typ = typ.map(str::to_owned);
+    encode(&header, claims, &EncodingKey::from_secret(secret)).expect("signing works")
+}
+
+/// Encodes a JSON value as a base64url JWT segment.
+pub fn jwt_encode_segment(value: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).expect("JSON serialises"))
+}
+
+/// The current Unix time in seconds.
+pub fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Disables or re-enables `username` through a second `AuthService` over the
+/// running application's data directory.
+pub async fn set_disabled(app: &TestApp, username: &str, disabled: bool) {
+    portcullis::build_auth_service(&app.settings)
+        .expect("auth service over the test data directory")
+        .set_disabled(username, disabled)
+        .await
+        .expect("the account exists");
+}
+
+/// Gives `username` the admin role behind the running application's back.
+pub async fn make_admin(app: &TestApp, username: &str) {
+    portcullis::build_auth_service(&app.settings)
+        .expect("auth service over the test data directory")
+        .set_role(username, Role::Admin)
+        .await
+        .expect("the account exists");
+}
+
+/// A header's value as text, or `None` when it is absent.
+pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .map(|value| value.to_str().expect("the header value is visible ASCII"))
+}
+
+/// The media type of a response, without parameters.
+pub fn media_type(headers: &HeaderMap) -> String {
+    header(headers, "content-type")
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Asserts `response` is an RFC 9457 problem with `status` and returns its
+/// body.
+pub async fn expect_problem(response: Response, status: u16) -> Value {
+    assert_eq!(response.status(), status, "status of {}", response.url());
+    assert_eq!(
+        media_type(response.headers()),
+        PROBLEM_JSON,
+        "content type of a {status}"
+    );
+    let body: Value = response.json().await.expect("a JSON problem body");
+    assert_eq!(body["status"], status, "problem status in {body}");
+    for member in ["type", "title", "detail"] {
+        assert!(body[member].is_string(), "problem `{member}` in {body}");
+    }
+    body
+}
+
+/// Asserts `response` is a 400 RFC 6749 §5.2 error `error` and returns its body.
+pub async fn expect_oauth_error(response: Response, error: &str) -> Value {
+    expect_oauth_error_with_status(response, 400, error).await
+}
+
+/// Asserts `response` is an RFC 6749 §5.2 error `error` with `status` and
+/// returns its body.
+pub async fn expect_oauth_error_with_status(response: Response, status: u16, error: &str) -> Value {
+    assert_eq!(response.status(), status, "status of {}", response.url());
+    assert_eq!(
+        media_type(response.headers()),
+        "application/json",
+        "content type of an OAuth error"
+    );
+    let body: Value = response.json().await.expect("a JSON error body");
+    assert_eq!(body["error"], error, "error code in {body}");
+    assert!(
+        body["error_description"].is_string(),
+        "error_description in {body}"
+    );
+    body
+}
+
+/// The field names listed in a problem's `errors`.
+pub fn error_fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .expect("the problem lists `errors`")
+        .iter()
+        .map(|error| {
+            assert!(error["message"].is_string(), "message of {error}");
+            error["field"]
+                .as_str()
+                .expect("each error names its field")
+                .to_owned()
+        })
+        .collect()
+}
