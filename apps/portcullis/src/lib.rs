@@ -32,6 +32,9 @@ pub use config::{ConfigError, Settings, SettingsArgs};
 /// How long in-flight requests may take to finish after SIGINT/SIGTERM.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// How often sessions that can never be used again are deleted.
+pub const PURGE_INTERVAL: Duration = Duration::from_secs(600);
+
 /// Opens the data directory and store and assembles the use-cases.
 pub fn build_auth_service(settings: &Settings) -> anyhow::Result<AuthService> {
     create_data_dir(settings)?;
@@ -97,6 +100,7 @@ fn create_data_dir(settings: &Settings) -> anyhow::Result<()> {
 
 /// A server bound to its address, ready to run.
 pub struct Application {
+    auth: AuthService,
     local_addr: SocketAddr,
     acceptor: poem::listener::BoxAcceptor,
     app: poem::endpoint::BoxEndpoint<'static>,
@@ -113,7 +117,7 @@ impl Application {
         }
         let auth = build_auth_service(settings)?;
         let app = portcullis_http::build_app(
-            AppState { auth },
+            AppState { auth: auth.clone() },
             &HttpOptions {
                 docs_enabled: settings.docs,
             },
@@ -128,6 +132,7 @@ impl Application {
             .and_then(|addr| addr.as_socket_addr().copied())
             .context("the listener has no socket address")?;
         Ok(Self {
+            auth,
             local_addr,
             acceptor: acceptor.boxed(),
             app,
@@ -143,10 +148,29 @@ impl Application {
     /// for up to [`SHUTDOWN_GRACE`].
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr, "listening on http://{}", self.local_addr);
-        Server::new_with_acceptor(self.acceptor)
+        let purge = tokio::spawn(purge_dead_sessions_periodically(self.auth.clone()));
+        let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(self.app, shutdown, Some(SHUTDOWN_GRACE))
             .await
-            .context("server failed")
+            .context("server failed");
+        purge.abort();
+        result
+    }
+}
+
+/// Deletes dead sessions (and their refresh tokens) every [`PURGE_INTERVAL`]
+/// so the tables do not grow without bound. A failure is logged and retried
+/// at the next tick.
+async fn purge_dead_sessions_periodically(auth: AuthService) {
+    let mut interval = tokio::time::interval(PURGE_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        match auth.purge_dead_sessions().await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "purged dead sessions"),
+            Err(error) => tracing::warn!(%error, "purging dead sessions failed"),
+        }
     }
 }
 

@@ -43,7 +43,11 @@ pub use account::{
 pub use error::{AuthError, ConflictField, FieldError, HashingError, StoreError, TokenError};
 pub use scope::{Scope, ScopeSet, UnknownScope};
 pub use service::{
-    AuthService, AuthSettings, ClientInfo, LoginRequest, Principal, ProfileUpdateRequest,
-    RegistrationRequest, TokenGrant,
+    AuthService, AuthSettings, ClientInfo, LoginRequest, LogoutScope, PasswordChangeRequest,
+    Principal, ProfileUpdateRequest, RefreshRequest, RegistrationRequest, TokenGrant,
+    TokenTypeHint,
 };
-pub use session::{AccessTokenClaims, NewSession, RefreshTokenHash, SessionId};
+pub use session::{
+    AccessTokenClaims, NewSession, RefreshOutcome, RefreshTokenHash, RefreshTokenOwner, SessionId,
+    SessionInfo,
+};

@@ -15,7 +15,10 @@ use crate::account::{
 };
 use crate::error::{HashingError, StoreError, TokenError};
 use crate::scope::ScopeSet;
-use crate::session::{AccessTokenClaims, NewSession, RefreshTokenHash, SessionId};
+use crate::session::{
+    AccessTokenClaims, NewSession, RefreshOutcome, RefreshTokenHash, RefreshTokenOwner, SessionId,
+    SessionInfo,
+};
 
 /// Persistent accounts.
 #[async_trait]
@@ -54,6 +57,20 @@ pub trait UserStore: Send + Sync {
     /// Changes an account's role by username.
     async fn set_role(&self, username: &Username, role: Role) -> Result<User, StoreError>;
 
+    /// Replaces the password hash and, in the same transaction, ends every
+    /// session of the user except `keep_session`.
+    async fn change_password(
+        &self,
+        id: UserId,
+        hash: &PasswordHashString,
+        keep_session: SessionId,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes the account with its sessions and every credential of it, in
+    /// one transaction. [`StoreError::NotFound`] when there is no such user.
+    async fn delete_user(&self, id: UserId) -> Result<(), StoreError>;
+
     /// Succeeds when the store can be read.
     async fn check_health(&self) -> Result<(), StoreError>;
 }
@@ -74,6 +91,67 @@ pub trait SessionStore: Send + Sync {
         now: OffsetDateTime,
         idle_timeout: Duration,
     ) -> Result<Option<(User, ScopeSet)>, StoreError>;
+
+    /// Presents a refresh token, atomically (one `BEGIN IMMEDIATE`
+    /// transaction, never read-then-write across statements):
+    /// - current token of an active session of an enabled user: mark it used,
+    ///   store `replacement` as the current token, set `last_used_at = now`
+    ///   → [`RefreshOutcome::Rotated`];
+    /// - already-used token: end its session (whatever its state)
+    ///   → [`RefreshOutcome::Reused`];
+    /// - anything else → [`RefreshOutcome::Rejected`], nothing changes.
+    ///
+    /// Of N concurrent calls with one token exactly one can rotate.
+    async fn rotate_refresh_token(
+        &self,
+        presented: &RefreshTokenHash,
+        replacement: &RefreshTokenHash,
+        now: OffsetDateTime,
+        idle_timeout: Duration,
+    ) -> Result<RefreshOutcome, StoreError>;
+
+    /// The session a refresh token belongs to, used or not, active or not.
+    async fn find_refresh_token_owner(
+        &self,
+        token: &RefreshTokenHash,
+    ) -> Result<Option<RefreshTokenOwner>, StoreError>;
+
+    /// Ends one session of `user_id`. Returns whether an active session was
+    /// ended (false when it does not exist, is someone else's, or had
+    /// already ended).
+    async fn revoke_session(
+        &self,
+        session_id: SessionId,
+        user_id: UserId,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Ends every active session of `user_id` except `except`; returns how many.
+    async fn revoke_user_sessions(
+        &self,
+        user_id: UserId,
+        except: Option<SessionId>,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError>;
+
+    /// The user's active sessions (not revoked, not expired, not idle), most
+    /// recently used first.
+    async fn list_active_sessions(
+        &self,
+        user_id: UserId,
+        now: OffsetDateTime,
+        idle_timeout: Duration,
+    ) -> Result<Vec<SessionInfo>, StoreError>;
+
+    /// Deletes sessions that can never be used again (revoked, expired or
+    /// idle) together with their refresh tokens; returns how many sessions.
+    /// Used refresh tokens of live sessions are kept: they are what reuse
+    /// detection recognises.
+    async fn purge_dead_sessions(
+        &self,
+        now: OffsetDateTime,
+        idle_timeout: Duration,
+    ) -> Result<u64, StoreError>;
 }
 
 /// The result of checking a password against a stored hash.

@@ -16,7 +16,7 @@ use crate::ports::{
     UserStore,
 };
 use crate::scope::{Scope, ScopeSet};
-use crate::session::{AccessTokenClaims, NewSession, SessionId};
+use crate::session::{AccessTokenClaims, NewSession, RefreshOutcome, SessionId, SessionInfo};
 
 /// Lifetimes and rules the use-cases apply.
 #[derive(Debug, Clone)]
@@ -76,6 +76,46 @@ pub struct LoginRequest {
     pub scope: Option<String>,
     /// Client details for the session record.
     pub client: ClientInfo,
+}
+
+/// A refresh-token grant (RFC 6749 §6).
+#[derive(Debug)]
+pub struct RefreshRequest {
+    /// The presented refresh token.
+    pub refresh_token: String,
+    /// Optional space-separated scopes narrowing the new access token; never
+    /// more than the session was granted.
+    pub scope: Option<String>,
+}
+
+/// Which sessions a logout ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogoutScope {
+    /// The caller's own session.
+    Local,
+    /// Every session of the caller.
+    Global,
+    /// Every session of the caller except the current one.
+    Others,
+}
+
+/// What kind of token a revocation request says it carries (RFC 7009 §2.1).
+/// Only a hint: both kinds are tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenTypeHint {
+    /// An access token (JWT).
+    AccessToken,
+    /// An opaque refresh token.
+    RefreshToken,
+}
+
+/// A password change as submitted.
+#[derive(Debug)]
+pub struct PasswordChangeRequest {
+    /// The password in force, re-verified.
+    pub current_password: Password,
+    /// The new password, checked against the policy.
+    pub new_password: Password,
 }
 
 /// Profile changes as submitted.
@@ -374,6 +414,257 @@ impl AuthService {
         Ok(self.users.set_role(&username, role).await?)
     }
 
+    /// The refresh-token grant: rotates the presented token (one atomic store
+    /// step) and issues a new access token for the same session. A token that
+    /// was already rotated ends its whole session. Every failure is
+    /// [`AuthError::InvalidGrant`], except a scope beyond the session's grant
+    /// ([`AuthError::InvalidScope`], checked before anything changes).
+    pub async fn refresh(&self, request: RefreshRequest) -> Result<TokenGrant, AuthError> {
+        let requested = match request.scope.as_deref() {
+            Some(scope) => Some(ScopeSet::parse(scope).map_err(|_| AuthError::InvalidScope)?),
+            None => None,
+        };
+        let presented = self.issuer.hash_refresh_token(&request.refresh_token);
+        if let Some(requested) = requested {
+            // The session's grant never changes, so checking it before the
+            // atomic rotation cannot race with it.
+            let owner = self
+                .sessions
+                .find_refresh_token_owner(&presented)
+                .await?
+                .ok_or(AuthError::InvalidGrant)?;
+            if !requested.is_subset_of(owner.scopes) {
+                return Err(AuthError::InvalidScope);
+            }
+        }
+        let now = self.now_seconds();
+        let (refresh_token, replacement) = self.issuer.new_refresh_token();
+        let outcome = self
+            .sessions
+            .rotate_refresh_token(
+                &presented,
+                &replacement,
+                now,
+                self.settings.session_idle_timeout,
+            )
+            .await?;
+        let (user, session_id, granted) = match outcome {
+            RefreshOutcome::Rotated {
+                user,
+                session_id,
+                scopes,
+            } => (user, session_id, scopes),
+            RefreshOutcome::Reused { session_id } => {
+                tracing::warn!(%session_id, "refresh token reused: session ended");
+                return Err(AuthError::InvalidGrant);
+            }
+            RefreshOutcome::Rejected => return Err(AuthError::InvalidGrant),
+        };
+        let allowed = granted.intersection(user.role.allowed_scopes());
+        let scopes = match requested {
+            Some(requested) if !requested.is_empty() => requested.intersection(allowed),
+            _ => allowed,
+        };
+        let access_token = self.issue_access_token(&user, session_id, scopes, now)?;
+        Ok(TokenGrant {
+            access_token,
+            expires_in: self.settings.access_token_ttl,
+            refresh_token,
+            scopes,
+            session_id,
+        })
+    }
+
+    /// RFC 7009 revocation. Revoking either token of a session ends the
+    /// whole session, so its access tokens stop working on the next request
+    /// too. Unknown, malformed, expired or already-revoked tokens succeed
+    /// silently, as the RFC requires; `hint` only orders the attempts.
+    pub async fn revoke_token(
+        &self,
+        token: &str,
+        hint: Option<TokenTypeHint>,
+    ) -> Result<(), AuthError> {
+        let now = self.now_seconds();
+        let access_first = match hint {
+            Some(TokenTypeHint::AccessToken) => true,
+            Some(TokenTypeHint::RefreshToken) => false,
+            // JWTs have three dot-separated parts; refresh tokens have none.
+            None => token.contains('.'),
+        };
+        for access in [access_first, !access_first] {
+            if access {
+                if let Ok(claims) = self.verifier.verify_access_token(token, self.clock.now()) {
+                    self.sessions
+                        .revoke_session(claims.session_id, claims.user_id, now)
+                        .await?;
+                    return Ok(());
+                }
+            } else {
+                let hash = self.issuer.hash_refresh_token(token);
+                if let Some(owner) = self.sessions.find_refresh_token_owner(&hash).await? {
+                    self.sessions
+                        .revoke_session(owner.session_id, owner.user_id, now)
+                        .await?;
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the caller's session, all of their sessions, or all but this one.
+    pub async fn logout(&self, principal: &Principal, scope: LogoutScope) -> Result<(), AuthError> {
+        let now = self.now_seconds();
+        let user_id = principal.user.id;
+        match scope {
+            LogoutScope::Local => {
+                self.sessions
+                    .revoke_session(principal.session_id, user_id, now)
+                    .await?;
+            }
+            LogoutScope::Global => {
+                self.sessions
+                    .revoke_user_sessions(user_id, None, now)
+                    .await?;
+            }
+            LogoutScope::Others => {
+                self.sessions
+                    .revoke_user_sessions(user_id, Some(principal.session_id), now)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Changes the caller's password: the current one is re-verified, the new
+    /// one must pass the policy, and every other session ends; the current
+    /// session stays.
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        request: PasswordChangeRequest,
+    ) -> Result<(), AuthError> {
+        let user = &principal.user;
+        self.settings
+            .password_policy
+            .check_field(
+                &request.new_password,
+                "new_password",
+                &user.username,
+                &user.email,
+            )
+            .map_err(|error| AuthError::Validation(vec![error]))?;
+        self.reverify_password(principal, &request.current_password, "current_password")
+            .await?;
+        let hash = self.hasher.hash_password(&request.new_password).await?;
+        self.users
+            .change_password(user.id, &hash, principal.session_id, self.now_seconds())
+            .await
+            .map_err(gone_is_invalid_token)
+    }
+
+    /// Deletes the caller's account, its sessions and every credential of it,
+    /// after re-verifying the password.
+    pub async fn delete_account(
+        &self,
+        principal: &Principal,
+        password: &Password,
+    ) -> Result<(), AuthError> {
+        self.reverify_password(principal, password, "password")
+            .await?;
+        self.users
+            .delete_user(principal.user.id)
+            .await
+            .map_err(gone_is_invalid_token)
+    }
+
+    /// The caller's active sessions.
+    pub async fn list_sessions(
+        &self,
+        principal: &Principal,
+    ) -> Result<Vec<SessionInfo>, AuthError> {
+        Ok(self
+            .sessions
+            .list_active_sessions(
+                principal.user.id,
+                self.clock.now(),
+                self.settings.session_idle_timeout,
+            )
+            .await?)
+    }
+
+    /// Ends one of the caller's sessions; [`AuthError::NotFound`] when it is
+    /// not an active session of theirs.
+    pub async fn end_session(
+        &self,
+        principal: &Principal,
+        session_id: SessionId,
+    ) -> Result<(), AuthError> {
+        let ended = self
+            .sessions
+            .revoke_session(session_id, principal.user.id, self.now_seconds())
+            .await?;
+        if ended {
+            Ok(())
+        } else {
+            Err(AuthError::NotFound)
+        }
+    }
+
+    /// Deletes sessions that can never be used again; returns how many.
+    /// Meant to run periodically.
+    pub async fn purge_dead_sessions(&self) -> Result<u64, AuthError> {
+        Ok(self
+            .sessions
+            .purge_dead_sessions(self.clock.now(), self.settings.session_idle_timeout)
+            .await?)
+    }
+
+    /// Verifies the caller's password again before a sensitive change; a
+    /// wrong password is a validation error on `field`.
+    async fn reverify_password(
+        &self,
+        principal: &Principal,
+        password: &Password,
+        field: &'static str,
+    ) -> Result<(), AuthError> {
+        let credentials = self
+            .users
+            .find_credentials(&principal.user.username)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        match self
+            .hasher
+            .verify_password(password, Some(&credentials.password_hash))
+            .await?
+        {
+            PasswordVerification::Match { .. } => Ok(()),
+            PasswordVerification::Mismatch => Err(AuthError::Validation(vec![FieldError::new(
+                field,
+                "is incorrect",
+            )])),
+        }
+    }
+
+    fn issue_access_token(
+        &self,
+        user: &User,
+        session_id: SessionId,
+        scopes: ScopeSet,
+        now: OffsetDateTime,
+    ) -> Result<String, AuthError> {
+        self.issuer
+            .issue_access_token(&AccessTokenClaims {
+                user_id: user.id,
+                session_id,
+                scopes,
+                token_id: Uuid::new_v4(),
+                issued_at: now,
+                expires_at: now + self.settings.access_token_ttl,
+            })
+            .map_err(|e| AuthError::Internal(e.to_string()))
+    }
+
     async fn start_session(
         &self,
         user: &User,
@@ -395,17 +686,7 @@ impl AuthService {
                 user_agent: client.user_agent,
             })
             .await?;
-        let access_token = self
-            .issuer
-            .issue_access_token(&AccessTokenClaims {
-                user_id: user.id,
-                session_id,
-                scopes,
-                token_id: Uuid::new_v4(),
-                issued_at: now,
-                expires_at: now + self.settings.access_token_ttl,
-            })
-            .map_err(|e| AuthError::Internal(e.to_string()))?;
+        let access_token = self.issue_access_token(user, session_id, scopes, now)?;
         Ok(TokenGrant {
             access_token,
             expires_in: self.settings.access_token_ttl,
@@ -420,6 +701,14 @@ impl AuthService {
     fn now_seconds(&self) -> OffsetDateTime {
         let now = self.clock.now();
         now.replace_nanosecond(0).unwrap_or(now)
+    }
+}
+
+/// The account vanished between authentication and the change.
+fn gone_is_invalid_token(error: StoreError) -> AuthError {
+    match error {
+        StoreError::NotFound => AuthError::InvalidToken,
+        other => other.into(),
     }
 }
 

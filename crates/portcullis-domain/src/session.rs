@@ -5,7 +5,7 @@ use std::fmt;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::account::UserId;
+use crate::account::{User, UserId};
 use crate::scope::ScopeSet;
 
 /// Identifies one login session; carried in access tokens as `sid`.
@@ -96,4 +96,57 @@ pub struct AccessTokenClaims {
     pub issued_at: OffsetDateTime,
     /// `exp`.
     pub expires_at: OffsetDateTime,
+}
+
+/// A live session as shown to its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// The session id.
+    pub id: SessionId,
+    /// When the session started (the login).
+    pub created_at: OffsetDateTime,
+    /// When its refresh token was last used (or the login, if never).
+    pub last_used_at: OffsetDateTime,
+    /// When it ends unless used: the earlier of the absolute expiry and
+    /// `last_used_at` plus the idle timeout.
+    pub expires_at: OffsetDateTime,
+    /// Client address at login.
+    pub ip: Option<String>,
+    /// Client `User-Agent` at login.
+    pub user_agent: Option<String>,
+}
+
+/// The session a presented refresh token belongs to, whatever its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenOwner {
+    /// The session.
+    pub session_id: SessionId,
+    /// Its user.
+    pub user_id: UserId,
+    /// The scopes the session was granted.
+    pub scopes: ScopeSet,
+}
+
+/// What presenting a refresh token did, decided in one atomic store step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// The token was the session's current one: it is now marked used, the
+    /// replacement is current, and `last_used_at` is now.
+    Rotated {
+        /// The session's user, freshly loaded.
+        user: User,
+        /// The session.
+        session_id: SessionId,
+        /// The scopes the session was granted.
+        scopes: ScopeSet,
+    },
+    /// The token had already been rotated: someone replayed it, so the whole
+    /// session has been ended (RFC 9700 §4.14.2).
+    Reused {
+        /// The session that was ended.
+        session_id: SessionId,
+    },
+    /// Unknown token, or its session is revoked, expired or idle, or its user
+    /// is disabled. Nothing changed.
+    Rejected,
 }

@@ -3,7 +3,7 @@
 
 use poem_openapi::Object;
 use poem_openapi::types::MaybeUndefined;
-use portcullis_domain::{TokenGrant, User};
+use portcullis_domain::{SessionInfo, TokenGrant, User};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -160,4 +160,74 @@ pub struct HealthBody {
     pub status: String,
     /// `ok` or `unavailable`.
     pub database: String,
+}
+
+/// The RFC 7009 revocation request, form-encoded.
+#[derive(Debug, Object)]
+#[oai(rename = "RevocationRequest")]
+pub struct RevocationRequestForm {
+    /// The access or refresh token to revoke.
+    #[oai(write_only)]
+    pub token: String,
+    /// `access_token` or `refresh_token`; a hint only.
+    pub token_type_hint: Option<String>,
+}
+
+/// A password change.
+#[derive(Debug, Object, Deserialize, Validate)]
+#[oai(rename = "PasswordChangeRequest")]
+pub struct PasswordChangeRequest {
+    /// Your current password.
+    #[oai(write_only, validator(max_length = 256))]
+    #[validate(length(max = 256))]
+    pub current_password: String,
+    /// The new password: the same rules as at registration.
+    #[oai(write_only, validator(min_length = 8, max_length = 256))]
+    #[validate(length(max = 256))]
+    pub new_password: String,
+}
+
+/// Confirmation of an account deletion.
+#[derive(Debug, Object, Deserialize, Validate)]
+#[oai(rename = "AccountDeletionRequest")]
+pub struct AccountDeletionRequest {
+    /// Your current password.
+    #[oai(write_only, validator(max_length = 256))]
+    #[validate(length(max = 256))]
+    pub password: String,
+}
+
+/// A live login session.
+#[derive(Debug, Object)]
+#[oai(rename = "Session")]
+pub struct SessionBody {
+    /// Session id (the `sid` of its access tokens).
+    pub id: Uuid,
+    /// When it started (the login).
+    pub created_at: OffsetDateTime,
+    /// When its refresh token was last used.
+    pub last_used_at: OffsetDateTime,
+    /// When it ends unless used again.
+    pub expires_at: OffsetDateTime,
+    /// Client address at login.
+    pub ip: Option<String>,
+    /// Client `User-Agent` at login.
+    pub user_agent: Option<String>,
+    /// Whether this is the session of the credential making the request.
+    pub current: bool,
+}
+
+impl SessionBody {
+    /// Converts a session, marking it current when it is the caller's.
+    pub fn new(session: SessionInfo, current: bool) -> Self {
+        Self {
+            id: session.id.as_uuid(),
+            created_at: session.created_at,
+            last_used_at: session.last_used_at,
+            expires_at: session.expires_at,
+            ip: session.ip,
+            user_agent: session.user_agent,
+            current,
+        }
+    }
 }

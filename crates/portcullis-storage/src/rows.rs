@@ -5,8 +5,11 @@
 //! rules (edited by hand, written by an older version) surfaces as
 //! [`StoreError::Unavailable`] instead of a panic or an invalid value.
 
+use std::time::Duration;
+
 use portcullis_domain::{
-    EmailAddress, FullName, Role, ScopeSet, StoreError, User, UserId, Username,
+    EmailAddress, FullName, Role, ScopeSet, SessionId, SessionInfo, StoreError, User, UserId,
+    Username,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -77,6 +80,72 @@ impl TryFrom<UserRow> for User {
     }
 }
 
+/// The columns of `sessions` that make up a [`SessionInfo`], in
+/// [`SessionInfoRow::read`]'s order.
+pub(crate) const SESSION_INFO_COLUMNS: &str =
+    "id, created_at, last_used_at, expires_at, ip, user_agent";
+
+/// A `sessions` row as listed to its owner.
+pub(crate) struct SessionInfoRow {
+    id: String,
+    created_at: i64,
+    last_used_at: i64,
+    expires_at: i64,
+    ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+impl SessionInfoRow {
+    /// Reads the [`SESSION_INFO_COLUMNS`], starting at column 0.
+    pub(crate) fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            created_at: row.get(1)?,
+            last_used_at: row.get(2)?,
+            expires_at: row.get(3)?,
+            ip: row.get(4)?,
+            user_agent: row.get(5)?,
+        })
+    }
+
+    /// The session as its owner sees it, ending at the earlier of its
+    /// absolute expiry and its last use plus `idle_timeout`.
+    pub(crate) fn into_session_info(
+        self,
+        idle_timeout: Duration,
+    ) -> Result<SessionInfo, StoreError> {
+        let idle_end = self.last_used_at.saturating_add(seconds(idle_timeout));
+        // The minimum is never later than the stored expiry, which came from
+        // a valid `OffsetDateTime`, so an enormous idle timeout cannot push
+        // it out of range.
+        let ends_at = self.expires_at.min(idle_end);
+        Ok(SessionInfo {
+            id: session_id(&self.id)?,
+            created_at: from_unix(self.created_at)
+                .ok_or_else(|| corrupt("sessions", "created_at"))?,
+            last_used_at: from_unix(self.last_used_at)
+                .ok_or_else(|| corrupt("sessions", "last_used_at"))?,
+            expires_at: from_unix(ends_at).ok_or_else(|| corrupt("sessions", "expires_at"))?,
+            ip: self.ip,
+            user_agent: self.user_agent,
+        })
+    }
+}
+
+/// Parses a stored `sessions.id`.
+pub(crate) fn session_id(stored: &str) -> Result<SessionId, StoreError> {
+    Uuid::parse_str(stored)
+        .map(SessionId::from_uuid)
+        .map_err(|_| corrupt("sessions", "id"))
+}
+
+/// Parses a stored `sessions.user_id`.
+pub(crate) fn session_user_id(stored: &str) -> Result<UserId, StoreError> {
+    Uuid::parse_str(stored)
+        .map(UserId::from_uuid)
+        .map_err(|_| corrupt("sessions", "user_id"))
+}
+
 /// Parses a stored `sessions.scope`.
 pub(crate) fn scope_set(stored: &str) -> Result<ScopeSet, StoreError> {
     ScopeSet::parse(stored).map_err(|_| corrupt("sessions", "scope"))
@@ -85,6 +154,19 @@ pub(crate) fn scope_set(stored: &str) -> Result<ScopeSet, StoreError> {
 /// A time as stored: whole unix seconds, UTC. Sub-second precision is dropped.
 pub(crate) fn to_unix(time: OffsetDateTime) -> i64 {
     time.unix_timestamp()
+}
+
+/// The latest `last_used_at` at which a session counts as idle at `now`:
+/// a session is active while `last_used_at + idle_timeout > now`, written as
+/// `last_used_at > now - idle_timeout` and computed here with saturation so
+/// that no timeout can overflow.
+pub(crate) fn idle_cutoff(now: i64, idle_timeout: Duration) -> i64 {
+    now.saturating_sub(seconds(idle_timeout))
+}
+
+/// A duration in whole seconds, saturating at `i64::MAX`.
+fn seconds(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// A stored time back as a UTC [`OffsetDateTime`]; `None` when out of range.

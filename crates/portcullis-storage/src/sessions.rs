@@ -4,11 +4,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use portcullis_domain::ports::SessionStore;
-use portcullis_domain::{NewSession, ScopeSet, SessionId, StoreError, User, UserId};
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use portcullis_domain::{
+    NewSession, RefreshOutcome, RefreshTokenHash, RefreshTokenOwner, ScopeSet, SessionId,
+    SessionInfo, StoreError, User, UserId,
+};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
 
-use crate::rows::{JOINED_USER_COLUMNS, USER_COLUMN_COUNT, UserRow, scope_set, to_unix};
+use crate::rows::{
+    JOINED_USER_COLUMNS, SESSION_INFO_COLUMNS, SessionInfoRow, USER_COLUMN_COUNT, UserRow,
+    idle_cutoff, scope_set, session_id, session_user_id, to_unix,
+};
 use crate::store::{OperationError, SqliteStore, is_foreign_key_violation};
 
 #[async_trait]
@@ -56,10 +62,7 @@ impl SessionStore for SqliteStore {
         let session_id = session_id.to_string();
         let user_id = user_id.to_string();
         let now = to_unix(now);
-        // `last_used_at + idle > now` written as `last_used_at > now - idle`,
-        // computed here with saturation so that no timeout can overflow.
-        let idle_seconds = i64::try_from(idle_timeout.as_secs()).unwrap_or(i64::MAX);
-        let idle_cutoff = now.saturating_sub(idle_seconds);
+        let idle_cutoff = idle_cutoff(now, idle_timeout);
         self.run("find_active_session", move |connection| {
             // This runs on every authenticated request: one statement, found
             // through the primary key of `sessions` and the unique index on
@@ -88,6 +91,285 @@ impl SessionStore for SqliteStore {
         })
         .await
     }
+
+    async fn rotate_refresh_token(
+        &self,
+        presented: &RefreshTokenHash,
+        replacement: &RefreshTokenHash,
+        now: OffsetDateTime,
+        idle_timeout: Duration,
+    ) -> Result<RefreshOutcome, StoreError> {
+        let presented = presented.as_bytes().to_vec();
+        let replacement = replacement.as_bytes().to_vec();
+        let now = to_unix(now);
+        let idle_cutoff = idle_cutoff(now, idle_timeout);
+        self.run("rotate_refresh_token", move |connection| {
+            rotate(connection, &presented, &replacement, now, idle_cutoff)
+        })
+        .await
+    }
+
+    async fn find_refresh_token_owner(
+        &self,
+        token: &RefreshTokenHash,
+    ) -> Result<Option<RefreshTokenOwner>, StoreError> {
+        let token = token.as_bytes().to_vec();
+        self.run("find_refresh_token_owner", move |connection| {
+            let found = connection
+                .prepare_cached(
+                    "SELECT s.id, s.user_id, s.scope \
+                     FROM refresh_tokens AS t JOIN sessions AS s ON s.id = t.session_id \
+                     WHERE t.token_hash = ?1",
+                )?
+                .query_row([&token], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                    ))
+                })
+                .optional()?;
+            let Some((id, user_id, scope)) = found else {
+                return Ok(None);
+            };
+            Ok(Some(RefreshTokenOwner {
+                session_id: session_id(&id)?,
+                user_id: session_user_id(&user_id)?,
+                scopes: scope_set(&scope)?,
+            }))
+        })
+        .await
+    }
+
+    async fn revoke_session(
+        &self,
+        session_id: SessionId,
+        user_id: UserId,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let session_id = session_id.to_string();
+        let user_id = user_id.to_string();
+        let now = to_unix(now);
+        self.run("revoke_session", move |connection| {
+            // The trait passes no idle timeout, so a session that has only
+            // gone idle is still ended here (and reported as ended): marking
+            // it revoked is harmless, as it could not be used again anyway.
+            let changed = connection
+                .prepare_cached(
+                    "UPDATE sessions SET revoked_at = ?3 \
+                     WHERE id = ?1 AND user_id = ?2 \
+                     AND revoked_at IS NULL AND expires_at > ?3",
+                )?
+                .execute(params![session_id, user_id, now])?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user_id: UserId,
+        except: Option<SessionId>,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let user_id = user_id.to_string();
+        let except = except.map(|id| id.to_string());
+        let now = to_unix(now);
+        self.run("revoke_user_sessions", move |connection| {
+            let revoked = revoke_other_sessions(connection, &user_id, except.as_deref(), now)?;
+            Ok(u64::try_from(revoked).unwrap_or(u64::MAX))
+        })
+        .await
+    }
+
+    async fn list_active_sessions(
+        &self,
+        user_id: UserId,
+        now: OffsetDateTime,
+        idle_timeout: Duration,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let user_id = user_id.to_string();
+        let now = to_unix(now);
+        let idle_cutoff = idle_cutoff(now, idle_timeout);
+        self.run("list_active_sessions", move |connection| {
+            // Found through the `sessions_user_id` index; a user has few
+            // sessions, so sorting them afterwards is cheap. `id` last makes
+            // the order total, so equal times never reorder between calls.
+            let rows = connection
+                .prepare_cached(&format!(
+                    "SELECT {SESSION_INFO_COLUMNS} FROM sessions \
+                     WHERE user_id = ?1 \
+                     AND revoked_at IS NULL \
+                     AND expires_at > ?2 \
+                     AND last_used_at > ?3 \
+                     ORDER BY last_used_at DESC, created_at DESC, id"
+                ))?
+                .query_map(params![user_id, now, idle_cutoff], SessionInfoRow::read)?
+                .collect::<Result<Vec<_>, _>>()?;
+            let sessions = rows
+                .into_iter()
+                .map(|row| row.into_session_info(idle_timeout))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(sessions)
+        })
+        .await
+    }
+
+    async fn purge_dead_sessions(
+        &self,
+        now: OffsetDateTime,
+        idle_timeout: Duration,
+    ) -> Result<u64, StoreError> {
+        let now = to_unix(now);
+        let idle_cutoff = idle_cutoff(now, idle_timeout);
+        self.run("purge_dead_sessions", move |connection| {
+            // One statement, so it is atomic on its own. The refresh tokens of
+            // each deleted session go with it (ON DELETE CASCADE, through the
+            // `refresh_tokens_session_id` index); those of live sessions,
+            // used ones included, stay for reuse detection.
+            let deleted = connection
+                .prepare_cached(
+                    "DELETE FROM sessions \
+                     WHERE revoked_at IS NOT NULL \
+                     OR expires_at <= ?1 \
+                     OR last_used_at <= ?2",
+                )?
+                .execute(params![now, idle_cutoff])?;
+            Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
+        })
+        .await
+    }
+}
+
+/// Ends every session of `user_id` that is neither revoked nor past its
+/// absolute expiry, except `except`; returns how many were ended.
+///
+/// Expired sessions are left alone so that the count is of sessions that
+/// really ended now; they could not be used again anyway. Idle ones cannot
+/// be told apart without an idle timeout and are ended and counted.
+pub(crate) fn revoke_other_sessions(
+    connection: &Connection,
+    user_id: &str,
+    except: Option<&str>,
+    now: i64,
+) -> Result<usize, rusqlite::Error> {
+    connection
+        .prepare_cached(
+            "UPDATE sessions SET revoked_at = ?3 \
+             WHERE user_id = ?1 \
+             AND (?2 IS NULL OR id <> ?2) \
+             AND revoked_at IS NULL \
+             AND expires_at > ?3",
+        )?
+        .execute(params![user_id, except, now])
+}
+
+/// What the rotation transaction finds for a presented refresh token.
+struct PresentedToken {
+    /// Whether the token was already rotated away.
+    used: bool,
+    /// Whether its session is active and its user enabled, at `now`.
+    usable: bool,
+    session_id: String,
+    scope: String,
+    user: UserRow,
+}
+
+/// The body of [`SessionStore::rotate_refresh_token`], in one `BEGIN
+/// IMMEDIATE` transaction: it takes the write lock before reading, so of
+/// several concurrent presentations of one token the first to get the lock
+/// rotates it and every later one reads it as used.
+fn rotate(
+    connection: &mut Connection,
+    presented: &[u8],
+    replacement: &[u8],
+    now: i64,
+    idle_cutoff: i64,
+) -> Result<RefreshOutcome, OperationError> {
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // The activity conditions are those of `find_active_session`.
+    let found = transaction
+        .prepare_cached(&format!(
+            "SELECT t.used_at IS NOT NULL, \
+             (s.revoked_at IS NULL AND s.expires_at > ?2 AND s.last_used_at > ?3 \
+              AND u.disabled = 0), \
+             s.id, s.scope, {JOINED_USER_COLUMNS} \
+             FROM refresh_tokens AS t \
+             JOIN sessions AS s ON s.id = t.session_id \
+             JOIN users AS u ON u.id = s.user_id \
+             WHERE t.token_hash = ?1"
+        ))?
+        .query_row(params![presented, now, idle_cutoff], |row| {
+            Ok(PresentedToken {
+                used: row.get(0)?,
+                usable: row.get(1)?,
+                session_id: row.get(2)?,
+                scope: row.get(3)?,
+                user: UserRow::read(row, 4)?,
+            })
+        })
+        .optional()?;
+    // Returning without committing rolls the transaction back: a rejected
+    // token changes nothing.
+    let Some(found) = found else {
+        return Ok(RefreshOutcome::Rejected);
+    };
+    let session = session_id(&found.session_id)?;
+    if found.used {
+        end_reused_session(transaction, &found.session_id, now)?;
+        return Ok(RefreshOutcome::Reused {
+            session_id: session,
+        });
+    }
+    if !found.usable {
+        return Ok(RefreshOutcome::Rejected);
+    }
+    // Parsed before anything is written, so a corrupt row fails the call
+    // without consuming the token.
+    let user = User::try_from(found.user)?;
+    let scopes = scope_set(&found.scope)?;
+
+    let marked = transaction
+        .prepare_cached(
+            "UPDATE refresh_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL",
+        )?
+        .execute(params![presented, now])?;
+    if marked != 1 {
+        // The write lock makes this unreachable; should it happen anyway,
+        // someone else used the token first, which is what reuse means.
+        end_reused_session(transaction, &found.session_id, now)?;
+        return Ok(RefreshOutcome::Reused {
+            session_id: session,
+        });
+    }
+    transaction
+        .prepare_cached(
+            "INSERT INTO refresh_tokens (token_hash, session_id, created_at, used_at) \
+             VALUES (?1, ?2, ?3, NULL)",
+        )?
+        .execute(params![replacement, found.session_id, now])?;
+    transaction
+        .prepare_cached("UPDATE sessions SET last_used_at = ?2 WHERE id = ?1")?
+        .execute(params![found.session_id, now])?;
+    transaction.commit()?;
+    Ok(RefreshOutcome::Rotated {
+        user,
+        session_id: session,
+        scopes,
+    })
+}
+
+/// Ends the session of a replayed refresh token, whatever its state, and
+/// commits. A session that had already ended keeps its original end.
+fn end_reused_session(
+    transaction: rusqlite::Transaction<'_>,
+    session_id: &str,
+    now: i64,
+) -> Result<(), rusqlite::Error> {
+    transaction
+        .prepare_cached("UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")?
+        .execute(params![session_id, now])?;
+    transaction.commit()
 }
 
 /// A session whose user no longer exists fails the foreign key; that is the

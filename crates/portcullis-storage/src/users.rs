@@ -3,12 +3,14 @@
 use async_trait::async_trait;
 use portcullis_domain::ports::UserStore;
 use portcullis_domain::{
-    NewUser, PasswordHashString, ProfileChanges, Role, StoreError, User, UserCredentials, UserId,
-    Username,
+    NewUser, PasswordHashString, ProfileChanges, Role, SessionId, StoreError, User,
+    UserCredentials, UserId, Username,
 };
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use time::OffsetDateTime;
 
 use crate::rows::{USER_COLUMN_COUNT, USER_COLUMNS, UserRow, to_unix};
+use crate::sessions::revoke_other_sessions;
 use crate::store::{OperationError, SqliteStore};
 
 #[async_trait]
@@ -190,6 +192,55 @@ impl UserStore for SqliteStore {
                 .query_row(params![username, role], |row| UserRow::read(row, 0))
                 .optional()?;
             user_or_not_found(updated)
+        })
+        .await
+    }
+
+    async fn change_password(
+        &self,
+        id: UserId,
+        hash: &PasswordHashString,
+        keep_session: SessionId,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let id = id.to_string();
+        let hash = hash.as_str().to_owned();
+        let keep_session = keep_session.to_string();
+        let now = to_unix(now);
+        self.run("change_password", move |connection| {
+            // The new hash and the end of the other sessions change together
+            // or not at all: a session opened with the old password must not
+            // outlive the change.
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let changed = transaction
+                .prepare_cached(
+                    "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
+                )?
+                .execute(params![id, hash, now])?;
+            if changed == 0 {
+                return Err(StoreError::NotFound.into());
+            }
+            revoke_other_sessions(&transaction, &id, Some(&keep_session), now)?;
+            transaction.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_user(&self, id: UserId) -> Result<(), StoreError> {
+        let id = id.to_string();
+        self.run("delete_user", move |connection| {
+            // One statement, atomic with its cascades: the foreign keys (on
+            // for every pooled connection) delete the user's sessions and,
+            // through them, their refresh tokens.
+            let deleted = connection
+                .prepare_cached("DELETE FROM users WHERE id = ?1")?
+                .execute([&id])?;
+            if deleted == 0 {
+                return Err(StoreError::NotFound.into());
+            }
+            Ok(())
         })
         .await
     }

@@ -12,15 +12,30 @@ use portcullis_domain::ports::{
 };
 use portcullis_domain::{
     AccessTokenClaims, AuthService, AuthSettings, ConflictField, HashingError, NewSession, NewUser,
-    Password, PasswordHashString, PasswordPolicy, ProfileChanges, RefreshTokenHash, Role, ScopeSet,
-    SessionId, StoreError, TokenError, User, UserCredentials, UserId, Username,
+    Password, PasswordHashString, PasswordPolicy, ProfileChanges, RefreshOutcome, RefreshTokenHash,
+    RefreshTokenOwner, Role, ScopeSet, SessionId, SessionInfo, StoreError, TokenError, User,
+    UserCredentials, UserId, Username,
 };
 use time::OffsetDateTime;
+
+pub struct FakeSession {
+    pub session: NewSession,
+    pub last_used: OffsetDateTime,
+    pub revoked: bool,
+}
+
+impl FakeSession {
+    fn is_active(&self, now: OffsetDateTime, idle_timeout: Duration) -> bool {
+        !self.revoked && self.session.expires_at > now && self.last_used + idle_timeout > now
+    }
+}
 
 #[derive(Default)]
 pub struct MemoryStore {
     pub users: Mutex<HashMap<UserId, (User, PasswordHashString)>>,
-    pub sessions: Mutex<HashMap<SessionId, (NewSession, OffsetDateTime)>>,
+    pub sessions: Mutex<HashMap<SessionId, FakeSession>>,
+    /// Refresh-token digest → (session, used).
+    pub refresh_tokens: Mutex<HashMap<Vec<u8>, (SessionId, bool)>>,
     pub hash_updates: AtomicUsize,
 }
 
@@ -121,15 +136,55 @@ impl UserStore for MemoryStore {
     async fn check_health(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    async fn change_password(
+        &self,
+        id: UserId,
+        hash: &PasswordHashString,
+        keep_session: SessionId,
+        _now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.update_password_hash(id, hash).await?;
+        for (session_id, session) in self.sessions.lock().expect("lock").iter_mut() {
+            if session.session.user_id == id && *session_id != keep_session {
+                session.revoked = true;
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete_user(&self, id: UserId) -> Result<(), StoreError> {
+        self.users
+            .lock()
+            .expect("lock")
+            .remove(&id)
+            .ok_or(StoreError::NotFound)?;
+        let mut sessions = self.sessions.lock().expect("lock");
+        sessions.retain(|_, session| session.session.user_id != id);
+        let live: Vec<SessionId> = sessions.keys().copied().collect();
+        self.refresh_tokens
+            .lock()
+            .expect("lock")
+            .retain(|_, (session_id, _)| live.contains(session_id));
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl SessionStore for MemoryStore {
     async fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
-        self.sessions
-            .lock()
-            .expect("lock")
-            .insert(session.id, (session.clone(), session.created_at));
+        self.refresh_tokens.lock().expect("lock").insert(
+            session.refresh_token_hash.as_bytes().to_vec(),
+            (session.id, false),
+        );
+        self.sessions.lock().expect("lock").insert(
+            session.id,
+            FakeSession {
+                session: session.clone(),
+                last_used: session.created_at,
+                revoked: false,
+            },
+        );
         Ok(())
     }
 
@@ -141,20 +196,141 @@ impl SessionStore for MemoryStore {
         idle_timeout: Duration,
     ) -> Result<Option<(User, ScopeSet)>, StoreError> {
         let sessions = self.sessions.lock().expect("lock");
-        let Some((session, last_used)) = sessions.get(&session_id) else {
+        let Some(session) = sessions.get(&session_id) else {
             return Ok(None);
         };
-        if session.user_id != user_id
-            || session.expires_at <= now
-            || *last_used + idle_timeout <= now
-        {
+        if session.session.user_id != user_id || !session.is_active(now, idle_timeout) {
             return Ok(None);
         }
         let users = self.users.lock().expect("lock");
         Ok(users
             .get(&user_id)
             .filter(|(user, _)| !user.disabled)
-            .map(|(user, _)| (user.clone(), session.scopes)))
+            .map(|(user, _)| (user.clone(), session.session.scopes)))
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        presented: &RefreshTokenHash,
+        replacement: &RefreshTokenHash,
+        now: OffsetDateTime,
+        idle_timeout: Duration,
+    ) -> Result<RefreshOutcome, StoreError> {
+        // One lock order (users, sessions, tokens) held throughout: atomic.
+        let users = self.users.lock().expect("lock");
+        let mut sessions = self.sessions.lock().expect("lock");
+        let mut tokens = self.refresh_tokens.lock().expect("lock");
+        let Some((session_id, used)) = tokens.get(presented.as_bytes()).copied() else {
+            return Ok(RefreshOutcome::Rejected);
+        };
+        let Some(session) = sessions.get_mut(&session_id) else {
+            return Ok(RefreshOutcome::Rejected);
+        };
+        if used {
+            session.revoked = true;
+            return Ok(RefreshOutcome::Reused { session_id });
+        }
+        let user = users
+            .get(&session.session.user_id)
+            .map(|(user, _)| user.clone());
+        let Some(user) = user.filter(|user| !user.disabled) else {
+            return Ok(RefreshOutcome::Rejected);
+        };
+        if !session.is_active(now, idle_timeout) {
+            return Ok(RefreshOutcome::Rejected);
+        }
+        tokens.insert(presented.as_bytes().to_vec(), (session_id, true));
+        tokens.insert(replacement.as_bytes().to_vec(), (session_id, false));
+        session.last_used = now;
+        Ok(RefreshOutcome::Rotated {
+            user,
+            session_id,
+            scopes: session.session.scopes,
+        })
+    }
+
+    async fn find_refresh_token_owner(
+        &self,
+        token: &RefreshTokenHash,
+    ) -> Result<Option<RefreshTokenOwner>, StoreError> {
+        let sessions = self.sessions.lock().expect("lock");
+        let tokens = self.refresh_tokens.lock().expect("lock");
+        Ok(tokens.get(token.as_bytes()).and_then(|(session_id, _)| {
+            sessions.get(session_id).map(|session| RefreshTokenOwner {
+                session_id: *session_id,
+                user_id: session.session.user_id,
+                scopes: session.session.scopes,
+            })
+        }))
+    }
+
+    async fn revoke_session(
+        &self,
+        session_id: SessionId,
+        user_id: UserId,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut sessions = self.sessions.lock().expect("lock");
+        match sessions.get_mut(&session_id) {
+            Some(session)
+                if session.session.user_id == user_id
+                    && !session.revoked
+                    && session.session.expires_at > now =>
+            {
+                session.revoked = true;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user_id: UserId,
+        except: Option<SessionId>,
+        _now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        let mut count = 0;
+        for (session_id, session) in self.sessions.lock().expect("lock").iter_mut() {
+            if session.session.user_id == user_id && Some(*session_id) != except && !session.revoked
+            {
+                session.revoked = true;
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    async fn list_active_sessions(
+        &self,
+        user_id: UserId,
+        now: OffsetDateTime,
+        idle_timeout: Duration,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let sessions = self.sessions.lock().expect("lock");
+        Ok(sessions
+            .values()
+            .filter(|s| s.session.user_id == user_id && s.is_active(now, idle_timeout))
+            .map(|s| SessionInfo {
+                id: s.session.id,
+                created_at: s.session.created_at,
+                last_used_at: s.last_used,
+                expires_at: s.session.expires_at.min(s.last_used + idle_timeout),
+                ip: s.session.ip.clone(),
+                user_agent: s.session.user_agent.clone(),
+            })
+            .collect())
+    }
+
+    async fn purge_dead_sessions(
+        &self,
+        now: OffsetDateTime,
+        idle_timeout: Duration,
+    ) -> Result<u64, StoreError> {
+        let mut sessions = self.sessions.lock().expect("lock");
+        let before = sessions.len();
+        sessions.retain(|_, session| session.is_active(now, idle_timeout));
+        Ok((before - sessions.len()) as u64)
     }
 }
 

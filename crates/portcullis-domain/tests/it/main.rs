@@ -2,6 +2,7 @@
 //! clock the tests move.
 
 mod fakes;
+mod lifecycle;
 mod login;
 mod properties;
 mod register;

@@ -2,14 +2,23 @@
 
 use poem::Request;
 use poem::web::Data;
+use poem_openapi::Enum;
+use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
-use portcullis_domain::{LoginRequest as DomainLoginRequest, Password, RegistrationRequest};
+use portcullis_domain::{
+    LoginRequest as DomainLoginRequest, LogoutScope, Password, RefreshRequest, RegistrationRequest,
+    TokenTypeHint,
+};
 
 use super::{ApiTags, client_info};
-use crate::dto::{LoginRequest, RegisterRequest, TokenRequestForm, TokenResponseBody, UserBody};
+use crate::dto::{
+    LoginRequest, RegisterRequest, RevocationRequestForm, TokenRequestForm, TokenResponseBody,
+    UserBody,
+};
 use crate::error::{ApiError, OAuthErrorResponse};
 use crate::payload::{OAuthForm, OAuthJson, ValidatedJson};
+use crate::security::{ApiScopes, Authenticated, ProfileScope};
 use crate::state::AppState;
 
 /// Registration and token operations.
@@ -35,6 +44,32 @@ enum TokenResponse {
         #[oai(header = "Pragma")]
         String,
     ),
+}
+
+#[derive(ApiResponse)]
+enum RevokeResponse {
+    /// The token is revoked, or was unknown or already invalid (RFC 7009 §2.2).
+    #[oai(status = 200)]
+    Ok,
+}
+
+#[derive(ApiResponse)]
+enum LogoutResponse {
+    /// The sessions are ended.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+/// Which sessions `POST /auth/logout` ends.
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "lowercase")]
+enum LogoutScopeParam {
+    /// This session only.
+    Local,
+    /// Every session of yours.
+    Global,
+    /// Every session of yours except this one.
+    Others,
 }
 
 impl TokenResponse {
@@ -99,8 +134,65 @@ impl AuthApi {
                     .await?;
                 Ok(TokenResponse::issued(grant.into()))
             }
+            "refresh_token" => {
+                let refresh_token = body.required("refresh_token")?;
+                let scope = body.single("scope")?;
+                let grant = state
+                    .auth
+                    .refresh(RefreshRequest {
+                        refresh_token: refresh_token.to_owned(),
+                        scope: scope.map(str::to_owned),
+                    })
+                    .await?;
+                Ok(TokenResponse::issued(grant.into()))
+            }
             _ => Err(OAuthErrorResponse::unsupported_grant_type()),
         }
+    }
+
+    /// Revoke a token (RFC 7009)
+    ///
+    /// Revokes an access or refresh token, form-encoded: `token` and an
+    /// optional `token_type_hint`. Either token ends its whole session, so
+    /// every token of that session stops working on the next request. Unknown,
+    /// malformed or already-revoked tokens also get 200, as RFC 7009 requires.
+    #[oai(path = "/auth/revoke", method = "post", operation_id = "revoke")]
+    async fn revoke(
+        &self,
+        state: Data<&AppState>,
+        body: OAuthForm<RevocationRequestForm>,
+    ) -> Result<RevokeResponse, OAuthErrorResponse> {
+        let token = body.required("token")?;
+        let hint = match body.single("token_type_hint")? {
+            Some("access_token") => Some(TokenTypeHint::AccessToken),
+            Some("refresh_token") => Some(TokenTypeHint::RefreshToken),
+            // Unknown hints are ignored (RFC 7009 §2.1: the server may search all types).
+            _ => None,
+        };
+        state.auth.revoke_token(token, hint).await?;
+        Ok(RevokeResponse::Ok)
+    }
+
+    /// Log out
+    ///
+    /// Ends sessions of the caller: `scope=local` (the default) this session,
+    /// `global` every session, `others` every session but this one. Their
+    /// access and refresh tokens stop working on the next request.
+    #[oai(path = "/auth/logout", method = "post", operation_id = "logout")]
+    async fn logout(
+        &self,
+        state: Data<&AppState>,
+        #[oai(scope = "ApiScopes::Profile")] auth: Authenticated<ProfileScope>,
+        /// `local` (default), `global` or `others`.
+        scope: Query<Option<LogoutScopeParam>>,
+    ) -> Result<LogoutResponse, ApiError> {
+        let scope = match scope.0.unwrap_or(LogoutScopeParam::Local) {
+            LogoutScopeParam::Local => LogoutScope::Local,
+            LogoutScopeParam::Global => LogoutScope::Global,
+            LogoutScopeParam::Others => LogoutScope::Others,
+        };
+        state.auth.logout(&auth.principal, scope).await?;
+        Ok(LogoutResponse::NoContent)
     }
 
     /// Log in (JSON)

@@ -1,13 +1,18 @@
 //! The caller's own account.
 
 use poem::web::Data;
+use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, OpenApi};
-use portcullis_domain::ProfileUpdateRequest;
+use portcullis_domain::{Password, PasswordChangeRequest, ProfileUpdateRequest, SessionId};
+use uuid::Uuid;
 
 use super::ApiTags;
-use crate::dto::{UpdateProfileRequest, UserBody};
+use crate::dto::{
+    AccountDeletionRequest, PasswordChangeRequest as PasswordChangeBody, SessionBody,
+    UpdateProfileRequest, UserBody,
+};
 use crate::error::ApiError;
 use crate::payload::ValidatedJson;
 use crate::security::{ApiScopes, Authenticated, ProfileScope};
@@ -21,6 +26,20 @@ enum UserResponse {
     /// The account.
     #[oai(status = 200)]
     Ok(Json<UserBody>),
+}
+
+#[derive(ApiResponse)]
+enum NoContentResponse {
+    /// Done.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+#[derive(ApiResponse)]
+enum SessionsResponse {
+    /// Your active sessions, most recently used first.
+    #[oai(status = 200)]
+    Ok(Json<Vec<SessionBody>>),
 }
 
 #[OpenApi(tag = "ApiTags::Users")]
@@ -65,5 +84,103 @@ impl UsersApi {
             )
             .await?;
         Ok(UserResponse::Ok(Json(user.into())))
+    }
+
+    /// Change your password
+    ///
+    /// Re-verifies `current_password` (a wrong one is a 422 on that field),
+    /// checks `new_password` against the same rules as registration, and ends
+    /// every other session; the session making the request stays.
+    #[oai(
+        path = "/users/me/password",
+        method = "post",
+        operation_id = "changePassword"
+    )]
+    async fn change_password(
+        &self,
+        state: Data<&AppState>,
+        #[oai(scope = "ApiScopes::Profile")] auth: Authenticated<ProfileScope>,
+        body: ValidatedJson<PasswordChangeBody>,
+    ) -> Result<NoContentResponse, ApiError> {
+        let ValidatedJson(body) = body;
+        state
+            .auth
+            .change_password(
+                &auth.principal,
+                PasswordChangeRequest {
+                    current_password: Password::new(body.current_password),
+                    new_password: Password::new(body.new_password),
+                },
+            )
+            .await?;
+        Ok(NoContentResponse::NoContent)
+    }
+
+    /// Delete your account
+    ///
+    /// Deletes your account, every session and every credential of it, after
+    /// re-verifying `password` (a wrong one is a 422 on that field).
+    #[oai(path = "/users/me", method = "delete", operation_id = "deleteMe")]
+    async fn delete_me(
+        &self,
+        state: Data<&AppState>,
+        #[oai(scope = "ApiScopes::Profile")] auth: Authenticated<ProfileScope>,
+        body: ValidatedJson<AccountDeletionRequest>,
+    ) -> Result<NoContentResponse, ApiError> {
+        let ValidatedJson(body) = body;
+        state
+            .auth
+            .delete_account(&auth.principal, &Password::new(body.password))
+            .await?;
+        Ok(NoContentResponse::NoContent)
+    }
+
+    /// List your sessions
+    ///
+    /// Your active sessions, with the one making this request marked `current`.
+    #[oai(
+        path = "/users/me/sessions",
+        method = "get",
+        operation_id = "listSessions"
+    )]
+    async fn sessions(
+        &self,
+        state: Data<&AppState>,
+        #[oai(scope = "ApiScopes::Profile")] auth: Authenticated<ProfileScope>,
+    ) -> Result<SessionsResponse, ApiError> {
+        let current = auth.principal.session_id;
+        let sessions = state.auth.list_sessions(&auth.principal).await?;
+        Ok(SessionsResponse::Ok(Json(
+            sessions
+                .into_iter()
+                .map(|session| {
+                    let is_current = session.id == current;
+                    SessionBody::new(session, is_current)
+                })
+                .collect(),
+        )))
+    }
+
+    /// End one session
+    ///
+    /// Ends one of your sessions; its tokens stop working on the next request.
+    /// A session that is not an active session of yours is 404.
+    #[oai(
+        path = "/users/me/sessions/:id",
+        method = "delete",
+        operation_id = "endSession"
+    )]
+    async fn end_session(
+        &self,
+        state: Data<&AppState>,
+        #[oai(scope = "ApiScopes::Profile")] auth: Authenticated<ProfileScope>,
+        /// The session id.
+        id: Path<Uuid>,
+    ) -> Result<NoContentResponse, ApiError> {
+        state
+            .auth
+            .end_session(&auth.principal, SessionId::from_uuid(id.0))
+            .await?;
+        Ok(NoContentResponse::NoContent)
     }
 }

@@ -2,6 +2,8 @@
 //! file in its own temporary directory per test.
 
 mod database;
+mod refresh;
+mod session_lifecycle;
 mod sessions;
 mod support;
 mod users;

@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use portcullis_domain::ports::{SessionStore, UserStore};
 use portcullis_domain::{
-    EmailAddress, NewSession, NewUser, PasswordHashString, RefreshTokenHash, Role, Scope, ScopeSet,
-    SessionId, User, UserId, Username,
+    EmailAddress, NewSession, NewUser, PasswordHashString, RefreshOutcome, RefreshTokenHash, Role,
+    Scope, ScopeSet, SessionId, User, UserId, Username,
 };
 use portcullis_storage::SqliteStore;
+use rusqlite::OptionalExtension;
 use tempfile::TempDir;
 use time::OffsetDateTime;
 
@@ -59,6 +60,82 @@ impl TestDatabase {
             .expect("create session");
         session
     }
+
+    /// Rotates `presented` at `now` (with a day's idle timeout), asserting
+    /// that it rotated, and returns the replacement.
+    pub async fn rotate(
+        &self,
+        presented: &RefreshTokenHash,
+        now: OffsetDateTime,
+    ) -> RefreshTokenHash {
+        let replacement = fresh_token_hash();
+        let outcome = self
+            .store
+            .rotate_refresh_token(presented, &replacement, now, DAY)
+            .await
+            .expect("rotate");
+        assert!(
+            matches!(outcome, RefreshOutcome::Rotated { .. }),
+            "setup rotation did not rotate: {outcome:?}"
+        );
+        replacement
+    }
+
+    /// Number of rows in `table`, read with raw SQL.
+    pub fn count(&self, table: &str) -> i64 {
+        self.raw_connection()
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+                row.get(0)
+            })
+            .expect("count rows")
+    }
+
+    /// A stored refresh token's `used_at`; `None` when there is no such row.
+    pub fn token_used_at(&self, token: &RefreshTokenHash) -> Option<Option<i64>> {
+        self.raw_connection()
+            .query_row(
+                "SELECT used_at FROM refresh_tokens WHERE token_hash = ?1",
+                [token.as_bytes()],
+                |row| row.get(0),
+            )
+            .optional()
+            .expect("read used_at")
+    }
+
+    /// A stored session's `last_used_at` and `revoked_at`.
+    pub fn session_use(&self, id: SessionId) -> SessionUse {
+        self.raw_connection()
+            .query_row(
+                "SELECT last_used_at, revoked_at FROM sessions WHERE id = ?1",
+                [id.to_string()],
+                |row| {
+                    Ok(SessionUse {
+                        last_used_at: row.get(0)?,
+                        revoked_at: row.get(1)?,
+                    })
+                },
+            )
+            .expect("read session")
+    }
+
+    /// Sets one integer column of a stored session, behind the store's back.
+    pub fn set_session_column(&self, id: SessionId, column: &str, value: i64) {
+        let changed = self
+            .raw_connection()
+            .execute(
+                &format!("UPDATE sessions SET {column} = ?2 WHERE id = ?1"),
+                (id.to_string(), value),
+            )
+            .expect("update session");
+        assert_eq!(changed, 1, "no session to update");
+    }
+}
+
+/// The mutable times of a stored session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionUse {
+    pub last_used_at: i64,
+    pub revoked_at: Option<i64>,
 }
 
 pub const DATABASE_FILE: &str = "portcullis.sqlite3";
@@ -107,6 +184,29 @@ pub fn new_session(user: &User, started: OffsetDateTime) -> NewSession {
         ip: Some("192.0.2.1".into()),
         user_agent: Some("test-agent/1.0".into()),
     }
+}
+
+/// A fresh stand-in for a refresh token digest, unique like a real one.
+pub fn fresh_token_hash() -> RefreshTokenHash {
+    let first = SessionId::random();
+    let second = SessionId::random();
+    RefreshTokenHash::from_digest(
+        [
+            first.as_uuid().as_bytes().as_slice(),
+            second.as_uuid().as_bytes(),
+        ]
+        .concat(),
+    )
+}
+
+/// `t0()` plus `offset`.
+pub fn at(offset: Duration) -> OffsetDateTime {
+    t0() + offset
+}
+
+/// `at(offset)` in stored form, unix seconds.
+pub fn unix_at(offset: Duration) -> i64 {
+    at(offset).unix_timestamp()
 }
 
 pub const HOUR: Duration = Duration::from_secs(60 * 60);

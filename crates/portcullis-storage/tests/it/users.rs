@@ -1,9 +1,10 @@
-//! `UserStore`: accounts, uniqueness, profile changes, disabling.
+//! `UserStore`: accounts, uniqueness, profile and password changes,
+//! disabling, deletion.
 
 use portcullis_domain::ports::{SessionStore, UserStore};
 use portcullis_domain::{
     ConflictField, EmailAddress, FullName, NewUser, PasswordHashString, ProfileChanges, Role,
-    StoreError, UserId,
+    SessionId, StoreError, UserId,
 };
 
 use crate::support::{HOUR, TestDatabase, alice, dummy_hash, t0, user, username};
@@ -400,4 +401,106 @@ async fn health_check_passes_on_a_readable_store_and_fails_without_the_users_tab
         matches!(result, Err(StoreError::Unavailable(_))),
         "{result:?}"
     );
+}
+
+#[tokio::test]
+async fn changing_the_password_replaces_the_hash_and_keeps_only_the_given_session_active() {
+    let db = TestDatabase::new();
+    let alice = alice();
+    let bob = user("bob", "bob@example.com");
+    db.insert(&alice).await;
+    db.insert(&bob).await;
+    let kept = db.start_session(&alice, t0()).await;
+    let other = db.start_session(&alice, t0()).await;
+    let another = db.start_session(&alice, t0()).await;
+    let bobs = db.start_session(&bob, t0()).await;
+    let new_hash = PasswordHashString::new("$argon2id$v=19$m=19456,t=2,p=1$bmV3$bmV3aGFzaA".into());
+    let now = t0() + HOUR;
+
+    db.store
+        .change_password(alice.id, &new_hash, kept.id, now)
+        .await
+        .expect("change password");
+
+    let credentials = db
+        .store
+        .find_credentials(&alice.username)
+        .await
+        .expect("lookup")
+        .expect("alice exists");
+    assert_eq!(credentials.password_hash, new_hash);
+    let updated_at: i64 = db
+        .raw_connection()
+        .query_row(
+            "SELECT updated_at FROM users WHERE id = ?1",
+            [alice.id.to_string()],
+            |row| row.get(0),
+        )
+        .expect("updated_at");
+    assert_eq!(updated_at, now.unix_timestamp());
+    let active = |session_id, user_id| {
+        let store = db.store.clone();
+        async move {
+            store
+                .find_active_session(session_id, user_id, now, HOUR * 2)
+                .await
+                .expect("lookup")
+                .is_some()
+        }
+    };
+    assert!(active(kept.id, alice.id).await);
+    assert!(!active(other.id, alice.id).await);
+    assert!(!active(another.id, alice.id).await);
+    assert_eq!(
+        db.session_use(other.id).revoked_at,
+        Some(now.unix_timestamp())
+    );
+    assert!(active(bobs.id, bob.id).await);
+}
+
+#[tokio::test]
+async fn changing_the_password_of_an_unknown_user_is_not_found() {
+    let db = TestDatabase::new();
+
+    let result = db
+        .store
+        .change_password(UserId::random(), &dummy_hash(), SessionId::random(), t0())
+        .await;
+
+    assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
+}
+
+#[tokio::test]
+async fn deleting_a_user_removes_its_sessions_and_refresh_tokens_and_no_one_elses() {
+    let db = TestDatabase::new();
+    let alice = alice();
+    let bob = user("bob", "bob@example.com");
+    db.insert(&alice).await;
+    db.insert(&bob).await;
+    let session = db.start_session(&alice, t0()).await;
+    db.rotate(&session.refresh_token_hash, t0() + HOUR).await;
+    db.start_session(&alice, t0()).await;
+    let bobs = db.start_session(&bob, t0()).await;
+    assert_eq!((db.count("sessions"), db.count("refresh_tokens")), (3, 4));
+
+    db.store.delete_user(alice.id).await.expect("delete");
+
+    assert_eq!(db.store.find_user(alice.id).await.expect("lookup"), None);
+    assert_eq!((db.count("sessions"), db.count("refresh_tokens")), (1, 1));
+    assert_eq!(db.token_used_at(&bobs.refresh_token_hash), Some(None));
+    assert_eq!(db.store.find_user(bob.id).await.expect("lookup"), Some(bob));
+}
+
+#[tokio::test]
+async fn deleting_an_unknown_user_is_not_found() {
+    let db = TestDatabase::new();
+    let alice = alice();
+    db.insert(&alice).await;
+
+    let unknown = db.store.delete_user(UserId::random()).await;
+    db.store.delete_user(alice.id).await.expect("delete");
+    let twice = db.store.delete_user(alice.id).await;
+
+    assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
+    assert!(matches!(twice, Err(StoreError::NotFound)), "{twice:?}");
 }
