@@ -12,7 +12,7 @@ pub mod telemetry;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,6 +42,7 @@ pub fn build_auth_service(settings: &Settings) -> anyhow::Result<AuthService> {
         SqliteStore::open(&settings.database_path())
             .with_context(|| format!("cannot open {}", settings.database_path().display()))?,
     );
+    restrict_to_owner(&settings.database_path())?;
     let codec = match &settings.jwt_secret {
         Some(secret) => JwtCodec::new(
             secret.expose_secret().as_bytes(),
@@ -87,13 +88,32 @@ pub fn build_auth_service(settings: &Settings) -> anyhow::Result<AuthService> {
 }
 
 fn create_data_dir(settings: &Settings) -> anyhow::Result<()> {
-    if !settings.data_dir.exists() {
+    if let Ok(metadata) = std::fs::metadata(&settings.data_dir) {
+        if metadata.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(
+                path = %settings.data_dir.display(),
+                "the data directory is accessible to other users; consider chmod 700"
+            );
+        }
+    } else {
         // The directory holds the signing key: only its owner may enter.
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&settings.data_dir)
             .with_context(|| format!("cannot create {}", settings.data_dir.display()))?;
+    }
+    Ok(())
+}
+
+/// The database holds password hashes: only its owner may read it. SQLite
+/// gives its `-wal` and `-shm` files the database file's mode.
+fn restrict_to_owner(path: &std::path::Path) -> anyhow::Result<()> {
+    let metadata =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if metadata.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot restrict {}", path.display()))?;
     }
     Ok(())
 }

@@ -100,7 +100,6 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            tracing::error!("{error:#}");
             eprintln!("portcullis: {error:#}");
             ExitCode::FAILURE
         }

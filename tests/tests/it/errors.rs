@@ -69,12 +69,7 @@ async fn an_unknown_path_is_a_404_problem() {
 #[tokio::test]
 async fn a_wrong_method_is_405_with_allow_listing_the_right_methods() {
     let app = TestApp::spawn().await;
-    let response = app
-        .client
-        .put(app.url("/users/me"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.client.put(app.url("/users/me")).send().await.unwrap();
     assert_eq!(response.status(), 405);
     assert_eq!(
         allowed_methods(&response),

@@ -1,0 +1,918 @@
+//! Black-box tests of the `portcullis` binary's command line (CONTRACT §1):
+//! start-up checks, `openapi`, `--help`, the `user` commands, the
+//! flag > env > file > default order, and `serve` on port 0 with its data
+//! directory, key file, logs and SIGTERM handling.
+//!
+//! Every run gets a fresh temporary data directory and working directory and
+//! none of the developer's `PORTCULLIS_*` variables.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// Upper bound for a one-shot command; only reached when something hangs.
+const COMMAND_DEADLINE: Duration = Duration::from_secs(60);
+/// How long the server may take to log its address and answer `/health`.
+const STARTUP_DEADLINE: Duration = Duration::from_secs(20);
+/// How long the server may take to exit after SIGTERM.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(15);
+
+/// Characters for test passwords: no dictionary word, no username inside.
+const PASSWORD_ALPHABET: &str = "Vx7#qLm2!Rt9$Wk4^Zp8&Hs3*Jd6(Nf1)Bc5";
+
+/// A password of exactly `length` code points.
+fn password(length: usize) -> String {
+    assert!(length <= PASSWORD_ALPHABET.len());
+    PASSWORD_ALPHABET[..length].to_owned()
+}
+
+/// A temporary working area: the process's working directory, with the data
+/// directory as a not-yet-existing subdirectory (so start-up must create it).
+struct Sandbox {
+    root: TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        Self {
+            root: tempfile::tempdir().expect("create a temporary directory"),
+        }
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.root.path().join(name)
+    }
+
+    /// The binary with a clean `PORTCULLIS_*` environment, this sandbox's data
+    /// directory, and no hashing settings.
+    fn bare_command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("PORTCULLIS_") {
+                command.env_remove(key);
+            }
+        }
+        command
+            .current_dir(self.root.path())
+            .env("PORTCULLIS_DATA_DIR", self.data_dir());
+        command
+    }
+
+    /// [`Sandbox::bare_command`] plus cheap argon2 settings for anything that hashes.
+    fn command(&self) -> Command {
+        let mut command = self.bare_command();
+        command
+            .env("PORTCULLIS_ARGON2_M_KIB", "8")
+            .env("PORTCULLIS_ARGON2_T", "1")
+            .env("PORTCULLIS_ARGON2_P", "1")
+            .env("PORTCULLIS_INSECURE_TEST_HASHING", "1");
+        command
+    }
+}
+
+/// What a finished one-shot command produced.
+#[derive(Debug)]
+struct Outcome {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Outcome {
+    fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    /// The command's own error lines (`portcullis: ...`), without log lines,
+    /// whose timestamps could match a number by chance.
+    fn messages(&self) -> String {
+        self.stderr
+            .lines()
+            .filter(|line| line.starts_with("portcullis: "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[track_caller]
+    fn assert_success(&self) -> &Self {
+        assert!(
+            self.status.success(),
+            "expected success, got {:?}\nstdout: {}\nstderr: {}",
+            self.status,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    fn assert_failure(&self) -> &Self {
+        assert!(
+            !self.status.success(),
+            "expected failure, got success\nstdout: {}\nstderr: {}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
+
+fn read_all_in_thread(mut source: impl Read + Send + 'static) -> JoinHandle<String> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = source.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+/// Runs `command` to completion with `stdin` (`None`: stdin is `/dev/null`),
+/// killing it and failing the test if it is still running after `deadline`.
+fn run_with_deadline(mut command: Command, stdin: Option<&str>, deadline: Duration) -> Outcome {
+    command
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("start portcullis");
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().expect("stdin is piped");
+        // The process may exit without reading; a broken pipe is fine.
+        let _ = pipe.write_all(input.as_bytes());
+    }
+    let stdout = read_all_in_thread(child.stdout.take().expect("stdout is piped"));
+    let stderr = read_all_in_thread(child.stderr.take().expect("stderr is piped"));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("poll the child") {
+            break status;
+        }
+        if started.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "portcullis did not exit within {deadline:?}\nstdout: {}\nstderr: {}",
+                stdout.join().unwrap_or_default(),
+                stderr.join().unwrap_or_default()
+            );
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    Outcome {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    }
+}
+
+fn run(command: Command, stdin: Option<&str>) -> Outcome {
+    run_with_deadline(command, stdin, COMMAND_DEADLINE)
+}
+
+/// `portcullis user create` for `username` with the password on stdin.
+fn create_user(command: Command, username: &str, password: &str) -> Outcome {
+    let mut command = command;
+    command.args([
+        "user",
+        "create",
+        "--username",
+        username,
+        "--email",
+        &format!("{username}@example.com"),
+        "--password-stdin",
+    ]);
+    run(command, Some(&format!("{password}\n")))
+}
+
+/// The port in a log line containing `listening on http://127.0.0.1:PORT`.
+fn listening_port(line: &str) -> Option<u16> {
+    const MARKER: &str = "listening on http://127.0.0.1:";
+    let start = line.find(MARKER)? + MARKER.len();
+    let digits: String = line[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// A minimal HTTP/1.0 GET (the server closes the connection, no chunking):
+/// the status code and the body.
+fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {response:?}")))?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// A running `portcullis serve`; killed on drop if the test did not stop it.
+struct Server {
+    child: Option<Child>,
+    addr: SocketAddr,
+    lines: Arc<Mutex<Vec<String>>>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Starts `command serve --bind 127.0.0.1:0`, waits for the logged
+    /// address, then for `/health` to answer 200.
+    fn start(mut command: Command) -> Self {
+        command
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("start portcullis serve");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (sender, receiver) = mpsc::channel();
+        let reader = {
+            let lines = Arc::clone(&lines);
+            thread::spawn(move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    lines.lock().expect("log lock").push(line.clone());
+                    let _ = sender.send(line);
+                }
+            })
+        };
+        let mut server = Self {
+            child: Some(child),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            lines,
+            reader: Some(reader),
+        };
+        let port = server.wait_for_port(&receiver);
+        server.addr = SocketAddr::from(([127, 0, 0, 1], port));
+        server.wait_for_health();
+        server
+    }
+
+    fn wait_for_port(&mut self, receiver: &Receiver<String>) -> u16 {
+        let started = Instant::now();
+        loop {
+            let left = STARTUP_DEADLINE.saturating_sub(started.elapsed());
+            match receiver.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(port) = listening_port(&line) {
+                        assert_ne!(port, 0, "the logged port is the chosen one, not 0");
+                        return port;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => panic!(
+                    "no `listening on http://127.0.0.1:PORT` line within {STARTUP_DEADLINE:?}; stderr:\n{}",
+                    self.log()
+                ),
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = self.child.as_mut().and_then(|child| child.wait().ok());
+                    panic!(
+                        "portcullis serve exited ({status:?}) before logging its address; stderr:\n{}",
+                        self.log()
+                    );
+                }
+            }
+        }
+    }
+
+    fn wait_for_health(&self) {
+        let started = Instant::now();
+        let mut last = None;
+        while started.elapsed() < STARTUP_DEADLINE {
+            match http_get(self.addr, "/health") {
+                Ok((200, _)) => return,
+                other => last = Some(other),
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "/health did not answer 200 within {STARTUP_DEADLINE:?}: {last:?}; stderr:\n{}",
+            self.log()
+        );
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server is running").id()
+    }
+
+    /// Everything logged so far, one line each.
+    fn log(&self) -> String {
+        self.lines.lock().expect("log lock").join("\n")
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit; the status and every
+    /// stderr line.
+    fn terminate(mut self) -> (ExitStatus, Vec<String>) {
+        let sent = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM failed: {sent:?}");
+        let mut child = self.child.take().expect("server is running");
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("poll the server") {
+                break status;
+            }
+            if started.elapsed() > SHUTDOWN_DEADLINE {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "portcullis serve did not exit within {SHUTDOWN_DEADLINE:?} of SIGTERM; stderr:\n{}",
+                    self.log()
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("stderr reader");
+        }
+        let lines = self.lines.lock().expect("log lock").clone();
+        (status, lines)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn mode_of(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+mod startup_checks {
+    use super::*;
+
+    #[test]
+    fn a_jwt_secret_shorter_than_32_bytes_stops_serve_with_exit_code_2_without_echoing_it() {
+        let sandbox = Sandbox::new();
+        // 31 bytes: one short of the minimum.
+        let secret = "Short-Secret-Value-qz81-XYZ-abc";
+        assert_eq!(secret.len(), 31);
+        let mut command = sandbox.command();
+        command
+            .env("PORTCULLIS_JWT_SECRET", secret)
+            .args(["serve", "--bind", "127.0.0.1:0"]);
+        let outcome = run_with_deadline(command, None, STARTUP_DEADLINE);
+        assert_eq!(outcome.code(), Some(2), "{outcome:?}");
+        assert!(
+            outcome.messages().contains("PORTCULLIS_JWT_SECRET"),
+            "stderr names the variable: {}",
+            outcome.stderr
+        );
+        assert!(
+            outcome.messages().contains("32 bytes"),
+            "stderr names the 32-byte minimum: {}",
+            outcome.stderr
+        );
+        assert!(
+            !outcome.stderr.contains(secret) && !outcome.stdout.contains(secret),
+            "the secret must not be echoed: {outcome:?}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_config_file_exits_with_code_2_naming_the_key() {
+        let sandbox = Sandbox::new();
+        let config = sandbox.path("portcullis.toml");
+        std::fs::write(&config, "password_min_length = 20\nisuer = \"typo\"\n")
+            .expect("write config");
+        let mut command = sandbox.command();
+        command
+            .arg("--config")
+            .arg(&config)
+            .args(["user", "disable", "nobody"]);
+        let outcome = run(command, None);
+        assert_eq!(outcome.code(), Some(2), "{outcome:?}");
+        assert!(
+            outcome.messages().contains("isuer"),
+            "stderr names the unknown key: {}",
+            outcome.stderr
+        );
+    }
+}
+
+mod documents_and_help {
+    use super::*;
+
+    #[test]
+    fn openapi_prints_only_one_openapi_3_json_document_with_the_token_endpoint() {
+        let sandbox = Sandbox::new();
+        let mut command = sandbox.bare_command();
+        command.arg("openapi");
+        let outcome = run(command, None);
+        outcome.assert_success();
+        // `from_str` refuses anything but whitespace after the document.
+        let document: serde_json::Value =
+            serde_json::from_str(&outcome.stdout).unwrap_or_else(|e| {
+                panic!("stdout is not one JSON document ({e}): {}", outcome.stdout)
+            });
+        let version = document["openapi"].as_str().expect("`openapi` is a string");
+        assert!(version.starts_with("3."), "openapi version {version}");
+        let paths = document["paths"].as_object().expect("`paths` is an object");
+        assert!(
+            paths.contains_key("/auth/token"),
+            "paths: {:?}",
+            paths.keys().collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn help_works_for_the_top_level_and_every_subcommand() {
+        let sandbox = Sandbox::new();
+        let cases: [(&[&str], &[&str]); 7] = [
+            (&["--help"], &["serve", "user", "openapi", "--config"]),
+            (&["serve", "--help"], &["Usage"]),
+            (&["openapi", "--help"], &["Usage"]),
+            (
+                &["user", "--help"],
+                &["create", "disable", "enable", "set-role"],
+            ),
+            (&["user", "disable", "--help"], &["<USERNAME>"]),
+            (&["user", "enable", "--help"], &["<USERNAME>"]),
+            (
+                &["user", "set-role", "--help"],
+                &["--role", "admin", "user"],
+            ),
+        ];
+        for (args, expected) in cases {
+            let mut command = sandbox.bare_command();
+            command.args(args);
+            let outcome = run(command, None);
+            outcome.assert_success();
+            for word in expected {
+                assert!(
+                    outcome.stdout.contains(word),
+                    "`portcullis {}` help mentions {word}: {}",
+                    args.join(" "),
+                    outcome.stdout
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn user_create_help_mentions_password_stdin_admin_and_the_required_fields() {
+        let sandbox = Sandbox::new();
+        let mut command = sandbox.bare_command();
+        command.args(["user", "create", "--help"]);
+        let outcome = run(command, None);
+        outcome.assert_success();
+        for flag in [
+            "--password-stdin",
+            "--admin",
+            "--username",
+            "--email",
+            "--full-name",
+        ] {
+            assert!(
+                outcome.stdout.contains(flag),
+                "help mentions {flag}: {}",
+                outcome.stdout
+            );
+        }
+    }
+}
+
+mod user_commands {
+    use super::*;
+
+    #[test]
+    fn user_create_reads_the_password_from_stdin_and_prints_the_lowercased_username() {
+        let sandbox = Sandbox::new();
+        let secret = password(20);
+        let mut command = sandbox.command();
+        command.args([
+            "user",
+            "create",
+            "--username",
+            "Alice",
+            "--email",
+            "alice@example.com",
+            "--password-stdin",
+        ]);
+        let outcome = run(command, Some(&format!("{secret}\n")));
+        outcome.assert_success();
+        assert_eq!(
+            outcome.stdout.split_whitespace().next(),
+            Some("alice"),
+            "stdout: {}",
+            outcome.stdout
+        );
+        assert!(
+            !outcome.stdout.contains("Alice"),
+            "stdout: {}",
+            outcome.stdout
+        );
+        assert!(
+            !outcome.stdout.contains(&secret) && !outcome.stderr.contains(&secret),
+            "the password is never printed: {outcome:?}"
+        );
+    }
+
+    #[test]
+    fn creating_the_same_username_again_fails_saying_it_is_taken() {
+        let sandbox = Sandbox::new();
+        create_user(sandbox.command(), "alice", &password(20)).assert_success();
+        // Different case and different email: still the same username.
+        let mut command = sandbox.command();
+        command.args([
+            "user",
+            "create",
+            "--username",
+            "ALICE",
+            "--email",
+            "other@example.com",
+            "--password-stdin",
+        ]);
+        let outcome = run(command, Some(&format!("{}\n", password(21))));
+        outcome.assert_failure();
+        assert!(
+            outcome.messages().contains("taken"),
+            "stderr says it is taken: {}",
+            outcome.stderr
+        );
+        assert!(
+            outcome.messages().contains("username"),
+            "stderr names the username: {}",
+            outcome.stderr
+        );
+    }
+
+    #[test]
+    fn a_too_short_password_is_refused_naming_the_rule_without_echoing_it() {
+        let sandbox = Sandbox::new();
+        // 14 code points: one below the default minimum of 15.
+        let short = password(14);
+        let outcome = create_user(sandbox.command(), "bob", &short);
+        outcome.assert_failure();
+        assert!(
+            outcome.messages().contains("password") && outcome.messages().contains("15"),
+            "stderr names the password rule: {}",
+            outcome.stderr
+        );
+        assert!(
+            !outcome.stderr.contains(&short) && !outcome.stdout.contains(&short),
+            "the password is never echoed: {outcome:?}"
+        );
+        // Nothing was created.
+        let mut command = sandbox.command();
+        command.args(["user", "disable", "bob"]);
+        let lookup = run(command, None);
+        lookup.assert_failure();
+        assert!(lookup.messages().contains("no such user"), "{lookup:?}");
+    }
+
+    #[test]
+    fn without_password_stdin_and_no_terminal_user_create_asks_for_password_stdin() {
+        let sandbox = Sandbox::new();
+        let mut command = sandbox.command();
+        command.args([
+            "user",
+            "create",
+            "--username",
+            "carol",
+            "--email",
+            "carol@example.com",
+        ]);
+        // stdin is /dev/null: not a terminal.
+        let outcome = run(command, None);
+        outcome.assert_failure();
+        assert!(
+            outcome.messages().contains("--password-stdin"),
+            "stderr tells the user to pass --password-stdin: {}",
+            outcome.stderr
+        );
+        let mut command = sandbox.command();
+        command.args(["user", "enable", "carol"]);
+        let lookup = run(command, None);
+        lookup.assert_failure();
+        assert!(lookup.messages().contains("no such user"), "{lookup:?}");
+    }
+
+    #[test]
+    fn disable_enable_and_set_role_print_the_new_state() {
+        let sandbox = Sandbox::new();
+        let mut command = sandbox.command();
+        command.args([
+            "user",
+            "create",
+            "--username",
+            "alice",
+            "--email",
+            "alice@example.com",
+            "--admin",
+            "--password-stdin",
+        ]);
+        let created = run(command, Some(&format!("{}\n", password(20))));
+        created.assert_success();
+        assert!(
+            created.stdout.contains("role=admin") && created.stdout.contains("disabled=false"),
+            "stdout: {}",
+            created.stdout
+        );
+
+        let steps: [(&[&str], &[&str]); 4] = [
+            (&["user", "disable", "alice"], &["disabled=true"]),
+            (&["user", "enable", "alice"], &["disabled=false"]),
+            (
+                &["user", "set-role", "alice", "--role", "user"],
+                &["role=user"],
+            ),
+            (
+                &["user", "set-role", "ALICE", "--role", "admin"],
+                &["role=admin"],
+            ),
+        ];
+        for (args, expected) in steps {
+            let mut command = sandbox.command();
+            command.args(args);
+            let outcome = run(command, None);
+            outcome.assert_success();
+            assert_eq!(
+                outcome.stdout.split_whitespace().next(),
+                Some("alice"),
+                "`portcullis {}`: {}",
+                args.join(" "),
+                outcome.stdout
+            );
+            for state in expected {
+                assert!(
+                    outcome.stdout.contains(state),
+                    "`portcullis {}` prints {state}: {}",
+                    args.join(" "),
+                    outcome.stdout
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn set_role_refuses_a_role_that_is_neither_admin_nor_user() {
+        let sandbox = Sandbox::new();
+        let mut command = sandbox.command();
+        command.args(["user", "set-role", "alice", "--role", "root"]);
+        let outcome = run(command, None);
+        outcome.assert_failure();
+        assert!(
+            outcome.stderr.contains("root"),
+            "stderr names the bad value: {}",
+            outcome.stderr
+        );
+    }
+
+    #[test]
+    fn account_commands_on_an_unknown_user_say_no_such_user() {
+        let sandbox = Sandbox::new();
+        for args in [
+            &["user", "disable", "ghost"][..],
+            &["user", "enable", "ghost"][..],
+            &["user", "set-role", "ghost", "--role", "user"][..],
+        ] {
+            let mut command = sandbox.command();
+            command.args(args);
+            let outcome = run(command, None);
+            outcome.assert_failure();
+            assert!(
+                outcome.messages().contains("no such user"),
+                "`portcullis {}`: {}",
+                args.join(" "),
+                outcome.stderr
+            );
+        }
+    }
+}
+
+mod settings_precedence {
+    use super::*;
+
+    fn config_with_min_length_20(sandbox: &Sandbox) -> PathBuf {
+        let config = sandbox.path("portcullis.toml");
+        std::fs::write(&config, "password_min_length = 20\n").expect("write config");
+        config
+    }
+
+    #[track_caller]
+    fn assert_refused_for_length(outcome: &Outcome, minimum: usize) {
+        outcome.assert_failure();
+        assert!(
+            outcome.messages().contains("password")
+                && outcome.messages().contains(&minimum.to_string()),
+            "refused naming the minimum {minimum}: {}",
+            outcome.stderr
+        );
+    }
+
+    #[test]
+    fn a_flag_beats_the_environment_and_the_config_file() {
+        let sandbox = Sandbox::new();
+        let config = config_with_min_length_20(&sandbox);
+        let command = || {
+            let mut command = sandbox.command();
+            command
+                .env("PORTCULLIS_PASSWORD_MIN_LENGTH", "16")
+                .arg("--config")
+                .arg(&config)
+                .args(["--password-min-length", "18"]);
+            command
+        };
+        assert_refused_for_length(&create_user(command(), "flagshort", &password(17)), 18);
+        create_user(command(), "flagexact", &password(18)).assert_success();
+    }
+
+    #[test]
+    fn the_environment_beats_the_config_file() {
+        let sandbox = Sandbox::new();
+        let config = config_with_min_length_20(&sandbox);
+        let command = || {
+            let mut command = sandbox.command();
+            command
+                .env("PORTCULLIS_PASSWORD_MIN_LENGTH", "16")
+                .arg("--config")
+                .arg(&config);
+            command
+        };
+        assert_refused_for_length(&create_user(command(), "envshort", &password(15)), 16);
+        create_user(command(), "envexact", &password(16)).assert_success();
+    }
+
+    #[test]
+    fn the_config_file_beats_the_default() {
+        let sandbox = Sandbox::new();
+        let config = config_with_min_length_20(&sandbox);
+        let command = || {
+            let mut command = sandbox.command();
+            command.arg("--config").arg(&config);
+            command
+        };
+        assert_refused_for_length(&create_user(command(), "fileshort", &password(19)), 20);
+        create_user(command(), "fileexact", &password(20)).assert_success();
+    }
+
+    #[test]
+    fn a_flag_after_the_subcommand_also_applies() {
+        let sandbox = Sandbox::new();
+        let mut command = sandbox.command();
+        command.args(["user", "create", "--password-min-length", "18"]);
+        command.args([
+            "--username",
+            "late",
+            "--email",
+            "late@example.com",
+            "--password-stdin",
+        ]);
+        let outcome = run(command, Some(&format!("{}\n", password(17))));
+        assert_refused_for_length(&outcome, 18);
+    }
+}
+
+mod serving {
+    use super::*;
+
+    #[test]
+    fn serve_on_port_0_logs_its_address_answers_health_creates_its_files_and_exits_0_on_sigterm() {
+        let sandbox = Sandbox::new();
+        let data_dir = sandbox.data_dir();
+        assert!(!data_dir.exists());
+        let server = Server::start(sandbox.command());
+
+        let (status, body) = http_get(server.addr, "/health").expect("GET /health");
+        assert_eq!(status, 200, "body: {body}");
+        let health: serde_json::Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("/health body {body:?}: {e}"));
+        assert_eq!(health["status"], "ok", "{health}");
+        assert_eq!(health["database"], "ok", "{health}");
+
+        assert!(
+            data_dir.join("portcullis.db").is_file(),
+            "the SQLite file is in the data directory"
+        );
+        let key = data_dir.join("jwt-signing-key");
+        assert!(key.is_file(), "the signing key is in the data directory");
+        assert_eq!(mode_of(&key), 0o600, "the key file is owner-only");
+        assert_eq!(
+            mode_of(&data_dir.join("portcullis.db")),
+            0o600,
+            "the database (password hashes) is owner-only"
+        );
+        assert_eq!(
+            mode_of(&data_dir),
+            0o700,
+            "the data directory holding the key is owner-only"
+        );
+
+        let (status, lines) = server.terminate();
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "SIGTERM ends the server with exit code 0; stderr:\n{}",
+            lines.join("\n")
+        );
+        let key_text = std::fs::read_to_string(&key).expect("read key");
+        assert!(
+            !lines.iter().any(|line| line.contains(key_text.trim())),
+            "the signing key never appears in the log"
+        );
+    }
+
+    #[test]
+    fn json_log_format_writes_one_json_object_per_stderr_line() {
+        let sandbox = Sandbox::new();
+        let mut command = sandbox.command();
+        command.env("PORTCULLIS_LOG_FORMAT", "json");
+        let server = Server::start(command);
+        let (status, _) = http_get(server.addr, "/health").expect("GET /health");
+        assert_eq!(status, 200);
+        let (status, lines) = server.terminate();
+        assert!(status.success(), "{status:?}");
+        assert!(
+            lines.len() >= 2,
+            "start-up and requests are logged: {lines:?}"
+        );
+        for line in &lines {
+            let value: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+            assert!(value.is_object(), "not a JSON object: {line}");
+        }
+        assert!(
+            lines.iter().any(|line| listening_port(line).is_some()),
+            "the address is logged in JSON too: {lines:?}"
+        );
+    }
+
+    #[test]
+    fn a_second_start_on_the_same_data_dir_reuses_the_signing_key() {
+        let sandbox = Sandbox::new();
+        let key = sandbox.data_dir().join("jwt-signing-key");
+
+        let first = Server::start(sandbox.command());
+        let original = std::fs::read(&key).expect("the first start writes the key");
+        assert!(!original.is_empty());
+        let (status, _) = first.terminate();
+        assert!(status.success(), "{status:?}");
+
+        let second = Server::start(sandbox.command());
+        let (status, _) = http_get(second.addr, "/health").expect("GET /health");
+        assert_eq!(status, 200);
+        let (exit, _) = second.terminate();
+        assert!(exit.success(), "{exit:?}");
+
+        let reused = std::fs::read(&key).expect("the key is still there");
+        assert_eq!(reused, original, "the key file is unchanged by a restart");
+        assert_eq!(mode_of(&key), 0o600);
+    }
+
+    #[test]
+    fn serve_reuses_the_key_and_accounts_that_user_create_made_before_it() {
+        let sandbox = Sandbox::new();
+        create_user(sandbox.command(), "dave", &password(20)).assert_success();
+        let key = sandbox.data_dir().join("jwt-signing-key");
+        let before = std::fs::read(&key).expect("user create writes the key");
+        let server = Server::start(sandbox.command());
+        let (status, _) = server.terminate();
+        assert!(status.success(), "{status:?}");
+        assert_eq!(
+            std::fs::read(&key).expect("key"),
+            before,
+            "serve reuses the key the CLI generated"
+        );
+        let mut command = sandbox.command();
+        command.args(["user", "disable", "dave"]);
+        let outcome = run(command, None);
+        outcome.assert_success();
+        assert!(outcome.stdout.contains("disabled=true"), "{outcome:?}");
+    }
+}
