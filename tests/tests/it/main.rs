@@ -5,6 +5,7 @@
 mod documents;
 mod errors;
 mod layering;
+mod lifecycle;
 mod register;
 mod storage_secrets;
 mod support;
