@@ -21,7 +21,7 @@ use poem::Server;
 use poem::listener::{Acceptor, AcceptorExt, Listener, TcpListener};
 use portcullis_crypto::{Argon2Hasher, Argon2Policy, JwtCodec};
 use portcullis_domain::ports::SystemClock;
-use portcullis_domain::{AuthService, AuthSettings, PasswordPolicy};
+use portcullis_domain::{AuthService, AuthSettings, PasswordPolicy, Ports};
 use portcullis_http::adapters::{BlockingArgon2Hasher, HashingLimits, JwtTokens};
 use portcullis_http::{AppState, HttpOptions};
 use portcullis_storage::SqliteStore;
@@ -72,12 +72,15 @@ pub fn build_auth_service(settings: &Settings) -> anyhow::Result<AuthService> {
     let password_policy = PasswordPolicy::with_min_length(settings.password_min_length)
         .context("password_min_length must be between 8 and 256")?;
     Ok(AuthService::new(
-        store.clone(),
-        store,
-        hasher,
-        tokens.clone(),
-        tokens,
-        Arc::new(SystemClock),
+        Ports {
+            users: store.clone(),
+            sessions: store.clone(),
+            api_keys: store,
+            hasher,
+            issuer: tokens.clone(),
+            verifier: tokens,
+            clock: Arc::new(SystemClock),
+        },
         AuthSettings {
             access_token_ttl: Duration::from_secs(settings.access_ttl_secs),
             session_ttl: Duration::from_secs(settings.refresh_ttl_secs),

@@ -53,6 +53,9 @@ pub enum StoreError {
     /// The addressed row does not exist.
     #[error("not found")]
     NotFound,
+    /// The change would leave no enabled admin.
+    #[error("the last admin cannot be removed")]
+    LastAdmin,
     /// The store could not be reached or failed; the text is for logs only.
     #[error("storage failure: {0}")]
     Unavailable(String),
@@ -112,6 +115,12 @@ pub enum AuthError {
     /// The addressed resource does not exist (or is not the caller's).
     #[error("not found")]
     NotFound,
+    /// The change would leave no enabled admin.
+    #[error("the last admin cannot be removed")]
+    LastAdmin,
+    /// The request presented more than one credential (RFC 6750 §2).
+    #[error("more than one credential")]
+    AmbiguousCredentials,
     /// A bounded resource (password hashing) is saturated; retry later.
     #[error("service busy")]
     Busy,
@@ -125,6 +134,7 @@ impl From<StoreError> for AuthError {
         match error {
             StoreError::Conflict(field) => Self::Conflict(field),
             StoreError::NotFound => Self::NotFound,
+            StoreError::LastAdmin => Self::LastAdmin,
             StoreError::Unavailable(cause) => Self::Internal(cause),
         }
     }

@@ -29,6 +29,8 @@
 //! ```
 
 mod account;
+mod admin;
+mod api_key;
 mod error;
 pub mod ports;
 mod scope;
@@ -40,12 +42,19 @@ pub use account::{
     PasswordHashString, PasswordPolicy, ProfileChanges, Role, User, UserCredentials, UserId,
     Username, common_password_count, is_common_password,
 };
+pub use admin::{
+    AdminUserChanges, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, UserCursor, UserListQuery, UserPage,
+};
+pub use api_key::{
+    API_KEY_PREFIX, API_KEY_SHOWN_CHARS, ApiKeyHash, ApiKeyId, ApiKeyInfo, ApiKeyName,
+    MAX_API_KEY_DAYS, NewApiKey, is_well_formed_api_key,
+};
 pub use error::{AuthError, ConflictField, FieldError, HashingError, StoreError, TokenError};
 pub use scope::{Scope, ScopeSet, UnknownScope};
 pub use service::{
-    AuthService, AuthSettings, ClientInfo, LoginRequest, LogoutScope, PasswordChangeRequest,
-    Principal, ProfileUpdateRequest, RefreshRequest, RegistrationRequest, TokenGrant,
-    TokenTypeHint,
+    AdminUserUpdate, ApiKeyRequest, AuthService, AuthSettings, ClientInfo, Credential,
+    LoginRequest, LogoutScope, PasswordChangeRequest, Ports, Principal, ProfileUpdateRequest,
+    RefreshRequest, RegistrationRequest, TokenGrant, TokenTypeHint,
 };
 pub use session::{
     AccessTokenClaims, NewSession, RefreshOutcome, RefreshTokenHash, RefreshTokenOwner, SessionId,

@@ -13,6 +13,8 @@ use crate::account::{
     NewUser, Password, PasswordHashString, ProfileChanges, Role, User, UserCredentials, UserId,
     Username,
 };
+use crate::admin::{AdminUserChanges, UserListQuery, UserPage};
+use crate::api_key::{ApiKeyHash, ApiKeyId, ApiKeyInfo, NewApiKey};
 use crate::error::{HashingError, StoreError, TokenError};
 use crate::scope::ScopeSet;
 use crate::session::{
@@ -63,13 +65,29 @@ pub trait UserStore: Send + Sync {
         &self,
         id: UserId,
         hash: &PasswordHashString,
-        keep_session: SessionId,
+        keep_session: Option<SessionId>,
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
     /// Deletes the account with its sessions and every credential of it, in
-    /// one transaction. [`StoreError::NotFound`] when there is no such user.
+    /// one transaction. [`StoreError::NotFound`] when there is no such user,
+    /// [`StoreError::LastAdmin`] when it is the last enabled admin.
     async fn delete_user(&self, id: UserId) -> Result<(), StoreError>;
+
+    /// One page of users in creation order, optionally filtered by a
+    /// case-insensitive substring of username or email.
+    async fn list_users(&self, query: &UserListQuery) -> Result<UserPage, StoreError>;
+
+    /// Applies an admin's changes in one transaction and returns the account.
+    /// Disabling also ends every session and API key of the user.
+    /// [`StoreError::LastAdmin`] when the change would leave no enabled
+    /// admin; [`StoreError::Conflict`] when the email is taken.
+    async fn admin_update_user(
+        &self,
+        id: UserId,
+        changes: &AdminUserChanges,
+        now: OffsetDateTime,
+    ) -> Result<User, StoreError>;
 
     /// Succeeds when the store can be read.
     async fn check_health(&self) -> Result<(), StoreError>;
@@ -154,6 +172,34 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<u64, StoreError>;
 }
 
+/// Persistent user-owned API keys.
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync {
+    /// Stores a new key (its hash only).
+    async fn create_api_key(&self, key: &NewApiKey) -> Result<(), StoreError>;
+
+    /// The user's keys that are not revoked (expired ones included, so their
+    /// owner can see them), newest first.
+    async fn list_api_keys(&self, user_id: UserId) -> Result<Vec<ApiKeyInfo>, StoreError>;
+
+    /// Revokes one key of `user_id`; whether a not-yet-revoked key was revoked.
+    async fn revoke_api_key(
+        &self,
+        id: ApiKeyId,
+        user_id: UserId,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// The owner and scopes of a usable key: not revoked, not expired, owner
+    /// enabled. Records the use (`last_used_at`, at most once a minute, so
+    /// that authenticating rarely writes).
+    async fn authenticate_api_key(
+        &self,
+        hash: &ApiKeyHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<(User, ScopeSet, ApiKeyId)>, StoreError>;
+}
+
 /// The result of checking a password against a stored hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PasswordVerification {
@@ -194,6 +240,12 @@ pub trait TokenIssuer: Send + Sync {
 
     /// The hash under which a presented refresh token would be stored.
     fn hash_refresh_token(&self, token: &str) -> RefreshTokenHash;
+
+    /// A new API key (`pcl_` and at least 256 random bits) and its hash.
+    fn new_api_key(&self) -> (String, ApiKeyHash);
+
+    /// The hash under which a presented API key would be stored.
+    fn hash_api_key(&self, key: &str) -> ApiKeyHash;
 }
 
 /// Verifies access tokens: signature, algorithm, type, issuer, audience and

@@ -10,10 +10,15 @@ use crate::account::{
     EmailAddress, FullName, NewUser, Password, PasswordPolicy, ProfileChanges, Role, User, UserId,
     Username,
 };
+use crate::admin::{AdminUserChanges, MAX_PAGE_SIZE, UserListQuery, UserPage};
+use crate::api_key::{
+    API_KEY_SHOWN_CHARS, ApiKeyId, ApiKeyInfo, ApiKeyName, MAX_API_KEY_DAYS, NewApiKey,
+    is_well_formed_api_key,
+};
 use crate::error::{AuthError, FieldError, StoreError};
 use crate::ports::{
-    Clock, PasswordHasher, PasswordVerification, SessionStore, TokenIssuer, TokenVerifier,
-    UserStore,
+    ApiKeyStore, Clock, PasswordHasher, PasswordVerification, SessionStore, TokenIssuer,
+    TokenVerifier, UserStore,
 };
 use crate::scope::{Scope, ScopeSet};
 use crate::session::{AccessTokenClaims, NewSession, RefreshOutcome, SessionId, SessionInfo};
@@ -118,6 +123,30 @@ pub struct PasswordChangeRequest {
     pub new_password: Password,
 }
 
+/// A new API key as requested.
+#[derive(Debug)]
+pub struct ApiKeyRequest {
+    /// Label.
+    pub name: String,
+    /// Space-separated scopes; default: the creating credential's scopes.
+    pub scopes: Option<String>,
+    /// Lifetime in days (1..=3650); default: no expiry.
+    pub expires_in_days: Option<u32>,
+}
+
+/// An admin's changes as submitted.
+#[derive(Debug, Default)]
+pub struct AdminUserUpdate {
+    /// Disable (true) or enable (false).
+    pub disabled: Option<bool>,
+    /// Roles: must name `user` or `admin`; containing `admin` makes an admin.
+    pub roles: Option<Vec<String>>,
+    /// New email address.
+    pub email: Option<String>,
+    /// New display name; `Some(None)` clears it.
+    pub full_name: Option<Option<String>>,
+}
+
 /// Profile changes as submitted.
 #[derive(Debug, Default)]
 pub struct ProfileUpdateRequest {
@@ -142,6 +171,17 @@ pub struct TokenGrant {
     pub session_id: SessionId,
 }
 
+/// How a caller authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// A bearer access token of this session.
+    Session(SessionId),
+    /// This API key.
+    ApiKey(ApiKeyId),
+    /// HTTP Basic: username and password on this request.
+    Basic,
+}
+
 /// An authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Principal {
@@ -150,11 +190,19 @@ pub struct Principal {
     /// What this credential may do: its granted scopes, narrowed to what the
     /// account's current role allows.
     pub scopes: ScopeSet,
-    /// The session the credential belongs to.
-    pub session_id: SessionId,
+    /// The credential used.
+    pub credential: Credential,
 }
 
 impl Principal {
+    /// The session of a bearer credential.
+    pub fn session_id(&self) -> Option<SessionId> {
+        match self.credential {
+            Credential::Session(id) => Some(id),
+            Credential::ApiKey(_) | Credential::Basic => None,
+        }
+    }
+
     /// Fails with [`AuthError::InsufficientScope`] unless the credential
     /// carries `scope`.
     pub fn require(&self, scope: Scope) -> Result<(), AuthError> {
@@ -166,6 +214,25 @@ impl Principal {
     }
 }
 
+/// Everything the use-cases need from the outside world.
+#[derive(Clone)]
+pub struct Ports {
+    /// Accounts.
+    pub users: Arc<dyn UserStore>,
+    /// Sessions and refresh tokens.
+    pub sessions: Arc<dyn SessionStore>,
+    /// API keys.
+    pub api_keys: Arc<dyn ApiKeyStore>,
+    /// Password hashing.
+    pub hasher: Arc<dyn PasswordHasher>,
+    /// Token issuing.
+    pub issuer: Arc<dyn TokenIssuer>,
+    /// Token verification.
+    pub verifier: Arc<dyn TokenVerifier>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+}
+
 /// The authentication use-cases.
 ///
 /// Cheap to clone: every port is behind an `Arc`.
@@ -173,6 +240,7 @@ impl Principal {
 pub struct AuthService {
     users: Arc<dyn UserStore>,
     sessions: Arc<dyn SessionStore>,
+    api_keys: Arc<dyn ApiKeyStore>,
     hasher: Arc<dyn PasswordHasher>,
     issuer: Arc<dyn TokenIssuer>,
     verifier: Arc<dyn TokenVerifier>,
@@ -182,22 +250,15 @@ pub struct AuthService {
 
 impl AuthService {
     /// Assembles the service from its ports.
-    pub fn new(
-        users: Arc<dyn UserStore>,
-        sessions: Arc<dyn SessionStore>,
-        hasher: Arc<dyn PasswordHasher>,
-        issuer: Arc<dyn TokenIssuer>,
-        verifier: Arc<dyn TokenVerifier>,
-        clock: Arc<dyn Clock>,
-        settings: AuthSettings,
-    ) -> Self {
+    pub fn new(ports: Ports, settings: AuthSettings) -> Self {
         Self {
-            users,
-            sessions,
-            hasher,
-            issuer,
-            verifier,
-            clock,
+            users: ports.users,
+            sessions: ports.sessions,
+            api_keys: ports.api_keys,
+            hasher: ports.hasher,
+            issuer: ports.issuer,
+            verifier: ports.verifier,
+            clock: ports.clock,
             settings,
         }
     }
@@ -355,8 +416,216 @@ impl AuthService {
         Ok(Principal {
             user,
             scopes,
-            session_id: claims.session_id,
+            credential: Credential::Session(claims.session_id),
         })
+    }
+
+    /// Authenticates an `X-API-Key`. A key without the Portcullis shape is
+    /// refused without touching the store.
+    pub async fn authenticate_api_key(&self, key: &str) -> Result<Principal, AuthError> {
+        if !is_well_formed_api_key(key) {
+            return Err(AuthError::InvalidToken);
+        }
+        let hash = self.issuer.hash_api_key(key);
+        let (user, granted, id) = self
+            .api_keys
+            .authenticate_api_key(&hash, self.now_seconds())
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        Ok(Principal {
+            scopes: granted.intersection(user.role.allowed_scopes()),
+            user,
+            credential: Credential::ApiKey(id),
+        })
+    }
+
+    /// Authenticates HTTP Basic credentials with the same timing-safe
+    /// verification as a login. The principal gets every scope its role allows.
+    pub async fn authenticate_basic(
+        &self,
+        username: &str,
+        password: &Password,
+    ) -> Result<Principal, AuthError> {
+        let user =
+            self.verify_credentials(username, password)
+                .await
+                .map_err(|error| match error {
+                    AuthError::InvalidGrant => AuthError::InvalidToken,
+                    other => other,
+                })?;
+        Ok(Principal {
+            scopes: user.role.allowed_scopes(),
+            user,
+            credential: Credential::Basic,
+        })
+    }
+
+    /// Creates an API key for the caller; the key itself is returned this
+    /// once. Its scopes default to, and may not exceed, the creating
+    /// credential's scopes, so a narrowed token cannot mint a wider key.
+    pub async fn create_api_key(
+        &self,
+        principal: &Principal,
+        request: ApiKeyRequest,
+    ) -> Result<(ApiKeyInfo, String), AuthError> {
+        let mut errors = Vec::new();
+        let name = ApiKeyName::parse(&request.name)
+            .map_err(|e| errors.push(e))
+            .ok();
+        let scopes = match request.scopes.as_deref().map(ScopeSet::parse) {
+            None => principal.scopes,
+            Some(Ok(scopes)) if scopes.is_empty() => principal.scopes,
+            Some(Ok(scopes)) if scopes.is_subset_of(principal.scopes) => scopes,
+            Some(Ok(_)) => {
+                errors.push(FieldError::new(
+                    "scopes",
+                    "must not exceed the scopes of the credential creating the key",
+                ));
+                principal.scopes
+            }
+            Some(Err(_)) => {
+                errors.push(FieldError::new("scopes", "contains an unknown scope"));
+                principal.scopes
+            }
+        };
+        if let Some(days) = request.expires_in_days
+            && !(1..=MAX_API_KEY_DAYS).contains(&days)
+        {
+            errors.push(FieldError::new(
+                "expires_in_days",
+                format!("must be between 1 and {MAX_API_KEY_DAYS}"),
+            ));
+        }
+        let (Some(name), true) = (name, errors.is_empty()) else {
+            return Err(AuthError::Validation(errors));
+        };
+        let now = self.now_seconds();
+        let (key, key_hash) = self.issuer.new_api_key();
+        let new_key = NewApiKey {
+            id: ApiKeyId::random(),
+            user_id: principal.user.id,
+            prefix: key.chars().take(API_KEY_SHOWN_CHARS).collect(),
+            name,
+            key_hash,
+            scopes,
+            created_at: now,
+            expires_at: request
+                .expires_in_days
+                .map(|days| now + Duration::from_secs(u64::from(days) * 86_400)),
+        };
+        self.api_keys.create_api_key(&new_key).await?;
+        let info = ApiKeyInfo {
+            id: new_key.id,
+            name: new_key.name.as_str().to_owned(),
+            prefix: new_key.prefix,
+            scopes,
+            created_at: now,
+            last_used_at: None,
+            expires_at: new_key.expires_at,
+        };
+        Ok((info, key))
+    }
+
+    /// The caller's keys; never the keys themselves.
+    pub async fn list_api_keys(&self, principal: &Principal) -> Result<Vec<ApiKeyInfo>, AuthError> {
+        Ok(self.api_keys.list_api_keys(principal.user.id).await?)
+    }
+
+    /// Revokes one of the caller's keys; [`AuthError::NotFound`] otherwise.
+    pub async fn revoke_api_key(
+        &self,
+        principal: &Principal,
+        id: ApiKeyId,
+    ) -> Result<(), AuthError> {
+        let revoked = self
+            .api_keys
+            .revoke_api_key(id, principal.user.id, self.now_seconds())
+            .await?;
+        if revoked {
+            Ok(())
+        } else {
+            Err(AuthError::NotFound)
+        }
+    }
+
+    /// One page of users (admin).
+    pub async fn list_users(&self, mut query: UserListQuery) -> Result<UserPage, AuthError> {
+        query.limit = query.limit.clamp(1, MAX_PAGE_SIZE);
+        query.search = query.search.filter(|s| !s.is_empty());
+        Ok(self.users.list_users(&query).await?)
+    }
+
+    /// One user by id (admin).
+    pub async fn get_user(&self, id: UserId) -> Result<User, AuthError> {
+        self.users.find_user(id).await?.ok_or(AuthError::NotFound)
+    }
+
+    /// Changes an account (admin). Disabling or demoting takes effect on the
+    /// next request of every credential the user holds; the last enabled
+    /// admin cannot be disabled or demoted.
+    pub async fn admin_update_user(
+        &self,
+        id: UserId,
+        update: AdminUserUpdate,
+    ) -> Result<User, AuthError> {
+        let mut errors = Vec::new();
+        let role = match update.roles {
+            None => None,
+            Some(roles) => {
+                let parsed: Option<Vec<Role>> = roles.iter().map(|r| Role::parse(r)).collect();
+                match parsed {
+                    Some(parsed) if !parsed.is_empty() => Some(if parsed.contains(&Role::Admin) {
+                        Role::Admin
+                    } else {
+                        Role::User
+                    }),
+                    _ => {
+                        errors.push(FieldError::new(
+                            "roles",
+                            "must list `user` and/or `admin`, nothing else",
+                        ));
+                        None
+                    }
+                }
+            }
+        };
+        let email = update
+            .email
+            .as_deref()
+            .map(EmailAddress::parse)
+            .transpose()
+            .map_err(|e| errors.push(e))
+            .ok()
+            .flatten();
+        let full_name = match update.full_name {
+            Some(Some(name)) => match FullName::parse(&name) {
+                Ok(name) => Some(Some(name)),
+                Err(error) => {
+                    errors.push(error);
+                    None
+                }
+            },
+            Some(None) => Some(None),
+            None => None,
+        };
+        if !errors.is_empty() {
+            return Err(AuthError::Validation(errors));
+        }
+        let changes = AdminUserChanges {
+            disabled: update.disabled,
+            role,
+            email,
+            full_name,
+        };
+        Ok(self
+            .users
+            .admin_update_user(id, &changes, self.now_seconds())
+            .await?)
+    }
+
+    /// Deletes an account (admin); the last enabled admin cannot be deleted.
+    pub async fn admin_delete_user(&self, id: UserId) -> Result<(), AuthError> {
+        Ok(self.users.delete_user(id).await?)
     }
 
     /// Changes the caller's email and/or display name.
@@ -516,11 +785,15 @@ impl AuthService {
     pub async fn logout(&self, principal: &Principal, scope: LogoutScope) -> Result<(), AuthError> {
         let now = self.now_seconds();
         let user_id = principal.user.id;
+        let current = principal.session_id();
         match scope {
+            // An API key or Basic credential has no session: nothing is local.
             LogoutScope::Local => {
-                self.sessions
-                    .revoke_session(principal.session_id, user_id, now)
-                    .await?;
+                if let Some(session_id) = current {
+                    self.sessions
+                        .revoke_session(session_id, user_id, now)
+                        .await?;
+                }
             }
             LogoutScope::Global => {
                 self.sessions
@@ -529,7 +802,7 @@ impl AuthService {
             }
             LogoutScope::Others => {
                 self.sessions
-                    .revoke_user_sessions(user_id, Some(principal.session_id), now)
+                    .revoke_user_sessions(user_id, current, now)
                     .await?;
             }
         }
@@ -558,13 +831,14 @@ impl AuthService {
             .await?;
         let hash = self.hasher.hash_password(&request.new_password).await?;
         self.users
-            .change_password(user.id, &hash, principal.session_id, self.now_seconds())
+            .change_password(user.id, &hash, principal.session_id(), self.now_seconds())
             .await
             .map_err(gone_is_invalid_token)
     }
 
     /// Deletes the caller's account, its sessions and every credential of it,
-    /// after re-verifying the password.
+    /// after re-verifying the password. The last enabled admin cannot delete
+    /// itself ([`AuthError::LastAdmin`]).
     pub async fn delete_account(
         &self,
         principal: &Principal,

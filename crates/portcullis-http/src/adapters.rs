@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use portcullis_crypto::{Argon2Hasher, JwtCodec, JwtError, PasswordCheck};
 use portcullis_domain::ports::{PasswordHasher, PasswordVerification, TokenIssuer, TokenVerifier};
 use portcullis_domain::{
-    AccessTokenClaims, HashingError, Password, PasswordHashString, RefreshTokenHash, ScopeSet,
-    SessionId, TokenError, UserId,
+    API_KEY_PREFIX, AccessTokenClaims, ApiKeyHash, HashingError, Password, PasswordHashString,
+    RefreshTokenHash, ScopeSet, SessionId, TokenError, UserId,
 };
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
@@ -166,6 +166,16 @@ impl TokenIssuer for JwtTokens {
     fn hash_refresh_token(&self, token: &str) -> RefreshTokenHash {
         RefreshTokenHash::from_digest(portcullis_crypto::token_digest(token).to_vec())
     }
+
+    fn new_api_key(&self) -> (String, ApiKeyHash) {
+        let key = portcullis_crypto::generate_opaque_token(API_KEY_PREFIX);
+        let hash = self.hash_api_key(&key);
+        (key, hash)
+    }
+
+    fn hash_api_key(&self, key: &str) -> ApiKeyHash {
+        ApiKeyHash::from_digest(portcullis_crypto::token_digest(key).to_vec())
+    }
 }
 
 impl TokenVerifier for JwtTokens {
@@ -283,6 +293,15 @@ mod tests {
             tokens.verify_access_token(&token, much_later),
             Err(TokenError::Expired)
         );
+    }
+
+    #[test]
+    fn api_keys_are_prefixed_well_formed_and_hashed() {
+        let tokens = JwtTokens::new(JwtCodec::new(&[7; 32], "i", "a").expect("codec"));
+        let (key, hash) = tokens.new_api_key();
+        assert!(portcullis_domain::is_well_formed_api_key(&key), "{key}");
+        assert_eq!(tokens.hash_api_key(&key), hash);
+        assert_ne!(tokens.new_api_key().0, key);
     }
 
     #[test]

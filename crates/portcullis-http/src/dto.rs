@@ -3,7 +3,7 @@
 
 use poem_openapi::Object;
 use poem_openapi::types::MaybeUndefined;
-use portcullis_domain::{SessionInfo, TokenGrant, User};
+use portcullis_domain::{ApiKeyInfo, ScopeSet, SessionInfo, TokenGrant, User};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -230,4 +230,133 @@ impl SessionBody {
             current,
         }
     }
+}
+
+fn scope_names(scopes: ScopeSet) -> Vec<String> {
+    scopes
+        .iter()
+        .map(|scope| scope.as_str().to_owned())
+        .collect()
+}
+
+/// A new API key.
+#[derive(Debug, Object, Deserialize, Validate)]
+#[oai(rename = "ApiKeyRequest")]
+pub struct ApiKeyRequestBody {
+    /// A label to recognise the key by, 1–64 characters.
+    #[oai(validator(min_length = 1, max_length = 64))]
+    #[validate(length(min = 1, max = 64))]
+    pub name: String,
+    /// Scopes (`profile`, `admin`); default and maximum: the scopes of the
+    /// credential creating the key.
+    #[oai(validator(max_items = 2))]
+    #[validate(length(max = 2))]
+    pub scopes: Option<Vec<String>>,
+    /// Lifetime in days (1–3650); default: no expiry.
+    #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]
+    #[validate(range(min = 1, max = 3650))]
+    pub expires_in_days: Option<u32>,
+}
+
+/// An API key. Never contains the key itself.
+#[derive(Debug, Object)]
+#[oai(rename = "ApiKey")]
+pub struct ApiKeyBody {
+    /// Key id.
+    pub id: Uuid,
+    /// Label.
+    pub name: String,
+    /// The first characters of the key, to tell keys apart.
+    pub prefix: String,
+    /// Scopes.
+    pub scopes: Vec<String>,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Last use (updated at most once a minute).
+    pub last_used_at: Option<OffsetDateTime>,
+    /// Expiry, if any.
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+impl From<ApiKeyInfo> for ApiKeyBody {
+    fn from(key: ApiKeyInfo) -> Self {
+        Self {
+            id: key.id.as_uuid(),
+            name: key.name,
+            prefix: key.prefix,
+            scopes: scope_names(key.scopes),
+            created_at: key.created_at,
+            last_used_at: key.last_used_at,
+            expires_at: key.expires_at,
+        }
+    }
+}
+
+/// A newly created API key, with the key itself: shown this once, store it now.
+#[derive(Debug, Object)]
+#[oai(rename = "NewApiKey")]
+pub struct NewApiKeyBody {
+    /// Key id.
+    pub id: Uuid,
+    /// Label.
+    pub name: String,
+    /// The first characters of the key.
+    pub prefix: String,
+    /// Scopes.
+    pub scopes: Vec<String>,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Always null for a new key.
+    pub last_used_at: Option<OffsetDateTime>,
+    /// Expiry, if any.
+    pub expires_at: Option<OffsetDateTime>,
+    /// The key: send it as `X-API-Key`. It cannot be shown again.
+    pub key: String,
+}
+
+impl NewApiKeyBody {
+    /// Combines a key's listing with the key itself.
+    pub fn new(info: ApiKeyInfo, key: String) -> Self {
+        let body = ApiKeyBody::from(info);
+        Self {
+            id: body.id,
+            name: body.name,
+            prefix: body.prefix,
+            scopes: body.scopes,
+            created_at: body.created_at,
+            last_used_at: body.last_used_at,
+            expires_at: body.expires_at,
+            key,
+        }
+    }
+}
+
+/// A page of users.
+#[derive(Debug, Object)]
+#[oai(rename = "UserPage")]
+pub struct UserPageBody {
+    /// The users, oldest first.
+    pub items: Vec<UserBody>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Changes an admin makes to an account; absent fields are left alone.
+#[derive(Debug, Object, Deserialize, Validate)]
+#[oai(rename = "AdminUserUpdate")]
+pub struct AdminUserUpdateBody {
+    /// `true` disables the account and ends its sessions and API keys at once.
+    pub disabled: Option<bool>,
+    /// `["user"]` or `["admin"]`.
+    #[oai(validator(min_items = 1, max_items = 2))]
+    #[validate(length(min = 1, max = 2))]
+    pub roles: Option<Vec<String>>,
+    /// New email address.
+    #[oai(validator(max_length = 254))]
+    #[validate(length(max = 254), email)]
+    pub email: Option<String>,
+    /// New display name, or `null` to clear it.
+    #[oai(validator(max_length = 100))]
+    #[serde(default)]
+    pub full_name: MaybeUndefined<String>,
 }

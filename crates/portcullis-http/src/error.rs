@@ -246,6 +246,18 @@ impl From<AuthError> for ApiError {
                 Self::Conflict(Json(problem))
             }
             AuthError::NotFound => Self::not_found("no such resource"),
+            AuthError::LastAdmin => {
+                let problem = Problem::typed(
+                    "urn:portcullis:problem:last-admin",
+                    "Last admin",
+                    409,
+                    "this would leave no enabled admin; make another admin first",
+                );
+                Self::Conflict(Json(problem))
+            }
+            AuthError::AmbiguousCredentials => Self::bad_request(
+                "send exactly one credential: a bearer token, an API key or Basic",
+            ),
             AuthError::Busy => {
                 Self::unavailable("the server is busy; retry shortly", BUSY_RETRY_AFTER_SECS)
             }
@@ -373,7 +385,9 @@ impl From<AuthError> for OAuthErrorResponse {
                 Self::invalid_grant()
             }
             AuthError::InvalidScope | AuthError::InsufficientScope(_) => Self::invalid_scope(),
-            AuthError::Conflict(_) => Self::invalid_request("conflicting request"),
+            AuthError::Conflict(_) | AuthError::LastAdmin | AuthError::AmbiguousCredentials => {
+                Self::invalid_request("conflicting request")
+            }
             AuthError::Busy => Self::ServiceUnavailable(
                 Self::body(
                     "temporarily_unavailable",

@@ -47,12 +47,24 @@ impl Default for HttpOptions {
     }
 }
 
-type Apis = (api::AuthApi, api::UsersApi, api::HealthApi);
+type Apis = (
+    api::AuthApi,
+    api::UsersApi,
+    api::ApiKeysApi,
+    api::AdminApi,
+    api::HealthApi,
+);
 
 /// The OpenAPI service of the whole API.
 pub fn api_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (api::AuthApi, api::UsersApi, api::HealthApi),
+        (
+            api::AuthApi,
+            api::UsersApi,
+            api::ApiKeysApi,
+            api::AdminApi,
+            api::HealthApi,
+        ),
         "Portcullis",
         env!("CARGO_PKG_VERSION"),
     )

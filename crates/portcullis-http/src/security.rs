@@ -9,17 +9,22 @@
 
 use std::marker::PhantomData;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use poem::Request;
 use poem::http::header::AUTHORIZATION;
-use poem_openapi::auth::Bearer;
+use poem_openapi::auth::{ApiKey, Basic, Bearer};
 use poem_openapi::registry::Registry;
 use poem_openapi::{
     ApiExtractor, ApiExtractorType, ExtractParamOptions, OAuthScopes, SecurityScheme,
 };
-use portcullis_domain::{Principal, Scope};
+use portcullis_domain::{AuthError, Password, Principal, Scope};
 
 use crate::error::ApiError;
 use crate::state::AppState;
+
+/// The header that carries an API key.
+pub const API_KEY_HEADER: &str = "x-api-key";
 
 /// The OAuth scopes Portcullis grants, as documented in the OpenAPI document.
 #[derive(Debug, OAuthScopes)]
@@ -47,6 +52,23 @@ pub struct OAuth2Scheme(pub Bearer);
 #[derive(SecurityScheme)]
 #[oai(rename = "BearerAuth", ty = "bearer", bearer_format = "JWT")]
 pub struct BearerScheme(pub Bearer);
+
+/// A personal API key created with `POST /users/me/api-keys`, sent as
+/// `X-API-Key: pcl_...`. It carries the scopes chosen at creation.
+#[derive(SecurityScheme)]
+#[oai(
+    rename = "ApiKeyAuth",
+    ty = "api_key",
+    key_name = "X-API-Key",
+    key_in = "header"
+)]
+pub struct ApiKeyScheme(pub ApiKey);
+
+/// Your username and password on every request (RFC 7617). Rate-limited like
+/// a login; prefer a token or an API key for anything but quick checks.
+#[derive(SecurityScheme)]
+#[oai(rename = "BasicAuth", ty = "basic")]
+pub struct BasicScheme(pub Basic);
 
 /// A scope that an operation requires, as a type.
 pub trait RequiredScope: Send + Sync + 'static {
@@ -84,19 +106,63 @@ pub struct Authenticated<S: RequiredScope = ProfileScope> {
 }
 
 /// A credential as found in the request headers.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 pub enum PresentedCredential<'a> {
     /// Nothing Portcullis understands was presented.
     None,
     /// `Authorization: Bearer <token>`.
     Bearer(&'a str),
-    /// An `Authorization` header that is present but unusable.
+    /// `Authorization: Basic` with a username and password.
+    Basic {
+        /// The username as sent.
+        username: String,
+        /// The password as sent.
+        password: String,
+    },
+    /// `X-API-Key: <key>`.
+    ApiKey(&'a str),
+    /// A credential header that is present but unusable.
     Malformed,
+    /// More than one credential (RFC 6750 §2: clients use exactly one).
+    Several,
 }
 
-/// Reads the credential out of an `Authorization` header value. The scheme
-/// name is case-insensitive (RFC 9110 §11.1); tokens in the query string are
-/// never considered.
+impl std::fmt::Debug for PresentedCredential<'_> {
+    // Never print a secret, even in a test failure or a debug log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::None => "None",
+            Self::Bearer(_) => "Bearer(..)",
+            Self::Basic { .. } => "Basic(..)",
+            Self::ApiKey(_) => "ApiKey(..)",
+            Self::Malformed => "Malformed",
+            Self::Several => "Several",
+        })
+    }
+}
+
+/// Reads the credential out of the `Authorization` and `X-API-Key` header
+/// values. Scheme names are case-insensitive (RFC 9110 §11.1); tokens in the
+/// query string are never considered.
+pub fn parse_credentials<'a>(
+    authorization: Option<&'a [u8]>,
+    api_key: Option<&'a [u8]>,
+) -> PresentedCredential<'a> {
+    let from_authorization = parse_authorization(authorization);
+    let from_api_key = match api_key {
+        None => PresentedCredential::None,
+        Some(value) => match std::str::from_utf8(value) {
+            Ok(key) if !key.trim().is_empty() => PresentedCredential::ApiKey(key.trim()),
+            _ => PresentedCredential::Malformed,
+        },
+    };
+    match (from_authorization, from_api_key) {
+        (PresentedCredential::None, other) | (other, PresentedCredential::None) => other,
+        _ => PresentedCredential::Several,
+    }
+}
+
+/// Reads the credential out of an `Authorization` header value.
 pub fn parse_authorization(value: Option<&[u8]>) -> PresentedCredential<'_> {
     let Some(value) = value else {
         return PresentedCredential::None;
@@ -107,16 +173,30 @@ pub fn parse_authorization(value: Option<&[u8]>) -> PresentedCredential<'_> {
     let Some((scheme, rest)) = value.split_once(' ') else {
         return PresentedCredential::Malformed;
     };
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        // Other schemes (e.g. Basic) are not accepted on these operations.
-        return PresentedCredential::None;
-    }
     let token = rest.trim_matches(' ');
     let is_token68 = |c: char| c.is_ascii_alphanumeric() || "-._~+/=".contains(c);
     if token.is_empty() || !token.chars().all(is_token68) {
         return PresentedCredential::Malformed;
     }
-    PresentedCredential::Bearer(token)
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return PresentedCredential::Bearer(token);
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        // RFC 7617: base64 of `user-id ":" password`, UTF-8.
+        let decoded = STANDARD
+            .decode(token)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok());
+        return match decoded.as_deref().and_then(|pair| pair.split_once(':')) {
+            Some((username, password)) => PresentedCredential::Basic {
+                username: username.to_owned(),
+                password: password.to_owned(),
+            },
+            None => PresentedCredential::Malformed,
+        };
+    }
+    // Schemes Portcullis does not use (Digest, ...) are no credential.
+    PresentedCredential::None
 }
 
 impl<'a, S: RequiredScope> ApiExtractor<'a> for Authenticated<S> {
@@ -128,11 +208,15 @@ impl<'a, S: RequiredScope> ApiExtractor<'a> for Authenticated<S> {
     fn register(registry: &mut Registry) {
         <OAuth2Scheme as ApiExtractor>::register(registry);
         <BearerScheme as ApiExtractor>::register(registry);
+        <ApiKeyScheme as ApiExtractor>::register(registry);
+        <BasicScheme as ApiExtractor>::register(registry);
     }
 
     fn security_schemes() -> Vec<&'static str> {
         let mut schemes = <OAuth2Scheme as ApiExtractor>::security_schemes();
         schemes.extend(<BearerScheme as ApiExtractor>::security_schemes());
+        schemes.extend(<ApiKeyScheme as ApiExtractor>::security_schemes());
+        schemes.extend(<BasicScheme as ApiExtractor>::security_schemes());
         schemes
     }
 
@@ -145,16 +229,27 @@ impl<'a, S: RequiredScope> ApiExtractor<'a> for Authenticated<S> {
             tracing::error!("AppState is missing from the request data");
             ApiError::internal()
         })?;
-        let header = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
-        let principal = match parse_authorization(header) {
+        let headers = request.headers();
+        let presented = parse_credentials(
+            headers.get(AUTHORIZATION).map(|v| v.as_bytes()),
+            headers.get(API_KEY_HEADER).map(|v| v.as_bytes()),
+        );
+        let principal = match presented {
             PresentedCredential::None => return Err(ApiError::missing_credentials().into()),
             PresentedCredential::Malformed => return Err(ApiError::invalid_token().into()),
-            PresentedCredential::Bearer(token) => state
-                .auth
-                .authenticate_access_token(token)
-                .await
-                .map_err(ApiError::from)?,
-        };
+            PresentedCredential::Several => {
+                return Err(ApiError::from(AuthError::AmbiguousCredentials).into());
+            }
+            PresentedCredential::Bearer(token) => state.auth.authenticate_access_token(token).await,
+            PresentedCredential::ApiKey(key) => state.auth.authenticate_api_key(key).await,
+            PresentedCredential::Basic { username, password } => {
+                state
+                    .auth
+                    .authenticate_basic(&username, &Password::new(password))
+                    .await
+            }
+        }
+        .map_err(ApiError::from)?;
         principal.require(S::SCOPE).map_err(ApiError::from)?;
         Ok(Self {
             principal,
@@ -173,6 +268,52 @@ mod tests {
             parse_authorization(Some(b"bEaReR abc.def-ghi")),
             PresentedCredential::Bearer("abc.def-ghi")
         );
+    }
+
+    #[test]
+    fn basic_credentials_are_decoded_and_split_at_the_first_colon() {
+        let header = format!("Basic {}", STANDARD.encode("alice:pass:word"));
+        match parse_authorization(Some(header.as_bytes())) {
+            PresentedCredential::Basic { username, password } => {
+                assert_eq!(username, "alice");
+                assert_eq!(password, "pass:word");
+            }
+            other => panic!("{other:?}"),
+        }
+        let no_colon = format!("Basic {}", STANDARD.encode("alice"));
+        assert_eq!(
+            parse_authorization(Some(no_colon.as_bytes())),
+            PresentedCredential::Malformed
+        );
+        assert_eq!(
+            parse_authorization(Some(b"Basic !!!")),
+            PresentedCredential::Malformed
+        );
+    }
+
+    #[test]
+    fn an_api_key_alone_is_used_but_two_credentials_are_refused() {
+        assert_eq!(
+            parse_credentials(None, Some(b"pcl_x")),
+            PresentedCredential::ApiKey("pcl_x")
+        );
+        assert_eq!(
+            parse_credentials(Some(b"Bearer abc"), Some(b"pcl_x")),
+            PresentedCredential::Several
+        );
+        assert_eq!(
+            parse_credentials(None, Some(b"  ")),
+            PresentedCredential::Malformed
+        );
+    }
+
+    #[test]
+    fn the_debug_form_never_shows_the_secret() {
+        let credential = PresentedCredential::Basic {
+            username: "alice".to_owned(),
+            password: "hunter2hunter2".to_owned(),
+        };
+        assert!(!format!("{credential:?}").contains("hunter2"));
     }
 
     #[test]

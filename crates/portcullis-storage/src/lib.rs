@@ -1,6 +1,7 @@
 //! The SQLite store of Portcullis: the implementation of the domain's
-//! [`UserStore`](portcullis_domain::ports::UserStore) and
-//! [`SessionStore`](portcullis_domain::ports::SessionStore) on one SQLite
+//! [`UserStore`](portcullis_domain::ports::UserStore),
+//! [`SessionStore`](portcullis_domain::ports::SessionStore) and
+//! [`ApiKeyStore`](portcullis_domain::ports::ApiKeyStore) on one SQLite
 //! file, through `rusqlite` (with SQLite bundled).
 //!
 //! [`SqliteStore::open`] switches the file to WAL journal mode, applies the
@@ -9,11 +10,18 @@
 //! each enforce foreign keys, wait for a busy writer instead of failing, and
 //! sync in WAL's `NORMAL` mode. Every store operation runs on a pooled
 //! connection inside [`tokio::task::spawn_blocking`]; every read-then-write
-//! runs in a `BEGIN IMMEDIATE` transaction.
+//! runs in a `BEGIN IMMEDIATE` transaction (except recording an API key's
+//! last use, an `UPDATE` that repeats its own condition, so that
+//! authenticating a key does not take the write lock).
 //!
 //! What it is not: a general database layer, or a place for rules. It stores
 //! and loads the domain's already-validated types and parses every row it
-//! loads back through the domain's parsers. Nothing above this crate sees a
+//! loads back through the domain's parsers. The one rule it enforces itself
+//! is the one the traits ask of it, because only a transaction can make it
+//! hold under concurrency: an admin change or deletion that would leave no
+//! enabled admin fails with
+//! [`StoreError::LastAdmin`](portcullis_domain::StoreError::LastAdmin).
+//! Nothing above this crate sees a
 //! `rusqlite` type: failures are the domain's
 //! [`StoreError`](portcullis_domain::StoreError), with a unique violation on
 //! username or email as [`StoreError::Conflict`](portcullis_domain::StoreError::Conflict)
@@ -56,6 +64,7 @@
 //! # }
 //! ```
 
+mod api_keys;
 mod error;
 mod migrations;
 mod rows;

@@ -7,8 +7,11 @@
 
 use rusqlite_migration::{M, Migrations};
 
-const MIGRATION_LIST: &[M<'static>] = &[M::up(include_str!("../migrations/0001_initial.sql"))
-    .comment("accounts, sessions and refresh tokens")];
+const MIGRATION_LIST: &[M<'static>] = &[
+    M::up(include_str!("../migrations/0001_initial.sql"))
+        .comment("accounts, sessions and refresh tokens"),
+    M::up(include_str!("../migrations/0002_api_keys.sql")).comment("user-owned api keys"),
+];
 
 /// Every migration, in order; the schema version is their count.
 pub(crate) const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_LIST);

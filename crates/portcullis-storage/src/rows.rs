@@ -8,8 +8,8 @@
 use std::time::Duration;
 
 use portcullis_domain::{
-    EmailAddress, FullName, Role, ScopeSet, SessionId, SessionInfo, StoreError, User, UserId,
-    Username,
+    ApiKeyId, ApiKeyInfo, EmailAddress, FullName, Role, ScopeSet, SessionId, SessionInfo,
+    StoreError, User, UserId, Username,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -130,6 +130,71 @@ impl SessionInfoRow {
             user_agent: self.user_agent,
         })
     }
+}
+
+/// The columns of `api_keys` that make up an [`ApiKeyInfo`], in
+/// [`ApiKeyInfoRow::read`]'s order.
+pub(crate) const API_KEY_INFO_COLUMNS: &str =
+    "id, name, prefix, scope, created_at, last_used_at, expires_at";
+
+/// An `api_keys` row as listed to its owner.
+pub(crate) struct ApiKeyInfoRow {
+    id: String,
+    name: String,
+    prefix: String,
+    scope: String,
+    created_at: i64,
+    last_used_at: Option<i64>,
+    expires_at: Option<i64>,
+}
+
+impl ApiKeyInfoRow {
+    /// Reads the [`API_KEY_INFO_COLUMNS`], starting at column 0.
+    pub(crate) fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            name: row.get(1)?,
+            prefix: row.get(2)?,
+            scope: row.get(3)?,
+            created_at: row.get(4)?,
+            last_used_at: row.get(5)?,
+            expires_at: row.get(6)?,
+        })
+    }
+}
+
+impl TryFrom<ApiKeyInfoRow> for ApiKeyInfo {
+    type Error = StoreError;
+
+    fn try_from(row: ApiKeyInfoRow) -> Result<Self, Self::Error> {
+        let optional_time = |stored: Option<i64>, column: &str| {
+            stored
+                .map(|seconds| from_unix(seconds).ok_or_else(|| corrupt("api_keys", column)))
+                .transpose()
+        };
+        Ok(ApiKeyInfo {
+            id: api_key_id(&row.id)?,
+            name: row.name,
+            prefix: row.prefix,
+            scopes: api_key_scope_set(&row.scope)?,
+            created_at: from_unix(row.created_at)
+                .ok_or_else(|| corrupt("api_keys", "created_at"))?,
+            last_used_at: optional_time(row.last_used_at, "last_used_at")?,
+            expires_at: optional_time(row.expires_at, "expires_at")?,
+        })
+    }
+}
+
+/// Parses a stored `api_keys.id`.
+pub(crate) fn api_key_id(stored: &str) -> Result<ApiKeyId, StoreError> {
+    Uuid::parse_str(stored)
+        .map(ApiKeyId::from_uuid)
+        .map_err(|_| corrupt("api_keys", "id"))
+}
+
+/// Parses a stored `api_keys.scope`.
+pub(crate) fn api_key_scope_set(stored: &str) -> Result<ScopeSet, StoreError> {
+    ScopeSet::parse(stored).map_err(|_| corrupt("api_keys", "scope"))
 }
 
 /// Parses a stored `sessions.id`.

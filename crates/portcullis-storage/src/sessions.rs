@@ -15,7 +15,7 @@ use crate::rows::{
     JOINED_USER_COLUMNS, SESSION_INFO_COLUMNS, SessionInfoRow, USER_COLUMN_COUNT, UserRow,
     idle_cutoff, scope_set, session_id, session_user_id, to_unix,
 };
-use crate::store::{OperationError, SqliteStore, is_foreign_key_violation};
+use crate::store::{OperationError, SqliteStore, user_gone_is_not_found};
 
 #[async_trait]
 impl SessionStore for SqliteStore {
@@ -370,14 +370,4 @@ fn end_reused_session(
         .prepare_cached("UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")?
         .execute(params![session_id, now])?;
     transaction.commit()
-}
-
-/// A session whose user no longer exists fails the foreign key; that is the
-/// user not being found, not the store failing.
-fn user_gone_is_not_found(error: rusqlite::Error) -> OperationError {
-    if is_foreign_key_violation(&error) {
-        OperationError::Store(StoreError::NotFound)
-    } else {
-        OperationError::Sqlite(error)
-    }
 }

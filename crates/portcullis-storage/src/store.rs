@@ -34,8 +34,9 @@ const CONNECTION_PRAGMAS: &str =
     "PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000; PRAGMA synchronous=NORMAL;";
 
 /// The SQLite implementation of the domain's
-/// [`UserStore`](portcullis_domain::ports::UserStore) and
-/// [`SessionStore`](portcullis_domain::ports::SessionStore).
+/// [`UserStore`](portcullis_domain::ports::UserStore),
+/// [`SessionStore`](portcullis_domain::ports::SessionStore) and
+/// [`ApiKeyStore`](portcullis_domain::ports::ApiKeyStore).
 ///
 /// Cloning is cheap: clones share one connection pool. Every operation runs
 /// on a pooled connection inside [`tokio::task::spawn_blocking`], so the
@@ -222,10 +223,20 @@ fn conflict_field(error: &rusqlite::Error) -> Option<portcullis_domain::Conflict
 }
 
 /// Whether a failure is a foreign key violation (the referenced row is gone).
-pub(crate) fn is_foreign_key_violation(error: &rusqlite::Error) -> bool {
+fn is_foreign_key_violation(error: &rusqlite::Error) -> bool {
     error
         .sqlite_error()
         .is_some_and(|failure| failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY)
+}
+
+/// A row (a session, an API key) whose user no longer exists fails the
+/// foreign key; that is the user not being found, not the store failing.
+pub(crate) fn user_gone_is_not_found(error: rusqlite::Error) -> OperationError {
+    if is_foreign_key_violation(&error) {
+        OperationError::Store(StoreError::NotFound)
+    } else {
+        OperationError::Sqlite(error)
+    }
 }
 
 /// Switches the file to WAL mode. The mode is persistent, so this is a no-op

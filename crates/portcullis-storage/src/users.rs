@@ -3,12 +3,13 @@
 use async_trait::async_trait;
 use portcullis_domain::ports::UserStore;
 use portcullis_domain::{
-    NewUser, PasswordHashString, ProfileChanges, Role, SessionId, StoreError, User,
-    UserCredentials, UserId, Username,
+    AdminUserChanges, MAX_PAGE_SIZE, NewUser, PasswordHashString, ProfileChanges, Role, SessionId,
+    StoreError, User, UserCredentials, UserCursor, UserId, UserListQuery, UserPage, Username,
 };
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
 
+use crate::api_keys::revoke_user_api_keys;
 use crate::rows::{USER_COLUMN_COUNT, USER_COLUMNS, UserRow, to_unix};
 use crate::sessions::revoke_other_sessions;
 use crate::store::{OperationError, SqliteStore};
@@ -152,26 +153,31 @@ impl UserStore for SqliteStore {
     async fn set_disabled(&self, username: &Username, disabled: bool) -> Result<User, StoreError> {
         let username = username.as_str().to_owned();
         self.run("set_disabled", move |connection| {
-            // The flag and the end of every session change together or not
-            // at all, so a disabled account never keeps a live session.
+            // The flag and the end of every session and API key change
+            // together or not at all, so a disabled account never keeps a
+            // live credential. This is the command-line path, the recovery
+            // tool: it deliberately has no last-admin guard, so that an
+            // operator can always act.
             let transaction =
                 connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // The trait passes no time, so SQLite's clock is read once and
+            // stamped everywhere.
+            let now: i64 = transaction
+                .prepare_cached("SELECT unixepoch()")?
+                .query_row([], |row| row.get(0))?;
             let updated = transaction
                 .prepare_cached(&format!(
-                    "UPDATE users SET disabled = ?2, updated_at = unixepoch() \
+                    "UPDATE users SET disabled = ?2, updated_at = ?3 \
                      WHERE username = ?1 \
                      RETURNING {USER_COLUMNS}"
                 ))?
-                .query_row(params![username, disabled], |row| UserRow::read(row, 0))
+                .query_row(params![username, disabled, now], |row| {
+                    UserRow::read(row, 0)
+                })
                 .optional()?;
             let user = user_or_not_found(updated)?;
             if disabled {
-                transaction
-                    .prepare_cached(
-                        "UPDATE sessions SET revoked_at = unixepoch() \
-                         WHERE user_id = ?1 AND revoked_at IS NULL",
-                    )?
-                    .execute([user.id.to_string()])?;
+                end_every_credential(&transaction, &user.id.to_string(), now)?;
             }
             transaction.commit()?;
             Ok(user)
@@ -200,12 +206,12 @@ impl UserStore for SqliteStore {
         &self,
         id: UserId,
         hash: &PasswordHashString,
-        keep_session: SessionId,
+        keep_session: Option<SessionId>,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let id = id.to_string();
         let hash = hash.as_str().to_owned();
-        let keep_session = keep_session.to_string();
+        let keep_session = keep_session.map(|session| session.to_string());
         let now = to_unix(now);
         self.run("change_password", move |connection| {
             // The new hash and the end of the other sessions change together
@@ -221,7 +227,7 @@ impl UserStore for SqliteStore {
             if changed == 0 {
                 return Err(StoreError::NotFound.into());
             }
-            revoke_other_sessions(&transaction, &id, Some(&keep_session), now)?;
+            revoke_other_sessions(&transaction, &id, keep_session.as_deref(), now)?;
             transaction.commit()?;
             Ok(())
         })
@@ -231,16 +237,113 @@ impl UserStore for SqliteStore {
     async fn delete_user(&self, id: UserId) -> Result<(), StoreError> {
         let id = id.to_string();
         self.run("delete_user", move |connection| {
-            // One statement, atomic with its cascades: the foreign keys (on
-            // for every pooled connection) delete the user's sessions and,
-            // through them, their refresh tokens.
-            let deleted = connection
+            // The write lock is taken before the check, so two admins
+            // deleting each other at once cannot both pass it and leave no
+            // admin behind.
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some(standing) = admin_standing(&transaction, &id)? else {
+                return Err(StoreError::NotFound.into());
+            };
+            if standing.is_enabled_admin() && !another_enabled_admin_exists(&transaction, &id)? {
+                return Err(StoreError::LastAdmin.into());
+            }
+            // Atomic with its cascades: the foreign keys (on for every pooled
+            // connection) delete the user's sessions with their refresh
+            // tokens, and its API keys.
+            transaction
                 .prepare_cached("DELETE FROM users WHERE id = ?1")?
                 .execute([&id])?;
-            if deleted == 0 {
-                return Err(StoreError::NotFound.into());
-            }
+            transaction.commit()?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn list_users(&self, query: &UserListQuery) -> Result<UserPage, StoreError> {
+        let after = query.after.map(|cursor| cursor.0);
+        let search = query.search.clone();
+        // The domain promises 1..=MAX_PAGE_SIZE; clamping here as well keeps
+        // a zero limit from producing an empty page that claims a next one.
+        let limit = usize::try_from(query.limit.clamp(1, MAX_PAGE_SIZE)).unwrap_or(1);
+        self.run("list_users", move |connection| {
+            list_user_page(connection, after, search.as_deref(), limit)
+        })
+        .await
+    }
+
+    async fn admin_update_user(
+        &self,
+        id: UserId,
+        changes: &AdminUserChanges,
+        now: OffsetDateTime,
+    ) -> Result<User, StoreError> {
+        let id = id.to_string();
+        let disable = changes.disabled;
+        let role = changes.role;
+        let email = changes
+            .email
+            .as_ref()
+            .map(|email| email.as_str().to_owned());
+        let change_full_name = changes.full_name.is_some();
+        let full_name = changes
+            .full_name
+            .as_ref()
+            .and_then(|name| name.as_ref().map(|name| name.as_str().to_owned()));
+        let now = to_unix(now);
+        self.run("admin_update_user", move |connection| {
+            // Check and change under one write lock: otherwise two admins
+            // demoting each other at once could both see the other as the
+            // remaining admin.
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let Some(before) = admin_standing(&transaction, &id)? else {
+                return Err(StoreError::NotFound.into());
+            };
+            let after = AdminStanding {
+                admin: role.map_or(before.admin, |role| role == Role::Admin),
+                disabled: disable.unwrap_or(before.disabled),
+            };
+            if before.is_enabled_admin()
+                && !after.is_enabled_admin()
+                && !another_enabled_admin_exists(&transaction, &id)?
+            {
+                return Err(StoreError::LastAdmin.into());
+            }
+            // NULL parameters leave a column as it is; `full_name` needs a
+            // flag because NULL is also a value it can take. A taken email
+            // fails here as a conflict, and returning without committing
+            // rolls everything back.
+            let updated = transaction
+                .prepare_cached(&format!(
+                    "UPDATE users SET \
+                     disabled = coalesce(?2, disabled), \
+                     role = coalesce(?3, role), \
+                     email = coalesce(?4, email), \
+                     full_name = CASE WHEN ?5 THEN ?6 ELSE full_name END, \
+                     updated_at = ?7 \
+                     WHERE id = ?1 \
+                     RETURNING {USER_COLUMNS}"
+                ))?
+                .query_row(
+                    params![
+                        id,
+                        disable,
+                        role.map(Role::as_str),
+                        email,
+                        change_full_name,
+                        full_name,
+                        now
+                    ],
+                    |row| UserRow::read(row, 0),
+                )
+                .optional()?;
+            let user = user_or_not_found(updated)?;
+            if disable == Some(true) {
+                end_every_credential(&transaction, &id, now)?;
+            }
+            transaction.commit()?;
+            Ok(user)
         })
         .await
     }
@@ -256,6 +359,132 @@ impl UserStore for SqliteStore {
         })
         .await
     }
+}
+
+/// What the last-admin guard needs to know about one account.
+#[derive(Debug, Clone, Copy)]
+struct AdminStanding {
+    admin: bool,
+    disabled: bool,
+}
+
+impl AdminStanding {
+    /// Whether the account counts towards "at least one enabled admin".
+    fn is_enabled_admin(self) -> bool {
+        self.admin && !self.disabled
+    }
+}
+
+/// The role and disabled flag of user `id`; `None` when there is no such
+/// user. Meant to run inside the transaction that acts on the answer.
+fn admin_standing(
+    connection: &Connection,
+    id: &str,
+) -> Result<Option<AdminStanding>, rusqlite::Error> {
+    connection
+        .prepare_cached("SELECT role = 'admin', disabled FROM users WHERE id = ?1")?
+        .query_row([id], |row| {
+            Ok(AdminStanding {
+                admin: row.get(0)?,
+                disabled: row.get(1)?,
+            })
+        })
+        .optional()
+}
+
+/// Whether an enabled admin other than user `id` exists. A disabled admin
+/// does not count: it cannot sign in to administer anything.
+fn another_enabled_admin_exists(
+    connection: &Connection,
+    id: &str,
+) -> Result<bool, rusqlite::Error> {
+    connection
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM users \
+             WHERE role = 'admin' AND disabled = 0 AND id <> ?1)",
+        )?
+        .query_row([id], |row| row.get(0))
+}
+
+/// Revokes, at `now`, every not-yet-revoked session and API key of user
+/// `user_id`: what disabling an account means. Expired sessions and keys are
+/// marked too, so that nothing of a disabled account reads as live.
+fn end_every_credential(
+    connection: &Connection,
+    user_id: &str,
+    now: i64,
+) -> Result<(), rusqlite::Error> {
+    connection
+        .prepare_cached(
+            "UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+        )?
+        .execute(params![user_id, now])?;
+    revoke_user_api_keys(connection, user_id, now)?;
+    Ok(())
+}
+
+/// One page of [`UserStore::list_users`]: at most `limit` users with `pk`
+/// above `after`, matching `search`, in `pk` order.
+///
+/// `pk` only grows (AUTOINCREMENT never reuses a key), so a new user always
+/// sorts after every existing one: a cursor never skips or repeats a user,
+/// and users added meanwhile show up on a later page.
+fn list_user_page(
+    connection: &Connection,
+    after: Option<i64>,
+    search: Option<&str>,
+    limit: usize,
+) -> Result<UserPage, OperationError> {
+    // The statement is assembled from fixed pieces, never from input, so
+    // that each variant keeps a plain `pk > ?` range scan on the primary key
+    // (a `?1 IS NULL OR pk > ?1` would hide it from the planner) and is
+    // cached on its own.
+    let mut conditions = Vec::new();
+    if after.is_some() {
+        conditions.push("pk > :after");
+    }
+    if search.is_some() {
+        // `instr` compares literally, so `%`, `_` and `\` in a search mean
+        // themselves, unlike in LIKE. `lower` folds ASCII only, like the
+        // columns' NOCASE collation.
+        conditions.push(
+            "(instr(lower(username), lower(:search)) > 0 \
+             OR instr(lower(email), lower(:search)) > 0)",
+        );
+    }
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    let sql = format!("SELECT pk, {USER_COLUMNS} FROM users {filter} ORDER BY pk LIMIT :fetch");
+    // One row more than asked for tells whether there is a next page.
+    let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
+    let mut statement = connection.prepare_cached(&sql)?;
+    let mut parameters: Vec<(&str, &dyn rusqlite::ToSql)> = vec![(":fetch", &fetch)];
+    if let Some(after) = &after {
+        parameters.push((":after", after));
+    }
+    if let Some(search) = &search {
+        parameters.push((":search", search));
+    }
+    let mut rows = statement
+        .query_map(parameters.as_slice(), |row| {
+            Ok((row.get::<_, i64>(0)?, UserRow::read(row, 1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next_cursor = if more {
+        rows.last().map(|(pk, _)| UserCursor(*pk))
+    } else {
+        None
+    };
+    let users = rows
+        .into_iter()
+        .map(|(_, row)| User::try_from(row))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(UserPage { users, next_cursor })
 }
 
 /// The updated user, or [`StoreError::NotFound`] when no row matched.

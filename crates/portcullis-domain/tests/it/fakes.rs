@@ -7,14 +7,18 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use portcullis_domain::ports::{
-    Clock, PasswordHasher, PasswordVerification, SessionStore, TokenIssuer, TokenVerifier,
-    UserStore,
+    ApiKeyStore, Clock, PasswordHasher, PasswordVerification, SessionStore, TokenIssuer,
+    TokenVerifier, UserStore,
 };
 use portcullis_domain::{
     AccessTokenClaims, AuthService, AuthSettings, ConflictField, HashingError, NewSession, NewUser,
     Password, PasswordHashString, PasswordPolicy, ProfileChanges, RefreshOutcome, RefreshTokenHash,
     RefreshTokenOwner, Role, ScopeSet, SessionId, SessionInfo, StoreError, TokenError, User,
     UserCredentials, UserId, Username,
+};
+use portcullis_domain::{
+    AdminUserChanges, ApiKeyHash, ApiKeyId, ApiKeyInfo, NewApiKey, Ports, UserCursor,
+    UserListQuery, UserPage,
 };
 use time::OffsetDateTime;
 
@@ -36,6 +40,10 @@ pub struct MemoryStore {
     pub sessions: Mutex<HashMap<SessionId, FakeSession>>,
     /// Refresh-token digest → (session, used).
     pub refresh_tokens: Mutex<HashMap<Vec<u8>, (SessionId, bool)>>,
+    /// API keys and whether they are revoked.
+    pub api_keys: Mutex<Vec<(NewApiKey, bool)>>,
+    /// Insertion order of users, for pagination.
+    pub user_order: Mutex<Vec<UserId>>,
     pub hash_updates: AtomicUsize,
 }
 
@@ -59,6 +67,7 @@ impl UserStore for MemoryStore {
             new_user.user.id,
             (new_user.user.clone(), new_user.password_hash.clone()),
         );
+        self.user_order.lock().expect("lock").push(new_user.user.id);
         Ok(())
     }
 
@@ -141,12 +150,12 @@ impl UserStore for MemoryStore {
         &self,
         id: UserId,
         hash: &PasswordHashString,
-        keep_session: SessionId,
+        keep_session: Option<SessionId>,
         _now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         self.update_password_hash(id, hash).await?;
         for (session_id, session) in self.sessions.lock().expect("lock").iter_mut() {
-            if session.session.user_id == id && *session_id != keep_session {
+            if session.session.user_id == id && Some(*session_id) != keep_session {
                 session.revoked = true;
             }
         }
@@ -154,6 +163,9 @@ impl UserStore for MemoryStore {
     }
 
     async fn delete_user(&self, id: UserId) -> Result<(), StoreError> {
+        if self.is_last_enabled_admin(id) {
+            return Err(StoreError::LastAdmin);
+        }
         self.users
             .lock()
             .expect("lock")
@@ -167,6 +179,159 @@ impl UserStore for MemoryStore {
             .expect("lock")
             .retain(|_, (session_id, _)| live.contains(session_id));
         Ok(())
+    }
+
+    async fn list_users(&self, query: &UserListQuery) -> Result<UserPage, StoreError> {
+        let users = self.users.lock().expect("lock");
+        let order = self.user_order.lock().expect("lock");
+        let start = query.after.map_or(0, |cursor| cursor.0 as usize);
+        let matching: Vec<(usize, User)> = order
+            .iter()
+            .enumerate()
+            .skip(start)
+            .filter_map(|(position, id)| {
+                users.get(id).map(|(user, _)| (position + 1, user.clone()))
+            })
+            .filter(|(_, user)| {
+                query.search.as_deref().is_none_or(|needle| {
+                    user.username.as_str().contains(&needle.to_lowercase())
+                        || user
+                            .email
+                            .as_str()
+                            .to_lowercase()
+                            .contains(&needle.to_lowercase())
+                })
+            })
+            .take(query.limit as usize + 1)
+            .collect();
+        let more = matching.len() > query.limit as usize;
+        let page: Vec<(usize, User)> = matching.into_iter().take(query.limit as usize).collect();
+        Ok(UserPage {
+            next_cursor: more
+                .then(|| {
+                    page.last()
+                        .map(|(position, _)| UserCursor(*position as i64))
+                })
+                .flatten(),
+            users: page.into_iter().map(|(_, user)| user).collect(),
+        })
+    }
+
+    async fn admin_update_user(
+        &self,
+        id: UserId,
+        changes: &AdminUserChanges,
+        _now: OffsetDateTime,
+    ) -> Result<User, StoreError> {
+        let demoted = changes.role == Some(Role::User) || changes.disabled == Some(true);
+        if demoted && self.is_last_enabled_admin(id) {
+            return Err(StoreError::LastAdmin);
+        }
+        let mut users = self.users.lock().expect("lock");
+        let entry = users.get_mut(&id).ok_or(StoreError::NotFound)?;
+        if let Some(disabled) = changes.disabled {
+            entry.0.disabled = disabled;
+        }
+        if let Some(role) = changes.role {
+            entry.0.role = role;
+        }
+        if let Some(email) = &changes.email {
+            entry.0.email = email.clone();
+        }
+        if let Some(full_name) = &changes.full_name {
+            entry.0.full_name = full_name.clone();
+        }
+        if changes.disabled == Some(true) {
+            for session in self.sessions.lock().expect("lock").values_mut() {
+                if session.session.user_id == id {
+                    session.revoked = true;
+                }
+            }
+            for (key, revoked) in self.api_keys.lock().expect("lock").iter_mut() {
+                if key.user_id == id {
+                    *revoked = true;
+                }
+            }
+        }
+        Ok(entry.0.clone())
+    }
+}
+
+impl MemoryStore {
+    fn is_last_enabled_admin(&self, id: UserId) -> bool {
+        let users = self.users.lock().expect("lock");
+        let is_admin = |user: &User| user.role == Role::Admin && !user.disabled;
+        users.get(&id).is_some_and(|(user, _)| is_admin(user))
+            && users.values().filter(|(user, _)| is_admin(user)).count() == 1
+    }
+}
+
+#[async_trait]
+impl ApiKeyStore for MemoryStore {
+    async fn create_api_key(&self, key: &NewApiKey) -> Result<(), StoreError> {
+        self.api_keys
+            .lock()
+            .expect("lock")
+            .push((key.clone(), false));
+        Ok(())
+    }
+
+    async fn list_api_keys(&self, user_id: UserId) -> Result<Vec<ApiKeyInfo>, StoreError> {
+        Ok(self
+            .api_keys
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(key, revoked)| key.user_id == user_id && !revoked)
+            .map(|(key, _)| ApiKeyInfo {
+                id: key.id,
+                name: key.name.as_str().to_owned(),
+                prefix: key.prefix.clone(),
+                scopes: key.scopes,
+                created_at: key.created_at,
+                last_used_at: None,
+                expires_at: key.expires_at,
+            })
+            .collect())
+    }
+
+    async fn revoke_api_key(
+        &self,
+        id: ApiKeyId,
+        user_id: UserId,
+        _now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut keys = self.api_keys.lock().expect("lock");
+        match keys
+            .iter_mut()
+            .find(|(key, revoked)| key.id == id && key.user_id == user_id && !revoked)
+        {
+            Some((_, revoked)) => {
+                *revoked = true;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn authenticate_api_key(
+        &self,
+        hash: &ApiKeyHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<(User, ScopeSet, ApiKeyId)>, StoreError> {
+        let keys = self.api_keys.lock().expect("lock");
+        let users = self.users.lock().expect("lock");
+        Ok(keys
+            .iter()
+            .find(|(key, revoked)| {
+                key.key_hash == *hash && !revoked && key.expires_at.is_none_or(|at| at > now)
+            })
+            .and_then(|(key, _)| {
+                users
+                    .get(&key.user_id)
+                    .filter(|(user, _)| !user.disabled)
+                    .map(|(user, _)| (user.clone(), key.scopes, key.id))
+            }))
     }
 }
 
@@ -411,6 +576,19 @@ impl TokenIssuer for PlainTokens {
     fn hash_refresh_token(&self, token: &str) -> RefreshTokenHash {
         RefreshTokenHash::from_digest(token.bytes().rev().collect())
     }
+
+    fn new_api_key(&self) -> (String, ApiKeyHash) {
+        let key = format!(
+            "pcl_{}",
+            "k".repeat(11) + &uuid::Uuid::new_v4().simple().to_string()
+        );
+        let hash = self.hash_api_key(&key);
+        (key, hash)
+    }
+
+    fn hash_api_key(&self, key: &str) -> ApiKeyHash {
+        ApiKeyHash::from_digest(key.bytes().rev().collect())
+    }
 }
 
 impl TokenVerifier for PlainTokens {
@@ -474,12 +652,15 @@ impl Harness {
             password_policy: PasswordPolicy::default(),
         };
         let service = AuthService::new(
-            store.clone(),
-            store.clone(),
-            hasher.clone(),
-            tokens.clone(),
-            tokens,
-            clock.clone(),
+            Ports {
+                users: store.clone(),
+                sessions: store.clone(),
+                api_keys: store.clone(),
+                hasher: hasher.clone(),
+                issuer: tokens.clone(),
+                verifier: tokens,
+                clock: clock.clone(),
+            },
             settings,
         );
         Self {

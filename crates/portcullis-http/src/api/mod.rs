@@ -1,9 +1,13 @@
 //! The operations, grouped by tag.
 
+mod admin;
+mod api_keys;
 mod auth;
 mod health;
 mod users;
 
+pub use admin::AdminApi;
+pub use api_keys::ApiKeysApi;
 pub use auth::AuthApi;
 pub use health::HealthApi;
 pub use users::UsersApi;
@@ -19,6 +23,8 @@ pub enum ApiTags {
     Auth,
     /// Your own account.
     Users,
+    /// Everyone's accounts (admin scope).
+    Admin,
     /// Service status.
     Health,
 }

@@ -148,13 +148,13 @@ impl UsersApi {
         state: Data<&AppState>,
         #[oai(scope = "ApiScopes::Profile")] auth: Authenticated<ProfileScope>,
     ) -> Result<SessionsResponse, ApiError> {
-        let current = auth.principal.session_id;
+        let current = auth.principal.session_id();
         let sessions = state.auth.list_sessions(&auth.principal).await?;
         Ok(SessionsResponse::Ok(Json(
             sessions
                 .into_iter()
                 .map(|session| {
-                    let is_current = session.id == current;
+                    let is_current = Some(session.id) == current;
                     SessionBody::new(session, is_current)
                 })
                 .collect(),

@@ -1,9 +1,12 @@
 //! The database file itself: pragmas, cascades, reopening, migrations.
 
-use portcullis_domain::ports::UserStore;
+use portcullis_domain::ports::{ApiKeyStore, UserStore};
 use portcullis_storage::{SqliteStore, StorageError};
 
-use crate::support::{DATABASE_FILE, TestDatabase, alice, t0};
+use crate::support::{DATABASE_FILE, TestDatabase, alice, new_api_key, t0};
+
+/// The number of migrations this build ships.
+const SCHEMA_VERSION: i64 = 2;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pooled_connections_use_wal_foreign_keys_a_busy_timeout_and_normal_sync() {
@@ -73,19 +76,19 @@ async fn reopening_an_existing_database_keeps_its_data_and_does_not_rerun_migrat
             .expect("user_version")
     };
     let path = db.path();
-    assert_eq!(version(&path), 1);
+    assert_eq!(version(&path), SCHEMA_VERSION);
     let TestDatabase { store, directory } = db;
     drop(store);
 
-    // Migration 1 creates its tables without IF NOT EXISTS: running it again
-    // would fail the open.
+    // The migrations create their tables without IF NOT EXISTS: running one
+    // again would fail the open.
     let reopened = SqliteStore::open(&path).expect("reopen");
 
     assert_eq!(
         reopened.find_user(alice.id).await.expect("lookup"),
         Some(alice)
     );
-    assert_eq!(version(&path), 1);
+    assert_eq!(version(&path), SCHEMA_VERSION);
     drop(directory);
 }
 
@@ -141,4 +144,43 @@ async fn only_the_given_refresh_token_hash_is_stored() {
         None,
     )];
     assert_eq!(stored, expected);
+}
+
+#[tokio::test]
+async fn a_database_of_the_first_schema_is_upgraded_keeping_its_accounts() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let path = directory.path().join(DATABASE_FILE);
+    let alice = alice();
+    {
+        // A file as the first release left it: migration 1 only.
+        let connection = rusqlite::Connection::open(&path).expect("raw connection");
+        connection
+            .execute_batch(include_str!("../../migrations/0001_initial.sql"))
+            .expect("migration 1");
+        connection
+            .pragma_update(None, "user_version", 1)
+            .expect("set user_version");
+        connection
+            .execute(
+                "INSERT INTO users (id, username, email, password_hash, role, created_at, updated_at) \
+                 VALUES (?1, 'alice', 'alice@example.com', 'hash', 'user', ?2, ?2)",
+                (alice.id.to_string(), t0().unix_timestamp()),
+            )
+            .expect("insert alice");
+    }
+
+    let store = SqliteStore::open(&path).expect("open and upgrade");
+
+    assert_eq!(
+        store.find_user(alice.id).await.expect("lookup"),
+        Some(alice.clone())
+    );
+    let version: i64 = rusqlite::Connection::open(&path)
+        .expect("raw connection")
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .expect("user_version");
+    assert_eq!(version, SCHEMA_VERSION);
+    let key = new_api_key(&alice, t0());
+    store.create_api_key(&key).await.expect("create a key");
+    assert_eq!(store.list_api_keys(alice.id).await.expect("list").len(), 1);
 }

@@ -1,6 +1,8 @@
 //! Integration tests of `portcullis-storage`: one binary, one fresh database
 //! file in its own temporary directory per test.
 
+mod admin;
+mod api_keys;
 mod database;
 mod refresh;
 mod session_lifecycle;

@@ -3,10 +3,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use portcullis_domain::ports::{SessionStore, UserStore};
+use portcullis_domain::ports::{ApiKeyStore, SessionStore, UserStore};
 use portcullis_domain::{
-    EmailAddress, NewSession, NewUser, PasswordHashString, RefreshOutcome, RefreshTokenHash, Role,
-    Scope, ScopeSet, SessionId, User, UserId, Username,
+    ApiKeyHash, ApiKeyId, ApiKeyInfo, ApiKeyName, EmailAddress, NewApiKey, NewSession, NewUser,
+    PasswordHashString, RefreshOutcome, RefreshTokenHash, Role, Scope, ScopeSet, SessionId, User,
+    UserId, Username,
 };
 use portcullis_storage::SqliteStore;
 use rusqlite::OptionalExtension;
@@ -211,3 +212,92 @@ pub fn unix_at(offset: Duration) -> i64 {
 
 pub const HOUR: Duration = Duration::from_secs(60 * 60);
 pub const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// An enabled admin named `name`, with the email `name@example.com`.
+pub fn admin(name: &str) -> User {
+    User {
+        role: Role::Admin,
+        ..user(name, &format!("{name}@example.com"))
+    }
+}
+
+/// A key of `user` created at `created`, with the profile scope, no expiry
+/// and a fresh stand-in hash.
+pub fn new_api_key(user: &User, created: OffsetDateTime) -> NewApiKey {
+    let id = ApiKeyId::random();
+    NewApiKey {
+        id,
+        user_id: user.id,
+        name: ApiKeyName::parse("ci deploy").expect("valid key name"),
+        // What a real key's first characters look like; the store keeps
+        // whatever it is given.
+        prefix: format!("pcl_{}", &id.to_string()[..8]),
+        key_hash: ApiKeyHash::from_digest(fresh_token_hash().as_bytes().to_vec()),
+        scopes: ScopeSet::EMPTY.with(Scope::Profile),
+        created_at: created,
+        expires_at: None,
+    }
+}
+
+/// What the owner's listing shows of `key` before its first use.
+pub fn listed(key: &NewApiKey) -> ApiKeyInfo {
+    ApiKeyInfo {
+        id: key.id,
+        name: key.name.as_str().to_owned(),
+        prefix: key.prefix.clone(),
+        scopes: key.scopes,
+        created_at: key.created_at,
+        last_used_at: None,
+        expires_at: key.expires_at,
+    }
+}
+
+impl TestDatabase {
+    /// Stores `key`.
+    pub async fn create_key(&self, key: &NewApiKey) {
+        self.store
+            .create_api_key(key)
+            .await
+            .expect("create api key");
+    }
+
+    /// A stored key's `last_used_at` and `revoked_at`.
+    pub fn key_use(&self, id: ApiKeyId) -> KeyUse {
+        self.raw_connection()
+            .query_row(
+                "SELECT last_used_at, revoked_at FROM api_keys WHERE id = ?1",
+                [id.to_string()],
+                |row| {
+                    Ok(KeyUse {
+                        last_used_at: row.get(0)?,
+                        revoked_at: row.get(1)?,
+                    })
+                },
+            )
+            .expect("read api key")
+    }
+
+    /// How many of `user`'s sessions and API keys are not revoked.
+    pub fn unrevoked_credentials(&self, user: &User) -> (i64, i64) {
+        let connection = self.raw_connection();
+        let count = |table: &str| -> i64 {
+            connection
+                .query_row(
+                    &format!(
+                        "SELECT count(*) FROM {table} WHERE user_id = ?1 AND revoked_at IS NULL"
+                    ),
+                    [user.id.to_string()],
+                    |row| row.get(0),
+                )
+                .expect("count unrevoked")
+        };
+        (count("sessions"), count("api_keys"))
+    }
+}
+
+/// The mutable times of a stored API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyUse {
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}

@@ -7,7 +7,9 @@ use portcullis_domain::{
     SessionId, StoreError, UserId,
 };
 
-use crate::support::{HOUR, TestDatabase, alice, dummy_hash, t0, user, username};
+use crate::support::{
+    HOUR, TestDatabase, admin, alice, dummy_hash, new_api_key, t0, user, username,
+};
 
 #[tokio::test]
 async fn an_inserted_user_is_found_by_username_in_any_case() {
@@ -418,7 +420,7 @@ async fn changing_the_password_replaces_the_hash_and_keeps_only_the_given_sessio
     let now = t0() + HOUR;
 
     db.store
-        .change_password(alice.id, &new_hash, kept.id, now)
+        .change_password(alice.id, &new_hash, Some(kept.id), now)
         .await
         .expect("change password");
 
@@ -459,12 +461,93 @@ async fn changing_the_password_replaces_the_hash_and_keeps_only_the_given_sessio
 }
 
 #[tokio::test]
+async fn changing_the_password_without_a_session_to_keep_ends_every_session_of_the_user() {
+    let db = TestDatabase::new();
+    let alice = alice();
+    let bob = user("bob", "bob@example.com");
+    db.insert(&alice).await;
+    db.insert(&bob).await;
+    let first = db.start_session(&alice, t0()).await;
+    let second = db.start_session(&alice, t0()).await;
+    db.start_session(&bob, t0()).await;
+    let now = t0() + HOUR;
+
+    db.store
+        .change_password(alice.id, &dummy_hash(), None, now)
+        .await
+        .expect("change password");
+
+    for session in [&first, &second] {
+        assert_eq!(
+            db.session_use(session.id).revoked_at,
+            Some(now.unix_timestamp())
+        );
+    }
+    assert_eq!(db.unrevoked_credentials(&alice).0, 0);
+    assert_eq!(db.unrevoked_credentials(&bob).0, 1);
+}
+
+#[tokio::test]
+async fn disabling_through_set_disabled_also_revokes_the_users_api_keys_only() {
+    let db = TestDatabase::new();
+    let alice = alice();
+    let bob = user("bob", "bob@example.com");
+    db.insert(&alice).await;
+    db.insert(&bob).await;
+    let key = new_api_key(&alice, t0());
+    db.create_key(&key).await;
+    db.create_key(&new_api_key(&bob, t0())).await;
+    db.start_session(&alice, t0()).await;
+
+    db.store
+        .set_disabled(&alice.username, true)
+        .await
+        .expect("disable");
+
+    assert_eq!(db.unrevoked_credentials(&alice), (0, 0));
+    assert!(db.key_use(key.id).revoked_at.is_some());
+    assert_eq!(db.unrevoked_credentials(&bob), (0, 1));
+    // Enabling again does not bring the key back.
+    db.store
+        .set_disabled(&alice.username, false)
+        .await
+        .expect("enable");
+    assert_eq!(db.unrevoked_credentials(&alice), (0, 0));
+}
+
+#[tokio::test]
+async fn the_command_line_can_disable_and_demote_the_last_admin_as_the_recovery_tool() {
+    let db = TestDatabase::new();
+    let root = admin("root");
+    db.insert(&root).await;
+
+    let disabled = db
+        .store
+        .set_disabled(&root.username, true)
+        .await
+        .expect("disable the only admin");
+    let demoted = db
+        .store
+        .set_role(&root.username, Role::User)
+        .await
+        .expect("demote the only admin");
+
+    assert!(disabled.disabled);
+    assert_eq!(demoted.role, Role::User);
+}
+
+#[tokio::test]
 async fn changing_the_password_of_an_unknown_user_is_not_found() {
     let db = TestDatabase::new();
 
     let result = db
         .store
-        .change_password(UserId::random(), &dummy_hash(), SessionId::random(), t0())
+        .change_password(
+            UserId::random(),
+            &dummy_hash(),
+            Some(SessionId::random()),
+            t0(),
+        )
         .await;
 
     assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");

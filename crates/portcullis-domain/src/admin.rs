@@ -1,0 +1,46 @@
+//! Types of the admin use-cases.
+
+use crate::account::{EmailAddress, FullName, Role, User};
+
+/// The largest page of users an admin listing returns.
+pub const MAX_PAGE_SIZE: u32 = 100;
+/// The page size when none is asked for.
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+
+/// A position in the user listing: users come in creation order, and a
+/// cursor names the last one seen, so pages stay stable when users are added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserCursor(pub i64);
+
+/// One page request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserListQuery {
+    /// Start after this position; `None` for the first page.
+    pub after: Option<UserCursor>,
+    /// At most this many users (1..=[`MAX_PAGE_SIZE`]).
+    pub limit: u32,
+    /// Case-insensitive substring of username or email.
+    pub search: Option<String>,
+}
+
+/// One page of users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserPage {
+    /// The users, in creation order.
+    pub users: Vec<User>,
+    /// Where the next page starts; `None` on the last page.
+    pub next_cursor: Option<UserCursor>,
+}
+
+/// Changes an admin makes to an account; `None` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct AdminUserChanges {
+    /// Disable or enable. Disabling ends every session and API key at once.
+    pub disabled: Option<bool>,
+    /// New role.
+    pub role: Option<Role>,
+    /// New email address.
+    pub email: Option<EmailAddress>,
+    /// New display name; `Some(None)` clears it.
+    pub full_name: Option<Option<FullName>>,
+}

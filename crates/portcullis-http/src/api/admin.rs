@@ -1,0 +1,167 @@
+//! The admin API: accounts of everyone.
+
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{ApiResponse, OpenApi};
+use portcullis_domain::{AdminUserUpdate, DEFAULT_PAGE_SIZE, UserCursor, UserId, UserListQuery};
+use uuid::Uuid;
+
+use super::ApiTags;
+use crate::dto::{AdminUserUpdateBody, UserBody, UserPageBody};
+use crate::error::{ApiError, FieldErrorBody};
+use crate::payload::ValidatedJson;
+use crate::security::{AdminScope, ApiScopes, Authenticated};
+use crate::state::AppState;
+
+/// Admin operations; every one requires the `admin` scope.
+pub struct AdminApi;
+
+#[derive(ApiResponse)]
+enum PageResponse {
+    /// One page of users.
+    #[oai(status = 200)]
+    Ok(Json<UserPageBody>),
+}
+
+#[derive(ApiResponse)]
+enum UserResponse {
+    /// The account.
+    #[oai(status = 200)]
+    Ok(Json<UserBody>),
+}
+
+#[derive(ApiResponse)]
+enum DeletedResponse {
+    /// The account and every credential of it are deleted.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+#[OpenApi(tag = "ApiTags::Admin")]
+impl AdminApi {
+    /// List users
+    ///
+    /// Users oldest first, `limit` (1–100, default 50) at a time. Pass the
+    /// returned `next_cursor` as `cursor` for the next page; pages stay stable
+    /// while users are added. `q` filters by a case-insensitive substring of
+    /// username or email.
+    #[oai(path = "/admin/users", method = "get", operation_id = "adminListUsers")]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        #[oai(scope = "ApiScopes::Admin")] _auth: Authenticated<AdminScope>,
+        /// Page size, 1–100 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page.
+        #[oai(validator(max_length = 20))]
+        cursor: Query<Option<String>>,
+        /// Substring of username or email, case-insensitive.
+        #[oai(validator(max_length = 254))]
+        q: Query<Option<String>>,
+    ) -> Result<PageResponse, ApiError> {
+        let after = match cursor.0.as_deref() {
+            None | Some("") => None,
+            Some(text) => Some(UserCursor(text.parse::<i64>().map_err(|_| {
+                ApiError::validation(vec![FieldErrorBody {
+                    field: "cursor".to_owned(),
+                    message: "is not a cursor returned by this endpoint".to_owned(),
+                }])
+            })?)),
+        };
+        let page = state
+            .auth
+            .list_users(UserListQuery {
+                after,
+                limit: limit.0.unwrap_or(DEFAULT_PAGE_SIZE),
+                search: q.0,
+            })
+            .await?;
+        Ok(PageResponse::Ok(Json(UserPageBody {
+            items: page.users.into_iter().map(Into::into).collect(),
+            next_cursor: page.next_cursor.map(|cursor| cursor.0.to_string()),
+        })))
+    }
+
+    /// Get a user
+    #[oai(
+        path = "/admin/users/:id",
+        method = "get",
+        operation_id = "adminGetUser"
+    )]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        #[oai(scope = "ApiScopes::Admin")] _auth: Authenticated<AdminScope>,
+        /// The user id.
+        id: Path<Uuid>,
+    ) -> Result<UserResponse, ApiError> {
+        let user = state.auth.get_user(UserId::from_uuid(id.0)).await?;
+        Ok(UserResponse::Ok(Json(user.into())))
+    }
+
+    /// Change a user
+    ///
+    /// Changes `disabled`, `roles`, `email` and/or `full_name`. Disabling ends
+    /// the user's sessions and API keys at once; removing the admin role takes
+    /// effect on the user's next request. The last enabled admin cannot be
+    /// disabled or demoted (409).
+    #[oai(
+        path = "/admin/users/:id",
+        method = "patch",
+        operation_id = "adminUpdateUser"
+    )]
+    async fn update(
+        &self,
+        state: Data<&AppState>,
+        #[oai(scope = "ApiScopes::Admin")] _auth: Authenticated<AdminScope>,
+        /// The user id.
+        id: Path<Uuid>,
+        body: ValidatedJson<AdminUserUpdateBody>,
+    ) -> Result<UserResponse, ApiError> {
+        let ValidatedJson(body) = body;
+        let full_name = match body.full_name {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => Some(None),
+            MaybeUndefined::Value(name) => Some(Some(name)),
+        };
+        let user = state
+            .auth
+            .admin_update_user(
+                UserId::from_uuid(id.0),
+                AdminUserUpdate {
+                    disabled: body.disabled,
+                    roles: body.roles,
+                    email: body.email,
+                    full_name,
+                },
+            )
+            .await?;
+        Ok(UserResponse::Ok(Json(user.into())))
+    }
+
+    /// Delete a user
+    ///
+    /// Deletes the account with its sessions and API keys. The last enabled
+    /// admin cannot be deleted (409).
+    #[oai(
+        path = "/admin/users/:id",
+        method = "delete",
+        operation_id = "adminDeleteUser"
+    )]
+    async fn delete(
+        &self,
+        state: Data<&AppState>,
+        #[oai(scope = "ApiScopes::Admin")] _auth: Authenticated<AdminScope>,
+        /// The user id.
+        id: Path<Uuid>,
+    ) -> Result<DeletedResponse, ApiError> {
+        state
+            .auth
+            .admin_delete_user(UserId::from_uuid(id.0))
+            .await?;
+        Ok(DeletedResponse::NoContent)
+    }
+}
