@@ -317,6 +317,8 @@ impl Settings {
                 "issuer and audience must not be empty".to_owned(),
             ));
         }
+        portcullis_http::client_ip::TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|e| ConfigError(format!("trusted_proxies: {e}")))?;
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError(
                 "tls_cert and tls_key must be given together".to_owned(),

@@ -22,7 +22,10 @@ use poem::listener::{Acceptor, AcceptorExt, Listener, TcpListener};
 use portcullis_crypto::{Argon2Hasher, Argon2Policy, JwtCodec};
 use portcullis_domain::ports::SystemClock;
 use portcullis_domain::{AuthService, AuthSettings, PasswordPolicy, Ports};
-use portcullis_http::adapters::{BlockingArgon2Hasher, HashingLimits, JwtTokens};
+use portcullis_http::adapters::{
+    BlockingArgon2Hasher, GovernorAttemptLimiter, HashingLimits, JwtTokens,
+};
+use portcullis_http::client_ip::TrustedProxies;
 use portcullis_http::{AppState, HttpOptions};
 use portcullis_storage::SqliteStore;
 use secrecy::ExposeSecret;
@@ -35,8 +38,18 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How often sessions that can never be used again are deleted.
 pub const PURGE_INTERVAL: Duration = Duration::from_secs(600);
 
+/// How often the login limiters forget clients whose budget is full again.
+pub const LIMITER_CLEANUP_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Opens the data directory and store and assembles the use-cases.
 pub fn build_auth_service(settings: &Settings) -> anyhow::Result<AuthService> {
+    Ok(build_components(settings)?.0)
+}
+
+/// The use-cases and the limiter that needs periodic cleanup.
+fn build_components(
+    settings: &Settings,
+) -> anyhow::Result<(AuthService, Arc<GovernorAttemptLimiter>)> {
     create_data_dir(settings)?;
     let store = Arc::new(
         SqliteStore::open(&settings.database_path())
@@ -71,7 +84,13 @@ pub fn build_auth_service(settings: &Settings) -> anyhow::Result<AuthService> {
     let tokens = Arc::new(JwtTokens::new(codec));
     let password_policy = PasswordPolicy::with_min_length(settings.password_min_length)
         .context("password_min_length must be between 8 and 256")?;
-    Ok(AuthService::new(
+    let limiter = Arc::new(GovernorAttemptLimiter::new(
+        std::num::NonZeroU32::new(settings.login_per_ip_per_min)
+            .context("login_per_ip_per_min must be greater than 0")?,
+        std::num::NonZeroU32::new(settings.login_per_user_per_min)
+            .context("login_per_user_per_min must be greater than 0")?,
+    ));
+    let service = AuthService::new(
         Ports {
             users: store.clone(),
             sessions: store.clone(),
@@ -80,6 +99,7 @@ pub fn build_auth_service(settings: &Settings) -> anyhow::Result<AuthService> {
             issuer: tokens.clone(),
             verifier: tokens,
             clock: Arc::new(SystemClock),
+            limiter: limiter.clone(),
         },
         AuthSettings {
             access_token_ttl: Duration::from_secs(settings.access_ttl_secs),
@@ -87,7 +107,8 @@ pub fn build_auth_service(settings: &Settings) -> anyhow::Result<AuthService> {
             session_idle_timeout: Duration::from_secs(settings.refresh_idle_secs),
             password_policy,
         },
-    ))
+    );
+    Ok((service, limiter))
 }
 
 fn create_data_dir(settings: &Settings) -> anyhow::Result<()> {
@@ -124,6 +145,7 @@ fn restrict_to_owner(path: &std::path::Path) -> anyhow::Result<()> {
 /// A server bound to its address, ready to run.
 pub struct Application {
     auth: AuthService,
+    limiter: Arc<GovernorAttemptLimiter>,
     local_addr: SocketAddr,
     acceptor: poem::listener::BoxAcceptor,
     app: poem::endpoint::BoxEndpoint<'static>,
@@ -138,9 +160,14 @@ impl Application {
                  refusing to start rather than ignore them"
             );
         }
-        let auth = build_auth_service(settings)?;
+        let (auth, limiter) = build_components(settings)?;
+        let trusted_proxies = TrustedProxies::parse(&settings.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
         let app = portcullis_http::build_app(
-            AppState { auth: auth.clone() },
+            AppState {
+                auth: auth.clone(),
+                trusted_proxies,
+            },
             &HttpOptions {
                 docs_enabled: settings.docs,
             },
@@ -156,6 +183,7 @@ impl Application {
             .context("the listener has no socket address")?;
         Ok(Self {
             auth,
+            limiter,
             local_addr,
             acceptor: acceptor.boxed(),
             app,
@@ -172,12 +200,24 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr, "listening on http://{}", self.local_addr);
         let purge = tokio::spawn(purge_dead_sessions_periodically(self.auth.clone()));
+        let cleanup = tokio::spawn(clean_up_limiters_periodically(self.limiter.clone()));
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(self.app, shutdown, Some(SHUTDOWN_GRACE))
             .await
             .context("server failed");
         purge.abort();
+        cleanup.abort();
         result
+    }
+}
+
+/// governor keeps every key it has seen until told otherwise: forget the
+/// ones whose budget is full again so memory stays bounded by recent clients.
+async fn clean_up_limiters_periodically(limiter: Arc<GovernorAttemptLimiter>) {
+    let mut interval = tokio::time::interval(LIMITER_CLEANUP_INTERVAL);
+    loop {
+        interval.tick().await;
+        limiter.retain_recent();
     }
 }
 

@@ -121,6 +121,12 @@ pub enum AuthError {
     /// The request presented more than one credential (RFC 6750 §2).
     #[error("more than one credential")]
     AmbiguousCredentials,
+    /// Too many credential checks; retry after this many seconds (at least 1).
+    #[error("rate limited")]
+    RateLimited {
+        /// Whole seconds to wait, at least 1.
+        retry_after_secs: u64,
+    },
     /// A bounded resource (password hashing) is saturated; retry later.
     #[error("service busy")]
     Busy,

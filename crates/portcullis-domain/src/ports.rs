@@ -4,6 +4,7 @@
 //! `portcullis-crypto` behind adapters in `portcullis-http` for hashing and
 //! tokens). Async traits use `async_trait` so they can be used as trait objects.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -257,6 +258,37 @@ pub trait TokenVerifier: Send + Sync {
         token: &str,
         now: OffsetDateTime,
     ) -> Result<AccessTokenClaims, TokenError>;
+}
+
+/// A credential check was refused because too many were attempted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimited {
+    /// How long until an attempt would be allowed.
+    pub retry_after: Duration,
+}
+
+/// Limits credential checks (logins, Basic, registration, password change,
+/// account deletion) per client address and per username, consulted before
+/// any password hash is computed.
+pub trait AttemptLimiter: Send + Sync {
+    /// Records one attempt by `client_ip` (when known) against `username`
+    /// (already normalised), or refuses it.
+    fn check_attempt(&self, client_ip: Option<IpAddr>, username: &str) -> Result<(), RateLimited>;
+}
+
+/// A limiter that allows everything: for the CLI, whose caller already has
+/// the data directory, and for tests of other rules.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoAttemptLimit;
+
+impl AttemptLimiter for NoAttemptLimit {
+    fn check_attempt(
+        &self,
+        _client_ip: Option<IpAddr>,
+        _username: &str,
+    ) -> Result<(), RateLimited> {
+        Ok(())
+    }
 }
 
 /// The source of the current time. Tests substitute a clock they can move.

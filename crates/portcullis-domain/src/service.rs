@@ -1,5 +1,6 @@
 //! The use-cases, written against the ports.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,8 +18,8 @@ use crate::api_key::{
 };
 use crate::error::{AuthError, FieldError, StoreError};
 use crate::ports::{
-    ApiKeyStore, Clock, PasswordHasher, PasswordVerification, SessionStore, TokenIssuer,
-    TokenVerifier, UserStore,
+    ApiKeyStore, AttemptLimiter, Clock, PasswordHasher, PasswordVerification, SessionStore,
+    TokenIssuer, TokenVerifier, UserStore,
 };
 use crate::scope::{Scope, ScopeSet};
 use crate::session::{AccessTokenClaims, NewSession, RefreshOutcome, SessionId, SessionInfo};
@@ -64,8 +65,9 @@ pub struct RegistrationRequest {
 /// Where a request came from, recorded on the session it creates.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
-    /// Client IP address as determined by the HTTP layer.
-    pub ip: Option<String>,
+    /// Client IP address as determined by the HTTP layer (socket peer, or
+    /// the forwarded address when the peer is a trusted proxy).
+    pub ip: Option<IpAddr>,
     /// `User-Agent` header, truncated by the HTTP layer.
     pub user_agent: Option<String>,
 }
@@ -231,6 +233,8 @@ pub struct Ports {
     pub verifier: Arc<dyn TokenVerifier>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// Credential-check limits.
+    pub limiter: Arc<dyn AttemptLimiter>,
 }
 
 /// The authentication use-cases.
@@ -245,6 +249,7 @@ pub struct AuthService {
     issuer: Arc<dyn TokenIssuer>,
     verifier: Arc<dyn TokenVerifier>,
     clock: Arc<dyn Clock>,
+    limiter: Arc<dyn AttemptLimiter>,
     settings: AuthSettings,
 }
 
@@ -259,6 +264,7 @@ impl AuthService {
             issuer: ports.issuer,
             verifier: ports.verifier,
             clock: ports.clock,
+            limiter: ports.limiter,
             settings,
         }
     }
@@ -268,9 +274,32 @@ impl AuthService {
         &self.settings
     }
 
-    /// Creates an ordinary account.
-    pub async fn register(&self, request: RegistrationRequest) -> Result<User, AuthError> {
+    /// Creates an ordinary account. Counts as a credential check for the
+    /// attempt limiter (per client address and per requested username).
+    pub async fn register(
+        &self,
+        request: RegistrationRequest,
+        client: &ClientInfo,
+    ) -> Result<User, AuthError> {
+        self.limit_attempt(client.ip, &request.username)?;
         self.create_user(request, Role::User).await
+    }
+
+    /// Consults the attempt limiter before a credential check.
+    fn limit_attempt(&self, client_ip: Option<IpAddr>, username: &str) -> Result<(), AuthError> {
+        // Normalised like a username (so case flips share one budget) and
+        // bounded (so junk names cannot grow the limiter's memory per key).
+        let key: String = username
+            .trim()
+            .chars()
+            .take(64)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        self.limiter
+            .check_attempt(client_ip, &key)
+            .map_err(|limited| AuthError::RateLimited {
+                retry_after_secs: limited.retry_after.as_secs_f64().ceil().max(1.0) as u64,
+            })
     }
 
     /// Creates an account with the given role (the CLI uses this to make the
@@ -338,19 +367,22 @@ impl AuthService {
             None => None,
         };
         let user = self
-            .verify_credentials(&request.username, &request.password)
+            .verify_credentials(&request.username, &request.password, request.client.ip)
             .await?;
         let scopes = grant_scopes(user.role, requested)?;
         self.start_session(&user, scopes, request.client).await
     }
 
     /// Verifies a username and password, rehashing a stored hash made with
-    /// outdated parameters. Used by the password grant and (later) HTTP Basic.
+    /// outdated parameters. Used by the password grant and HTTP Basic. The
+    /// attempt limiter is consulted first: over the limit, no hash is computed.
     pub async fn verify_credentials(
         &self,
         username: &str,
         password: &Password,
+        client_ip: Option<IpAddr>,
     ) -> Result<User, AuthError> {
+        self.limit_attempt(client_ip, username)?;
         let credentials = match Username::parse(username) {
             Ok(username) => self.users.find_credentials(&username).await?,
             Err(_) => None,
@@ -445,14 +477,15 @@ impl AuthService {
         &self,
         username: &str,
         password: &Password,
+        client_ip: Option<IpAddr>,
     ) -> Result<Principal, AuthError> {
-        let user =
-            self.verify_credentials(username, password)
-                .await
-                .map_err(|error| match error {
-                    AuthError::InvalidGrant => AuthError::InvalidToken,
-                    other => other,
-                })?;
+        let user = self
+            .verify_credentials(username, password, client_ip)
+            .await
+            .map_err(|error| match error {
+                AuthError::InvalidGrant => AuthError::InvalidToken,
+                other => other,
+            })?;
         Ok(Principal {
             scopes: user.role.allowed_scopes(),
             user,
@@ -816,8 +849,10 @@ impl AuthService {
         &self,
         principal: &Principal,
         request: PasswordChangeRequest,
+        client_ip: Option<IpAddr>,
     ) -> Result<(), AuthError> {
         let user = &principal.user;
+        self.limit_attempt(client_ip, user.username.as_str())?;
         self.settings
             .password_policy
             .check_field(
@@ -843,7 +878,9 @@ impl AuthService {
         &self,
         principal: &Principal,
         password: &Password,
+        client_ip: Option<IpAddr>,
     ) -> Result<(), AuthError> {
+        self.limit_attempt(client_ip, principal.user.username.as_str())?;
         self.reverify_password(principal, password, "password")
             .await?;
         self.users
@@ -956,7 +993,7 @@ impl AuthService {
                 refresh_token_hash,
                 created_at: now,
                 expires_at: now + self.settings.session_ttl,
-                ip: client.ip,
+                ip: client.ip.map(|ip| ip.to_string()),
                 user_agent: client.user_agent,
             })
             .await?;

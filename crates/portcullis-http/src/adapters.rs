@@ -2,12 +2,18 @@
 //! concerns the crypto crate deliberately lacks: hashing on blocking threads
 //! with bounded concurrency and a bounded queue.
 
+use std::net::{IpAddr, Ipv6Addr};
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use portcullis_crypto::{Argon2Hasher, JwtCodec, JwtError, PasswordCheck};
-use portcullis_domain::ports::{PasswordHasher, PasswordVerification, TokenIssuer, TokenVerifier};
+use portcullis_domain::ports::{
+    AttemptLimiter, PasswordHasher, PasswordVerification, RateLimited, TokenIssuer, TokenVerifier,
+};
 use portcullis_domain::{
     API_KEY_PREFIX, AccessTokenClaims, ApiKeyHash, HashingError, Password, PasswordHashString,
     RefreshTokenHash, ScopeSet, SessionId, TokenError, UserId,
@@ -207,6 +213,74 @@ impl TokenVerifier for JwtTokens {
     }
 }
 
+/// governor keyed limiters behind the domain's [`AttemptLimiter`] port: one
+/// keyed by client address (IPv6 by /64, the usual smallest allocation, so a
+/// host cannot rotate through its own addresses), one by username.
+///
+/// governor never forgets keys on its own (STACK-NOTES 12): call
+/// [`retain_recent`](Self::retain_recent) periodically.
+#[derive(Debug)]
+pub struct GovernorAttemptLimiter {
+    per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    per_user: DefaultKeyedRateLimiter<String>,
+}
+
+impl GovernorAttemptLimiter {
+    /// Allows `per_ip_per_minute` attempts per client address and
+    /// `per_user_per_minute` per username, each with a burst of the same size.
+    pub fn new(per_ip_per_minute: NonZeroU32, per_user_per_minute: NonZeroU32) -> Self {
+        Self {
+            per_ip: RateLimiter::keyed(Quota::per_minute(per_ip_per_minute)),
+            per_user: RateLimiter::keyed(Quota::per_minute(per_user_per_minute)),
+        }
+    }
+
+    /// Forgets keys whose budget is full again and releases their memory.
+    pub fn retain_recent(&self) {
+        self.per_ip.retain_recent();
+        self.per_ip.shrink_to_fit();
+        self.per_user.retain_recent();
+        self.per_user.shrink_to_fit();
+    }
+
+    /// How many keys are remembered (both limiters).
+    pub fn len(&self) -> usize {
+        self.per_ip.len() + self.per_user.len()
+    }
+
+    /// Whether no key is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The limiter key of an address: IPv4 as is, IPv6 by its /64 network.
+pub fn address_key(address: IpAddr) -> IpAddr {
+    match crate::client_ip::canonical(address) {
+        IpAddr::V6(v6) => {
+            let network = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(Ipv6Addr::from(network))
+        }
+        v4 => v4,
+    }
+}
+
+impl AttemptLimiter for GovernorAttemptLimiter {
+    fn check_attempt(&self, client_ip: Option<IpAddr>, username: &str) -> Result<(), RateLimited> {
+        let refuse = |not_until: governor::NotUntil<_>| RateLimited {
+            retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+        };
+        // Without a socket address (in-process tests) all such callers share
+        // one budget rather than escaping the limit.
+        let address = client_ip.map_or(IpAddr::from([0, 0, 0, 0]), address_key);
+        self.per_ip.check_key(&address).map_err(refuse)?;
+        self.per_user
+            .check_key(&username.to_owned())
+            .map_err(refuse)?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use portcullis_crypto::Argon2Policy;
@@ -237,6 +311,36 @@ mod tests {
         assert!(matches!(second, Err(HashingError::Busy)), "{second:?}");
         // Once the first hash is done, the slot is free again.
         assert!(hasher.hash_password(&password).await.is_ok());
+    }
+
+    #[test]
+    fn the_limiter_refuses_past_the_budget_per_address_and_per_user() {
+        let limiter = GovernorAttemptLimiter::new(
+            NonZeroU32::new(3).expect("nonzero"),
+            NonZeroU32::new(2).expect("nonzero"),
+        );
+        let client: IpAddr = "198.51.100.1".parse().expect("ip");
+        assert!(limiter.check_attempt(Some(client), "alice").is_ok());
+        assert!(limiter.check_attempt(Some(client), "alice").is_ok());
+        // Third try for alice: the per-user budget of 2 is spent.
+        let refused = limiter
+            .check_attempt(Some(client), "alice")
+            .expect_err("limited");
+        assert!(refused.retry_after > Duration::ZERO);
+        // The address has budget 3 and spent 3 cells: bob is refused by address.
+        assert!(limiter.check_attempt(Some(client), "bob").is_err());
+        // Another address may still try bob.
+        let other: IpAddr = "198.51.100.2".parse().expect("ip");
+        assert!(limiter.check_attempt(Some(other), "bob").is_ok());
+    }
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_slash_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().expect("ip");
+        let c: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert_eq!(address_key(a), address_key(b));
+        assert_ne!(address_key(a), address_key(c));
     }
 
     #[tokio::test]

@@ -258,6 +258,15 @@ impl From<AuthError> for ApiError {
             AuthError::AmbiguousCredentials => Self::bad_request(
                 "send exactly one credential: a bearer token, an API key or Basic",
             ),
+            AuthError::RateLimited { retry_after_secs } => Self::TooManyRequests(
+                Json(Problem::typed(
+                    "urn:portcullis:problem:rate-limited",
+                    "Too many attempts",
+                    429,
+                    format!("too many attempts; retry in {retry_after_secs} s"),
+                )),
+                retry_after_secs,
+            ),
             AuthError::Busy => {
                 Self::unavailable("the server is busy; retry shortly", BUSY_RETRY_AFTER_SECS)
             }
@@ -388,6 +397,13 @@ impl From<AuthError> for OAuthErrorResponse {
             AuthError::Conflict(_) | AuthError::LastAdmin | AuthError::AmbiguousCredentials => {
                 Self::invalid_request("conflicting request")
             }
+            AuthError::RateLimited { retry_after_secs } => Self::TooManyRequests(
+                Self::body(
+                    "rate_limited",
+                    format!("too many attempts; retry in {retry_after_secs} s"),
+                ),
+                retry_after_secs,
+            ),
             AuthError::Busy => Self::ServiceUnavailable(
                 Self::body(
                     "temporarily_unavailable",

@@ -18,6 +18,7 @@
 
 pub mod adapters;
 pub mod api;
+pub mod client_ip;
 pub mod dto;
 pub mod error;
 mod middleware;

@@ -245,7 +245,11 @@ impl<'a, S: RequiredScope> ApiExtractor<'a> for Authenticated<S> {
             PresentedCredential::Basic { username, password } => {
                 state
                     .auth
-                    .authenticate_basic(&username, &Password::new(password))
+                    .authenticate_basic(
+                        &username,
+                        &Password::new(password),
+                        state.trusted_proxies.client_ip(request),
+                    )
                     .await
             }
         }

@@ -174,7 +174,7 @@ async fn basic_credentials_authenticate_with_the_roles_scopes_and_cost_one_verif
     register(&harness, "root", Role::Admin).await;
     let caller = harness
         .service
-        .authenticate_basic("ROOT", &Password::new(PASSWORD.to_owned()))
+        .authenticate_basic("ROOT", &Password::new(PASSWORD.to_owned()), None)
         .await
         .expect("valid");
     assert_eq!(caller.credential, Credential::Basic);
@@ -183,7 +183,7 @@ async fn basic_credentials_authenticate_with_the_roles_scopes_and_cost_one_verif
     let before = harness.hasher.verifications.load(Ordering::SeqCst);
     let unknown = harness
         .service
-        .authenticate_basic("nobody", &Password::new(PASSWORD.to_owned()))
+        .authenticate_basic("nobody", &Password::new(PASSWORD.to_owned()), None)
         .await;
     assert!(matches!(unknown, Err(AuthError::InvalidToken)));
     assert_eq!(
@@ -192,7 +192,7 @@ async fn basic_credentials_authenticate_with_the_roles_scopes_and_cost_one_verif
     );
     let wrong = harness
         .service
-        .authenticate_basic("root", &Password::new("wrong password".to_owned()))
+        .authenticate_basic("root", &Password::new("wrong password".to_owned()), None)
         .await;
     assert!(matches!(wrong, Err(AuthError::InvalidToken)));
 }

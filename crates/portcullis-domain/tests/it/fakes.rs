@@ -628,8 +628,35 @@ impl Clock for ManualClock {
 }
 
 /// A service over fresh fakes, with handles on each.
+/// Allows `budget` attempts per username (unlimited when `None`) and
+/// records every key it saw.
+#[derive(Default)]
+pub struct CountingLimiter {
+    pub budget: Mutex<Option<usize>>,
+    pub seen: Mutex<Vec<(Option<std::net::IpAddr>, String)>>,
+}
+
+impl portcullis_domain::ports::AttemptLimiter for CountingLimiter {
+    fn check_attempt(
+        &self,
+        client_ip: Option<std::net::IpAddr>,
+        username: &str,
+    ) -> Result<(), portcullis_domain::ports::RateLimited> {
+        let mut seen = self.seen.lock().expect("lock");
+        seen.push((client_ip, username.to_owned()));
+        let used = seen.iter().filter(|(_, name)| name == username).count();
+        match *self.budget.lock().expect("lock") {
+            Some(budget) if used > budget => Err(portcullis_domain::ports::RateLimited {
+                retry_after: Duration::from_millis(1500),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
 pub struct Harness {
     pub service: AuthService,
+    pub limiter: Arc<CountingLimiter>,
     pub store: Arc<MemoryStore>,
     pub hasher: Arc<CountingHasher>,
     pub clock: Arc<ManualClock>,
@@ -642,6 +669,7 @@ impl Harness {
         let tokens = Arc::new(PlainTokens {
             issued: Mutex::new(HashMap::new()),
         });
+        let limiter = Arc::new(CountingLimiter::default());
         let clock = Arc::new(ManualClock(Mutex::new(
             OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("time"),
         )));
@@ -660,11 +688,13 @@ impl Harness {
                 issuer: tokens.clone(),
                 verifier: tokens,
                 clock: clock.clone(),
+                limiter: limiter.clone(),
             },
             settings,
         );
         Self {
             service,
+            limiter,
             store,
             hasher,
             clock,

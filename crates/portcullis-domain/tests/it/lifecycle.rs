@@ -204,6 +204,7 @@ async fn changing_the_password_keeps_this_session_and_ends_the_others() {
                 current_password: Password::new("not my password at all".to_owned()),
                 new_password: Password::new("a brand new passphrase".to_owned()),
             },
+            None,
         )
         .await;
     let Err(AuthError::Validation(errors)) = wrong else {
@@ -220,6 +221,7 @@ async fn changing_the_password_keeps_this_session_and_ends_the_others() {
                 current_password: Password::new(PASSWORD.to_owned()),
                 new_password: Password::new("a brand new passphrase".to_owned()),
             },
+            None,
         )
         .await
         .expect("changed");
@@ -239,12 +241,16 @@ async fn deleting_the_account_needs_the_password_and_ends_every_credential() {
         .expect("valid");
     let wrong = harness
         .service
-        .delete_account(&principal, &Password::new("wrong wrong wrong".to_owned()))
+        .delete_account(
+            &principal,
+            &Password::new("wrong wrong wrong".to_owned()),
+            None,
+        )
         .await;
     assert!(matches!(wrong, Err(AuthError::Validation(_))));
     harness
         .service
-        .delete_account(&principal, &Password::new(PASSWORD.to_owned()))
+        .delete_account(&principal, &Password::new(PASSWORD.to_owned()), None)
         .await
         .expect("deleted");
     assert!(!is_authenticated(&harness, &grant.access_token).await);

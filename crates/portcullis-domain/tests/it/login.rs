@@ -130,3 +130,41 @@ async fn a_hash_made_with_old_parameters_is_replaced_at_login() {
         .expect("login");
     assert_eq!(harness.store.hash_updates.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn over_the_attempt_limit_no_hash_is_computed_and_case_flips_share_the_budget() {
+    let harness = Harness::new();
+    register(&harness, "alice", Role::User).await;
+    *harness.limiter.budget.lock().expect("lock") = Some(2);
+    let client = ClientInfo {
+        ip: Some("198.51.100.4".parse().expect("ip")),
+        user_agent: None,
+    };
+    for username in ["alice", "ALICE"] {
+        let mut request = login(username, "wrong password!!", None);
+        request.client = client.clone();
+        assert!(matches!(
+            harness.service.login(request).await,
+            Err(AuthError::InvalidGrant)
+        ));
+    }
+    let before = harness.hasher.verifications.load(Ordering::SeqCst);
+    let mut request = login("Alice", PASSWORD, None);
+    request.client = client.clone();
+    let result = harness.service.login(request).await;
+    assert!(
+        matches!(
+            result,
+            Err(AuthError::RateLimited {
+                retry_after_secs: 2
+            })
+        ),
+        "{result:?}"
+    );
+    assert_eq!(harness.hasher.verifications.load(Ordering::SeqCst), before);
+    let seen = harness.limiter.seen.lock().expect("lock");
+    assert!(
+        seen.iter()
+            .all(|(ip, name)| name == "alice" && *ip == client.ip)
+    );
+}

@@ -1,4 +1,6 @@
-use portcullis_domain::{AuthError, ConflictField, Password, RegistrationRequest, Role};
+use portcullis_domain::{
+    AuthError, ClientInfo, ConflictField, Password, RegistrationRequest, Role,
+};
 
 use crate::fakes::Harness;
 
@@ -16,7 +18,9 @@ async fn registration_reports_every_invalid_field_at_once_and_hashes_nothing() {
     let harness = Harness::new();
     let mut bad = request("a", "not-an-email", "short");
     bad.full_name = Some("x".repeat(101));
-    let Err(AuthError::Validation(errors)) = harness.service.register(bad).await else {
+    let Err(AuthError::Validation(errors)) =
+        harness.service.register(bad, &ClientInfo::default()).await
+    else {
         panic!("expected a validation error");
     };
     let mut fields: Vec<&str> = errors.iter().map(|e| e.field).collect();
@@ -36,11 +40,10 @@ async fn the_password_policy_sees_the_username_and_email() {
     let harness = Harness::new();
     let result = harness
         .service
-        .register(request(
-            "alice",
-            "alice@example.com",
-            "my name is alice, really",
-        ))
+        .register(
+            request("alice", "alice@example.com", "my name is alice, really"),
+            &ClientInfo::default(),
+        )
         .await;
     let Err(AuthError::Validation(errors)) = result else {
         panic!("expected a validation error");
@@ -54,11 +57,10 @@ async fn a_new_account_is_an_enabled_user_and_names_collide_case_insensitively()
     let harness = Harness::new();
     let user = harness
         .service
-        .register(request(
-            "Alice",
-            "alice@example.com",
-            "correct horse battery staple",
-        ))
+        .register(
+            request("Alice", "alice@example.com", "correct horse battery staple"),
+            &ClientInfo::default(),
+        )
         .await
         .expect("registered");
     assert_eq!(user.username.as_str(), "alice");
@@ -66,11 +68,10 @@ async fn a_new_account_is_an_enabled_user_and_names_collide_case_insensitively()
     assert!(!user.disabled);
     let again = harness
         .service
-        .register(request(
-            "ALICE",
-            "other@example.com",
-            "correct horse battery staple",
-        ))
+        .register(
+            request("ALICE", "other@example.com", "correct horse battery staple"),
+            &ClientInfo::default(),
+        )
         .await;
     assert!(matches!(
         again,

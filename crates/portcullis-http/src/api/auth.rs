@@ -90,17 +90,21 @@ impl AuthApi {
     async fn register(
         &self,
         state: Data<&AppState>,
+        request: &Request,
         body: ValidatedJson<RegisterRequest>,
     ) -> Result<RegisterResponse, ApiError> {
         let ValidatedJson(body) = body;
         let user = state
             .auth
-            .register(RegistrationRequest {
-                username: body.username,
-                email: body.email,
-                full_name: body.full_name,
-                password: Password::new(body.password),
-            })
+            .register(
+                RegistrationRequest {
+                    username: body.username,
+                    email: body.email,
+                    full_name: body.full_name,
+                    password: Password::new(body.password),
+                },
+                &client_info(&state, request),
+            )
             .await?;
         Ok(RegisterResponse::Created(Json(user.into())))
     }
@@ -129,7 +133,7 @@ impl AuthApi {
                         username: username.to_owned(),
                         password: Password::new(password.to_owned()),
                         scope: scope.map(str::to_owned),
-                        client: client_info(request),
+                        client: client_info(&state, request),
                     })
                     .await?;
                 Ok(TokenResponse::issued(grant.into()))
@@ -213,7 +217,7 @@ impl AuthApi {
                 username: body.username,
                 password: Password::new(body.password),
                 scope: body.scope.filter(|s| !s.is_empty()),
-                client: client_info(request),
+                client: client_info(&state, request),
             })
             .await?;
         Ok(TokenResponse::issued(grant.into()))

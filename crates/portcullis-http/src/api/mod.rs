@@ -16,6 +16,8 @@ use poem::Request;
 use poem_openapi::Tags;
 use portcullis_domain::ClientInfo;
 
+use crate::state::AppState;
+
 /// The tags that group operations in the OpenAPI document.
 #[derive(Tags)]
 pub enum ApiTags {
@@ -32,13 +34,11 @@ pub enum ApiTags {
 /// The longest `User-Agent` kept on a session record.
 const MAX_USER_AGENT_CHARS: usize = 256;
 
-/// Who is calling: the socket peer's address and the user agent.
-pub(crate) fn client_info(request: &Request) -> ClientInfo {
+/// Who is calling: the client address (see [`crate::client_ip`]) and the
+/// user agent.
+pub(crate) fn client_info(state: &AppState, request: &Request) -> ClientInfo {
     ClientInfo {
-        ip: request
-            .remote_addr()
-            .as_socket_addr()
-            .map(|addr| addr.ip().to_string()),
+        ip: state.trusted_proxies.client_ip(request),
         user_agent: request
             .headers()
             .get(poem::http::header::USER_AGENT)

@@ -1,5 +1,6 @@
 //! The caller's own account.
 
+use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
@@ -99,6 +100,7 @@ impl UsersApi {
     async fn change_password(
         &self,
         state: Data<&AppState>,
+        request: &Request,
         #[oai(scope = "ApiScopes::Profile")] auth: Authenticated<ProfileScope>,
         body: ValidatedJson<PasswordChangeBody>,
     ) -> Result<NoContentResponse, ApiError> {
@@ -111,6 +113,7 @@ impl UsersApi {
                     current_password: Password::new(body.current_password),
                     new_password: Password::new(body.new_password),
                 },
+                state.trusted_proxies.client_ip(request),
             )
             .await?;
         Ok(NoContentResponse::NoContent)
@@ -124,13 +127,18 @@ impl UsersApi {
     async fn delete_me(
         &self,
         state: Data<&AppState>,
+        request: &Request,
         #[oai(scope = "ApiScopes::Profile")] auth: Authenticated<ProfileScope>,
         body: ValidatedJson<AccountDeletionRequest>,
     ) -> Result<NoContentResponse, ApiError> {
         let ValidatedJson(body) = body;
         state
             .auth
-            .delete_account(&auth.principal, &Password::new(body.password))
+            .delete_account(
+                &auth.principal,
+                &Password::new(body.password),
+                state.trusted_proxies.client_ip(request),
+            )
             .await?;
         Ok(NoContentResponse::NoContent)
     }
