@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use poem::Server;
-use poem::listener::{Acceptor, AcceptorExt, Listener, TcpListener};
+use poem::listener::{
+    Acceptor, AcceptorExt, Listener, RustlsCertificate, RustlsConfig, TcpListener,
+};
 use portcullis_crypto::{Argon2Hasher, Argon2Policy, JwtCodec};
 use portcullis_domain::ports::SystemClock;
 use portcullis_domain::{AuthService, AuthSettings, PasswordPolicy, Ports};
@@ -148,18 +150,13 @@ pub struct Application {
     limiter: Arc<GovernorAttemptLimiter>,
     local_addr: SocketAddr,
     acceptor: poem::listener::BoxAcceptor,
+    scheme: &'static str,
     app: poem::endpoint::BoxEndpoint<'static>,
 }
 
 impl Application {
     /// Wires everything and binds the listen address (port 0 picks a free port).
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        if settings.tls_cert.is_some() || !settings.cors_origins.is_empty() {
-            anyhow::bail!(
-                "TLS and CORS settings are not supported by this version; \
-                 refusing to start rather than ignore them"
-            );
-        }
         let (auth, limiter) = build_components(settings)?;
         let trusted_proxies = TrustedProxies::parse(&settings.trusted_proxies)
             .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
@@ -170,12 +167,34 @@ impl Application {
             },
             &HttpOptions {
                 docs_enabled: settings.docs,
+                cors_origins: settings.cors_origins.clone(),
+                hsts: settings.tls_cert.is_some(),
             },
         );
-        let acceptor = TcpListener::bind(settings.bind)
-            .into_acceptor()
-            .await
-            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let acceptor = match (&settings.tls_cert, &settings.tls_key) {
+            (Some(cert), Some(key)) => {
+                let certificate = RustlsCertificate::new()
+                    .cert(
+                        std::fs::read(cert)
+                            .with_context(|| format!("cannot read {}", cert.display()))?,
+                    )
+                    .key(
+                        std::fs::read(key)
+                            .with_context(|| format!("cannot read {}", key.display()))?,
+                    );
+                // rustls speaks TLS 1.2 and 1.3 only.
+                TcpListener::bind(settings.bind)
+                    .rustls(RustlsConfig::new().fallback(certificate))
+                    .into_acceptor()
+                    .await
+                    .map(AcceptorExt::boxed)
+            }
+            _ => TcpListener::bind(settings.bind)
+                .into_acceptor()
+                .await
+                .map(AcceptorExt::boxed),
+        }
+        .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let local_addr = acceptor
             .local_addr()
             .first()
@@ -185,7 +204,12 @@ impl Application {
             auth,
             limiter,
             local_addr,
-            acceptor: acceptor.boxed(),
+            acceptor,
+            scheme: if settings.tls_cert.is_some() {
+                "https"
+            } else {
+                "http"
+            },
             app,
         })
     }
@@ -198,7 +222,7 @@ impl Application {
     /// Serves until `shutdown` completes, then lets in-flight requests finish
     /// for up to [`SHUTDOWN_GRACE`].
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-        tracing::info!(address = %self.local_addr, "listening on http://{}", self.local_addr);
+        tracing::info!(address = %self.local_addr, "listening on {}://{}", self.scheme, self.local_addr);
         let purge = tokio::spawn(purge_dead_sessions_periodically(self.auth.clone()));
         let cleanup = tokio::spawn(clean_up_limiters_periodically(self.limiter.clone()));
         let result = Server::new_with_acceptor(self.acceptor)

@@ -40,11 +40,20 @@ pub use state::AppState;
 pub struct HttpOptions {
     /// Serve `/docs` (Swagger UI) and `/openapi.json`.
     pub docs_enabled: bool,
+    /// Origins allowed to call the API from a browser. Empty: no CORS headers
+    /// at all (and never a reflected origin).
+    pub cors_origins: Vec<String>,
+    /// Send `Strict-Transport-Security` (only when serving HTTPS).
+    pub hsts: bool,
 }
 
 impl Default for HttpOptions {
     fn default() -> Self {
-        Self { docs_enabled: true }
+        Self {
+            docs_enabled: true,
+            cors_origins: Vec::new(),
+            hsts: false,
+        }
     }
 }
 
@@ -88,7 +97,10 @@ pub fn build_app(state: AppState, options: &HttpOptions) -> BoxEndpoint<'static>
     let service = api_service();
     let spec: serde_json::Value =
         serde_json::from_str(&service.spec()).unwrap_or(serde_json::Value::Null);
-    let routes = Arc::new(middleware::RouteTable::from_spec(&spec));
+    let wrapper = Arc::new(middleware::WrapperConfig {
+        routes: middleware::RouteTable::from_spec(&spec),
+        hsts: options.hsts,
+    });
     let mut route = Route::new();
     if options.docs_enabled {
         route = route
@@ -96,10 +108,26 @@ pub fn build_app(state: AppState, options: &HttpOptions) -> BoxEndpoint<'static>
             .nest("/docs", service.swagger_ui());
     }
     let route = route.nest("/", service).data(state);
+    // poem's Cors allows every origin when given none, so it is only added
+    // for a non-empty list.
+    let cors_enabled = !options.cors_origins.is_empty();
+    let route = route.with_if(cors_enabled, cors(&options.cors_origins));
     route
         .around(move |endpoint, request| {
-            let routes = Arc::clone(&routes);
-            middleware::handle(endpoint, request, routes)
+            let wrapper = Arc::clone(&wrapper);
+            middleware::handle(endpoint, request, wrapper)
         })
         .boxed()
+}
+
+/// CORS for the configured origins only: exact matches, the matched origin
+/// echoed (never an arbitrary one), no credentials (Portcullis uses no cookies).
+fn cors(origins: &[String]) -> poem::middleware::Cors {
+    use poem::http::Method;
+    poem::middleware::Cors::new()
+        .allow_origins(origins.iter().map(String::as_str))
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_headers(["authorization", "content-type", "x-api-key", "x-request-id"])
+        .expose_headers(["x-request-id", "retry-after", "www-authenticate"])
+        .max_age(600)
 }

@@ -31,6 +31,18 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Paths whose errors are RFC 6749 JSON rather than problem details.
 const OAUTH_PATHS: [&str; 3] = ["/auth/token", "/auth/login", "/auth/revoke"];
 
+/// `Strict-Transport-Security` when serving HTTPS: one year, subdomains too.
+pub const HSTS: &str = "max-age=31536000; includeSubDomains";
+
+/// What the wrapper needs to know.
+#[derive(Debug)]
+pub(crate) struct WrapperConfig {
+    /// Paths and their methods, for `Allow`.
+    pub(crate) routes: RouteTable,
+    /// Whether to send HSTS.
+    pub(crate) hsts: bool,
+}
+
 /// What the wrapper needs to know about the routes.
 #[derive(Debug, Clone)]
 pub(crate) struct RouteTable {
@@ -79,7 +91,7 @@ impl RouteTable {
 pub(crate) async fn handle<E: Endpoint>(
     endpoint: Arc<E>,
     mut request: Request,
-    routes: Arc<RouteTable>,
+    config: Arc<WrapperConfig>,
 ) -> poem::Result<Response> {
     let started = Instant::now();
     let request_id = request_id(&request);
@@ -95,14 +107,14 @@ pub(crate) async fn handle<E: Endpoint>(
         }
         match endpoint.call(request).await {
             Ok(response) => response.into_response(),
-            Err(error) => error_response(error, oauth, &path, &routes),
+            Err(error) => error_response(error, oauth, &path, &config.routes),
         }
     }
     .instrument(span.clone())
     .await;
 
     let mut response = result;
-    add_security_headers(&mut response, &path);
+    add_security_headers(&mut response, &path, config.hsts);
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
@@ -183,6 +195,13 @@ fn error_response(error: poem::Error, oauth: bool, path: &str, routes: &RouteTab
         return error.into_response();
     }
     let status = error.status();
+    if let Some(cors) = error.downcast_ref::<poem::error::CorsError>() {
+        tracing::debug!(error = %cors, "cross-origin request refused");
+        return problem_response(
+            StatusCode::FORBIDDEN,
+            "this origin, method or header is not allowed",
+        );
+    }
     if error.is::<ContentTypeError>() || status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
         let expected = if path == "/auth/token" || path == "/auth/revoke" {
             "application/x-www-form-urlencoded"
@@ -256,7 +275,7 @@ fn problem_response(status: StatusCode, detail: &str) -> Response {
         .body(body.to_string())
 }
 
-fn add_security_headers(response: &mut Response, path: &str) {
+fn add_security_headers(response: &mut Response, path: &str, hsts: bool) {
     let docs = path == "/docs" || path.starts_with("/docs/");
     let headers = response.headers_mut();
     headers.insert(
@@ -273,6 +292,12 @@ fn add_security_headers(response: &mut Response, path: &str) {
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(if docs { DOCS_CSP } else { API_CSP }),
     );
+    if hsts {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
+    }
     headers.remove(header::SERVER);
 }
 
