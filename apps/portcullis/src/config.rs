@@ -292,6 +292,13 @@ impl Settings {
                 "password_min_length must be between 8 and 256".to_owned(),
             ));
         }
+        portcullis_crypto::Argon2Policy {
+            memory_kib: self.argon2_m_kib,
+            iterations: self.argon2_t,
+            parallelism: self.argon2_p,
+        }
+        .validate(true)
+        .map_err(|e| ConfigError(format!("argon2 parameters: {e}")))?;
         if self.argon2_m_kib < MIN_SECURE_ARGON2_M_KIB && !self.insecure_test_hashing {
             return Err(ConfigError(format!(
                 "argon2_m_kib must be at least {MIN_SECURE_ARGON2_M_KIB} \
@@ -413,10 +420,80 @@ mod tests {
             ..SettingsArgs::default()
         };
         assert!(Settings::resolve(&allowed_for_tests).is_ok());
+        let zero_iterations = SettingsArgs {
+            argon2_t: Some(0),
+            ..SettingsArgs::default()
+        };
+        assert!(Settings::resolve(&zero_iterations).is_err());
         let short_minimum = SettingsArgs {
             password_min_length: Some(7),
             ..SettingsArgs::default()
         };
         assert!(Settings::resolve(&short_minimum).is_err());
+    }
+}
+
+#[cfg(test)]
+mod documentation_tests {
+    use std::collections::BTreeSet;
+
+    use clap::{Args, Command};
+
+    use super::SettingsArgs;
+
+    /// `(flag, env)` of every setting the binary accepts, read from clap.
+    fn settings_in_code() -> BTreeSet<(String, String)> {
+        SettingsArgs::augment_args(Command::new("portcullis"))
+            .get_arguments()
+            .filter(|arg| arg.get_id() != "config")
+            .map(|arg| {
+                (
+                    format!("--{}", arg.get_long().unwrap_or_default()),
+                    arg.get_env()
+                        .map(|env| env.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    /// `(flag, env)` pairs of the settings table in docs/configuration.md.
+    /// A row may hold two settings (`A` / `B`), paired in order.
+    fn settings_in_docs() -> BTreeSet<(String, String)> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md");
+        let text = std::fs::read_to_string(path).expect("docs/configuration.md exists");
+        let code_spans = |cell: &str| -> Vec<String> {
+            cell.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect()
+        };
+        text.lines()
+            .filter(|line| line.starts_with("| `"))
+            .flat_map(|line| {
+                let cells: Vec<&str> = line.split(" | ").collect();
+                let envs = code_spans(cells.get(1).copied().unwrap_or_default());
+                let flags = code_spans(cells.get(2).copied().unwrap_or_default());
+                flags.into_iter().zip(envs).collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_configuration_document_lists_exactly_the_settings_in_the_code() {
+        let code = settings_in_code();
+        let docs = settings_in_docs();
+        let undocumented: Vec<_> = code.difference(&docs).collect();
+        let stale: Vec<_> = docs.difference(&code).collect();
+        assert!(
+            undocumented.is_empty() && stale.is_empty(),
+            "undocumented settings: {undocumented:?}; documented but absent: {stale:?}"
+        );
+        assert!(
+            code.len() >= 20,
+            "the clap introspection found {}",
+            code.len()
+        );
     }
 }

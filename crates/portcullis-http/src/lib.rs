@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use poem::endpoint::BoxEndpoint;
 use poem::{EndpointExt, Route};
-use poem_openapi::OpenApiService;
+use poem_openapi::{OpenApi, OpenApiService};
 
 pub use middleware::{API_CSP, DOCS_CSP, MAX_BODY_BYTES};
 pub use state::AppState;
@@ -57,7 +57,8 @@ impl Default for HttpOptions {
     }
 }
 
-type Apis = (
+/// Portcullis's own operations.
+pub type PortcullisApis = (
     api::AuthApi,
     api::UsersApi,
     api::ApiKeysApi,
@@ -65,20 +66,51 @@ type Apis = (
     api::HealthApi,
 );
 
-/// The OpenAPI service of the whole API.
-pub fn api_service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new(
-        (
-            api::AuthApi,
-            api::UsersApi,
-            api::ApiKeysApi,
-            api::AdminApi,
-            api::HealthApi,
-        ),
-        "Portcullis",
-        env!("CARGO_PKG_VERSION"),
+/// Portcullis's own operations, as one value for [`api_service_with`].
+pub fn portcullis_apis() -> PortcullisApis {
+    (
+        api::AuthApi,
+        api::UsersApi,
+        api::ApiKeysApi,
+        api::AdminApi,
+        api::HealthApi,
     )
-    .description(
+}
+
+/// An API with no operations: what [`build_app`] adds to Portcullis's own.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoExtraApi;
+
+impl OpenApi for NoExtraApi {
+    fn meta() -> Vec<poem_openapi::registry::MetaApi> {
+        Vec::new()
+    }
+
+    fn register(_registry: &mut poem_openapi::registry::Registry) {}
+
+    fn add_routes(
+        self,
+        _route_table: &mut std::collections::HashMap<
+            String,
+            std::collections::HashMap<poem::http::Method, BoxEndpoint<'static>>,
+        >,
+    ) {
+    }
+}
+
+/// The OpenAPI service of the whole API.
+pub fn api_service() -> OpenApiService<(PortcullisApis, NoExtraApi), ()> {
+    api_service_with(NoExtraApi, "Portcullis", env!("CARGO_PKG_VERSION"))
+}
+
+/// The OpenAPI service of Portcullis's operations plus `extra`, your own
+/// poem-openapi API, under one document titled `title`.
+pub fn api_service_with<T: OpenApi>(
+    extra: T,
+    title: &str,
+    version: &str,
+) -> OpenApiService<(PortcullisApis, T), ()> {
+    OpenApiService::new((portcullis_apis(), extra), title, version).description(
         "Username/password authentication: OAuth2 password grant, JWT access tokens \
          (RFC 9068), rotating refresh tokens. Use **Authorize** to log in with the \
          OAuth2 password flow; every protected operation then works with *Try it out*.",
@@ -87,16 +119,77 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
 
 /// The OpenAPI document as JSON, exactly as `/openapi.json` serves it.
 pub fn openapi_json() -> String {
-    api_service().spec()
+    conforming_spec(&api_service().spec())
+}
+
+/// poem-openapi lists an operation's scopes under every security scheme it
+/// accepts; OpenAPI 3.0 allows scopes only for `oauth2` and `openIdConnect`
+/// schemes and wants an empty list for the others. This empties them.
+fn conforming_spec(spec: &str) -> String {
+    let Ok(mut document) = serde_json::from_str::<serde_json::Value>(spec) else {
+        return spec.to_owned();
+    };
+    let scoped_types = ["oauth2", "openIdConnect"];
+    let scheme_types: std::collections::HashMap<String, String> =
+        document["components"]["securitySchemes"]
+            .as_object()
+            .map(|schemes| {
+                schemes
+                    .iter()
+                    .map(|(name, scheme)| {
+                        (
+                            name.clone(),
+                            scheme["type"].as_str().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+    if let Some(paths) = document["paths"].as_object_mut() {
+        for operation in paths
+            .values_mut()
+            .filter_map(|p| p.as_object_mut())
+            .flat_map(|p| p.values_mut())
+        {
+            let Some(requirements) = operation.get_mut("security").and_then(|s| s.as_array_mut())
+            else {
+                continue;
+            };
+            for requirement in requirements.iter_mut().filter_map(|r| r.as_object_mut()) {
+                for (scheme, scopes) in requirement.iter_mut() {
+                    let scheme_type = scheme_types
+                        .get(scheme)
+                        .map(String::as_str)
+                        .unwrap_or_default();
+                    if !scoped_types.contains(&scheme_type) {
+                        *scopes = serde_json::Value::Array(Vec::new());
+                    }
+                }
+            }
+        }
+    }
+    serde_json::to_string_pretty(&document).unwrap_or_else(|_| spec.to_owned())
 }
 
 /// Builds the application: the API, the documents (when enabled), and the
 /// wrapper that adds request ids, the 64 KiB body limit, security headers,
 /// access logging and the contract's error formats.
 pub fn build_app(state: AppState, options: &HttpOptions) -> BoxEndpoint<'static> {
-    let service = api_service();
+    build_app_with(state, options, api_service())
+}
+
+/// Like [`build_app`], serving a service made with [`api_service_with`]: your
+/// operations get the same documents, security schemes, error formats,
+/// headers and logging as Portcullis's own, and can take an
+/// [`Authenticated`](security::Authenticated) parameter.
+pub fn build_app_with<T: OpenApi + 'static>(
+    state: AppState,
+    options: &HttpOptions,
+    service: OpenApiService<T, ()>,
+) -> BoxEndpoint<'static> {
+    let spec_text = conforming_spec(&service.spec());
     let spec: serde_json::Value =
-        serde_json::from_str(&service.spec()).unwrap_or(serde_json::Value::Null);
+        serde_json::from_str(&spec_text).unwrap_or(serde_json::Value::Null);
     let wrapper = Arc::new(middleware::WrapperConfig {
         routes: middleware::RouteTable::from_spec(&spec),
         hsts: options.hsts,
@@ -104,7 +197,14 @@ pub fn build_app(state: AppState, options: &HttpOptions) -> BoxEndpoint<'static>
     let mut route = Route::new();
     if options.docs_enabled {
         route = route
-            .at("/openapi.json", service.spec_endpoint())
+            .at(
+                "/openapi.json",
+                poem::endpoint::make_sync(move |_| {
+                    poem::Response::builder()
+                        .content_type("application/json; charset=utf-8")
+                        .body(spec_text.clone())
+                }),
+            )
             .nest("/docs", service.swagger_ui());
     }
     let route = route.nest("/", service).data(state);

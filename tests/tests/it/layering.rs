@@ -12,8 +12,12 @@ const HTTP: &str = "portcullis-http";
 const APP: &str = "portcullis";
 const TESTS: &str = "portcullis-tests";
 
-/// Packages that may know every workspace crate.
-const COMPOSITION_ROOTS: [&str; 2] = [APP, TESTS];
+/// The example application that embeds Portcullis (issue: documentation and reuse).
+const NOTES_EXAMPLE: &str = "notes-example";
+
+/// Packages that may know every workspace crate: the binaries under `apps/`
+/// and the black-box tests.
+const COMPOSITION_ROOTS: [&str; 3] = [APP, NOTES_EXAMPLE, TESTS];
 
 fn metadata() -> Metadata {
     MetadataCommand::new()
