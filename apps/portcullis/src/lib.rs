@@ -12,7 +12,7 @@ pub mod telemetry;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,11 +53,21 @@ fn build_components(
     settings: &Settings,
 ) -> anyhow::Result<(AuthService, Arc<GovernorAttemptLimiter>)> {
     create_data_dir(settings)?;
+    let database = settings.database_path();
+    // Created 0600 before SQLite opens it: SQLite gives its -wal and -shm
+    // files the database file's mode, so all three are owner-only from the
+    // first moment. An existing file is tightened if it is not.
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&database)
+        .with_context(|| format!("cannot create {}", database.display()))?;
+    restrict_to_owner(&database)?;
     let store = Arc::new(
-        SqliteStore::open(&settings.database_path())
-            .with_context(|| format!("cannot open {}", settings.database_path().display()))?,
+        SqliteStore::open(&database)
+            .with_context(|| format!("cannot open {}", database.display()))?,
     );
-    restrict_to_owner(&settings.database_path())?;
     let codec = match &settings.jwt_secret {
         Some(secret) => JwtCodec::new(
             secret.expose_secret().as_bytes(),
@@ -132,8 +142,7 @@ fn create_data_dir(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The database holds password hashes: only its owner may read it. SQLite
-/// gives its `-wal` and `-shm` files the database file's mode.
+/// The database holds password hashes: only its owner may read it.
 fn restrict_to_owner(path: &std::path::Path) -> anyhow::Result<()> {
     let metadata =
         std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;

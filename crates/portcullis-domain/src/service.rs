@@ -130,7 +130,8 @@ pub struct PasswordChangeRequest {
 pub struct ApiKeyRequest {
     /// Label.
     pub name: String,
-    /// Space-separated scopes; default: the creating credential's scopes.
+    /// Space-separated scopes; default (`None`): the creating credential's
+    /// scopes. An empty list is refused.
     pub scopes: Option<String>,
     /// Lifetime in days (1..=3650); default: no expiry.
     pub expires_in_days: Option<u32>,
@@ -507,7 +508,12 @@ impl AuthService {
             .ok();
         let scopes = match request.scopes.as_deref().map(ScopeSet::parse) {
             None => principal.scopes,
-            Some(Ok(scopes)) if scopes.is_empty() => principal.scopes,
+            // An explicit empty list would mean "a key that can do nothing";
+            // silently widening it to everything would be worse.
+            Some(Ok(scopes)) if scopes.is_empty() => {
+                errors.push(FieldError::new("scopes", "must name at least one scope"));
+                principal.scopes
+            }
             Some(Ok(scopes)) if scopes.is_subset_of(principal.scopes) => scopes,
             Some(Ok(_)) => {
                 errors.push(FieldError::new(
@@ -722,23 +728,28 @@ impl AuthService {
     /// [`AuthError::InvalidGrant`], except a scope beyond the session's grant
     /// ([`AuthError::InvalidScope`], checked before anything changes).
     pub async fn refresh(&self, request: RefreshRequest) -> Result<TokenGrant, AuthError> {
-        let requested = match request.scope.as_deref() {
-            Some(scope) => Some(ScopeSet::parse(scope).map_err(|_| AuthError::InvalidScope)?),
-            None => None,
-        };
         let presented = self.issuer.hash_refresh_token(&request.refresh_token);
-        if let Some(requested) = requested {
-            // The session's grant never changes, so checking it before the
-            // atomic rotation cannot race with it.
-            let owner = self
-                .sessions
-                .find_refresh_token_owner(&presented)
-                .await?
-                .ok_or(AuthError::InvalidGrant)?;
-            if !requested.is_subset_of(owner.scopes) {
-                return Err(AuthError::InvalidScope);
+        let requested = match request.scope.as_deref() {
+            None => None,
+            Some(scope) => {
+                // The scope is checked before the atomic rotation so that a
+                // refused scope does not spend the token; the session's grant
+                // never changes, so this read cannot race with it. A replayed
+                // token skips the check: whatever scope it asks for, it must
+                // reach the rotation, which ends its session.
+                let owner = self
+                    .sessions
+                    .find_refresh_token_owner(&presented)
+                    .await?
+                    .ok_or(AuthError::InvalidGrant)?;
+                let requested = ScopeSet::parse(scope);
+                match requested {
+                    _ if owner.already_used => None,
+                    Ok(requested) if requested.is_subset_of(owner.scopes) => Some(requested),
+                    Ok(_) | Err(_) => return Err(AuthError::InvalidScope),
+                }
             }
-        }
+        };
         let now = self.now_seconds();
         let (refresh_token, replacement) = self.issuer.new_refresh_token();
         let outcome = self

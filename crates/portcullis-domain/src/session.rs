@@ -125,6 +125,8 @@ pub struct RefreshTokenOwner {
     pub user_id: UserId,
     /// The scopes the session was granted.
     pub scopes: ScopeSet,
+    /// Whether this token was already rotated (presenting it again is a replay).
+    pub already_used: bool,
 }
 
 /// What presenting a refresh token did, decided in one atomic store step.

@@ -292,6 +292,10 @@ fn add_security_headers(response: &mut Response, path: &str, hsts: bool) {
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(if docs { DOCS_CSP } else { API_CSP }),
     );
+    if headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+        // The answer depends on the Origin: caches must key on it.
+        headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
     if hsts {
         headers.insert(
             header::STRICT_TRANSPORT_SECURITY,

@@ -230,10 +230,19 @@ impl<'a, S: RequiredScope> ApiExtractor<'a> for Authenticated<S> {
             ApiError::internal()
         })?;
         let headers = request.headers();
-        let presented = parse_credentials(
-            headers.get(AUTHORIZATION).map(|v| v.as_bytes()),
-            headers.get(API_KEY_HEADER).map(|v| v.as_bytes()),
-        );
+        // A header repeated is two credentials too (RFC 9110 §5.3 allows one
+        // `Authorization`); taking the first would let a proxy checking the
+        // last one and this server disagree about who is calling.
+        let repeated = headers.get_all(AUTHORIZATION).iter().count() > 1
+            || headers.get_all(API_KEY_HEADER).iter().count() > 1;
+        let presented = if repeated {
+            PresentedCredential::Several
+        } else {
+            parse_credentials(
+                headers.get(AUTHORIZATION).map(|v| v.as_bytes()),
+                headers.get(API_KEY_HEADER).map(|v| v.as_bytes()),
+            )
+        };
         let principal = match presented {
             PresentedCredential::None => return Err(ApiError::missing_credentials().into()),
             PresentedCredential::Malformed => return Err(ApiError::invalid_token().into()),

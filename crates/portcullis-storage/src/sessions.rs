@@ -117,7 +117,7 @@ impl SessionStore for SqliteStore {
         self.run("find_refresh_token_owner", move |connection| {
             let found = connection
                 .prepare_cached(
-                    "SELECT s.id, s.user_id, s.scope \
+                    "SELECT s.id, s.user_id, s.scope, t.used_at IS NOT NULL \
                      FROM refresh_tokens AS t JOIN sessions AS s ON s.id = t.session_id \
                      WHERE t.token_hash = ?1",
                 )?
@@ -126,16 +126,18 @@ impl SessionStore for SqliteStore {
                         row.get::<_, String>(0)?,
                         row.get::<_, String>(1)?,
                         row.get::<_, String>(2)?,
+                        row.get::<_, bool>(3)?,
                     ))
                 })
                 .optional()?;
-            let Some((id, user_id, scope)) = found else {
+            let Some((id, user_id, scope, already_used)) = found else {
                 return Ok(None);
             };
             Ok(Some(RefreshTokenOwner {
                 session_id: session_id(&id)?,
                 user_id: session_user_id(&user_id)?,
                 scopes: scope_set(&scope)?,
+                already_used,
             }))
         })
         .await

@@ -279,3 +279,18 @@ async fn user_pages_follow_their_cursor_without_repeats() {
     }
     assert_eq!(seen, ["user0", "user1", "user2", "user3", "user4"]);
 }
+
+#[tokio::test]
+async fn an_explicitly_empty_scope_list_is_refused_rather_than_widened() {
+    let harness = Harness::new();
+    register(&harness, "root", Role::Admin).await;
+    let admin = principal(&harness, "root", None).await;
+    let result = harness
+        .service
+        .create_api_key(&admin, key_request(Some(""), None))
+        .await;
+    let Err(AuthError::Validation(errors)) = result else {
+        panic!("expected a validation error, got {result:?}");
+    };
+    assert_eq!(errors[0].field, "scopes");
+}

@@ -420,11 +420,12 @@ impl SessionStore for MemoryStore {
     ) -> Result<Option<RefreshTokenOwner>, StoreError> {
         let sessions = self.sessions.lock().expect("lock");
         let tokens = self.refresh_tokens.lock().expect("lock");
-        Ok(tokens.get(token.as_bytes()).and_then(|(session_id, _)| {
+        Ok(tokens.get(token.as_bytes()).and_then(|(session_id, used)| {
             sessions.get(session_id).map(|session| RefreshTokenOwner {
                 session_id: *session_id,
                 user_id: session.session.user_id,
                 scopes: session.session.scopes,
+                already_used: *used,
             })
         }))
     }

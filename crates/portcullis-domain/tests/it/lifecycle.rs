@@ -291,3 +291,24 @@ async fn ending_someone_elses_session_is_not_found() {
         .expect("ended");
     assert!(!is_authenticated(&harness, &alice.access_token).await);
 }
+
+#[tokio::test]
+async fn a_replayed_token_ends_the_session_whatever_scope_it_asks_for() {
+    let harness = Harness::new();
+    register(&harness, "alice", Role::User).await;
+    for scope in ["admin", "no-such-scope"] {
+        let first = login(&harness, "alice").await;
+        let second = refresh(&harness, &first.refresh_token, None)
+            .await
+            .expect("refreshed");
+        let replay = refresh(&harness, &first.refresh_token, Some(scope)).await;
+        assert!(
+            matches!(replay, Err(AuthError::InvalidGrant)),
+            "{scope}: {replay:?}"
+        );
+        assert!(
+            !is_authenticated(&harness, &second.access_token).await,
+            "{scope}: the replay must end the session"
+        );
+    }
+}
