@@ -115,3 +115,37 @@ async fn with_docs_disabled_both_documents_are_404() {
     let health = app.client.get(app.url("/health")).send().await.unwrap();
     assert_eq!(health.status(), 200, "the API itself still runs");
 }
+
+#[tokio::test]
+async fn only_oauth2_requirements_carry_scopes_as_openapi_3_0_requires() {
+    let app = TestApp::spawn().await;
+    let spec: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut checked = 0;
+    for (path, operations) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            for requirement in operation["security"].as_array().into_iter().flatten() {
+                for (scheme, scopes) in requirement.as_object().unwrap() {
+                    let scopes = scopes.as_array().unwrap();
+                    if scheme == "OAuth2" {
+                        assert!(
+                            !scopes.is_empty(),
+                            "{method} {path}: OAuth2 lists its scope"
+                        );
+                    } else {
+                        assert!(scopes.is_empty(), "{method} {path}: {scheme} lists scopes");
+                    }
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked >= 40, "only {checked} requirements found");
+}

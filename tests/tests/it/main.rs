@@ -2,7 +2,11 @@
 //! port 0 with a fresh temporary data directory (see `portcullis_tests`) and
 //! checks the HTTP contract (`CONTRACT.md`) from the outside.
 
+mod abuse;
+mod admin;
+mod credentials;
 mod documents;
+mod enforcement;
 mod errors;
 mod layering;
 mod lifecycle;
@@ -10,4 +14,5 @@ mod register;
 mod storage_secrets;
 mod support;
 mod token;
+mod transport;
 mod users;

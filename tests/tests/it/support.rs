@@ -2,12 +2,12 @@
 //! account changes made behind the running application's back.
 
 use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{EncodingKey, Header, encode};
 use portcullis_domain::Role;
 use portcullis_tests::TestApp;
-use reqwest::Response;
 use reqwest::header::HeaderMap;
+use reqwest::{Method, RequestBuilder, Response};
 use serde_json::Value;
 
 /// The content type of RFC 9457 problem details.
@@ -145,4 +145,140 @@ pub fn error_fields(problem: &Value) -> Vec<String> {
                 .to_owned()
         })
         .collect()
+}
+
+// --- credentials of every kind (API keys, Basic, admin) ----------------------
+
+/// The challenge of a 401 for a presented but refused credential.
+pub const INVALID_TOKEN_CHALLENGE: &str = r#"Bearer realm="portcullis", error="invalid_token""#;
+
+/// The challenge of a 403 for a credential without the `admin` scope.
+pub const ADMIN_SCOPE_CHALLENGE: &str =
+    r#"Bearer realm="portcullis", error="insufficient_scope", scope="admin""#;
+
+/// Starts a test app whose credential-check limiter never gets in the way
+/// (for tests that are not about rate limiting).
+pub async fn spawn_unthrottled() -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temporary directory");
+    let mut args = portcullis_tests::test_args(data_dir.path().join("data"));
+    args.login_per_ip_per_min = Some(10_000);
+    args.login_per_user_per_min = Some(10_000);
+    let settings = portcullis::Settings::resolve(&args).expect("valid settings");
+    TestApp::spawn_with(data_dir, settings).await
+}
+
+/// One credential as a client presents it on a "user" route.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// `Authorization: Bearer <access token>`.
+    Bearer(String),
+    /// `X-API-Key: <key>`.
+    ApiKey(String),
+    /// `Authorization: Basic base64(username:password)`.
+    Basic(String, String),
+}
+
+impl Credential {
+    /// HTTP Basic with `username` and `password`.
+    pub fn basic(username: &str, password: &str) -> Self {
+        Self::Basic(username.to_owned(), password.to_owned())
+    }
+
+    /// Adds the credential's header to `request`.
+    pub fn apply(&self, request: RequestBuilder) -> RequestBuilder {
+        match self {
+            Self::Bearer(token) => request.bearer_auth(token),
+            Self::ApiKey(key) => request.header("x-api-key", key),
+            Self::Basic(username, password) => {
+                request.header("authorization", basic_authorization(username, password))
+            }
+        }
+    }
+}
+
+/// The `Authorization` value of HTTP Basic (RFC 7617) for `username` and
+/// `password`.
+pub fn basic_authorization(username: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        STANDARD.encode(format!("{username}:{password}"))
+    )
+}
+
+/// Sends `method path` with an optional credential and JSON body.
+pub async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    credential: Option<&Credential>,
+    body: Option<&Value>,
+) -> Response {
+    let mut request = app.client.request(method, app.url(path));
+    if let Some(credential) = credential {
+        request = credential.apply(request);
+    }
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    request.send().await.expect("request")
+}
+
+/// `POST /users/me/api-keys` with `credential`; asserts 201 and returns the
+/// `NewApiKey`.
+pub async fn new_api_key(app: &TestApp, credential: &Credential, body: &Value) -> Value {
+    let response = call(
+        app,
+        Method::POST,
+        "/users/me/api-keys",
+        Some(credential),
+        Some(body),
+    )
+    .await;
+    assert_eq!(response.status(), 201, "creating an API key with {body}");
+    response.json().await.expect("NewApiKey json")
+}
+
+/// The `key` of a `NewApiKey`.
+pub fn api_key_of(created: &Value) -> String {
+    created["key"].as_str().expect("the new key").to_owned()
+}
+
+/// Registers `username`, gives it the admin role and logs it in; returns the
+/// access token (scopes `profile admin`).
+pub async fn admin_token_for(app: &TestApp, username: &str) -> String {
+    app.register(username).await;
+    make_admin(app, username).await;
+    app.login(username).await["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned()
+}
+
+/// Asserts a 401 problem with exactly `challenge` and no `Basic` challenge.
+pub async fn expect_unauthorized(response: Response, challenge: &str, case: &str) {
+    assert_eq!(response.status(), 401, "{case}");
+    let all: Vec<&str> = response
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|value| value.to_str().expect("visible ASCII"))
+        .collect();
+    assert_eq!(all, [challenge], "{case}: WWW-Authenticate");
+    assert!(
+        all.iter()
+            .all(|c| !c.to_ascii_lowercase().contains("basic")),
+        "{case}: never a Basic challenge: {all:?}"
+    );
+    expect_problem(response, 401).await;
+}
+
+/// Asserts a 403 problem that names the missing `admin` scope.
+pub async fn expect_admin_scope_missing(response: Response, case: &str) {
+    assert_eq!(response.status(), 403, "{case}");
+    assert_eq!(
+        header(response.headers(), "www-authenticate"),
+        Some(ADMIN_SCOPE_CHALLENGE),
+        "{case}"
+    );
+    expect_problem(response, 403).await;
 }
