@@ -174,17 +174,22 @@ impl<S: Type> ParsePayload for OAuthForm<S> {
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let data = Vec::<u8>::from_request(request, body).await?;
-        let params: Vec<(String, String)> = serde_urlencoded::from_bytes(&data).map_err(|_| {
-            OAuthErrorResponse::invalid_request("the form body is not valid url-encoding")
-        })?;
         Ok(Self {
-            params,
+            params: parse_form(&data)?,
             schema: PhantomData,
         })
     }
 }
 
 impl_apirequest_for_payload!(OAuthForm<S>, S: Type);
+
+/// Parses an `application/x-www-form-urlencoded` body into its parameters,
+/// in order and with repeats kept (so that [`OAuthForm::single`] can refuse
+/// them).
+pub fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, OAuthErrorResponse> {
+    serde_urlencoded::from_bytes(body)
+        .map_err(|_| OAuthErrorResponse::invalid_request("the form body is not valid url-encoding"))
+}
 
 /// Why a JSON body was refused.
 enum JsonRejection {
