@@ -15,6 +15,13 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
+# Verification against outside tools on the release build: OpenAPI drift,
+# a real OAuth2 client library, a generated client, Swagger UI in Chromium,
+# crash durability (installs what each needs: pip, npm, apt).
+verify:
+    cargo build --release --locked -p portcullis
+    for check in openapi-drift oauth-client generated-client browser crash-durability; do bash .ci/stages/$check.sh; done
+
 # Everything CI runs.
 ci:
     bash .ci/run

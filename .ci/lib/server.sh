@@ -3,8 +3,10 @@
 #
 #   build_release                      builds target/release/portcullis once
 #   start_server DIR [ENV=VALUE ...]   starts it on a free port with its data
-#                                      in DIR; sets SERVER_PID, SERVER_URL and
-#                                      SERVER_LOG; extra settings as env pairs
+#                                      in DIR; sets SERVER_PID, SERVER_URL
+#                                      (https:// when PORTCULLIS_TLS_CERT is
+#                                      given) and SERVER_LOG; extra settings
+#                                      as env pairs
 #   stop_server                        SIGTERM and wait
 #
 # Servers started here allow generous login rates (the checks come from one
@@ -32,7 +34,9 @@ start_server() {
   SERVER_PID=$!
   local port=""
   for _ in $(seq 1 100); do
-    port=$(grep -o '"address":"127.0.0.1:[0-9]*"' "$SERVER_LOG" 2>/dev/null | head -1 | grep -o '[0-9]*"$' | tr -d '"')
+    # `|| true`: until the server has logged its address the pipeline fails,
+    # which must not end a caller running under `set -euo pipefail`.
+    port=$(grep -o '"address":"127.0.0.1:[0-9]*"' "$SERVER_LOG" 2>/dev/null | head -1 | grep -o '[0-9]*"$' | tr -d '"' || true)
     [ -n "$port" ] && break
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then
       echo "server exited early:" >&2
@@ -46,8 +50,15 @@ start_server() {
     cat "$SERVER_LOG" >&2
     return 1
   fi
-  SERVER_URL="http://127.0.0.1:$port"
-  curl -fsS "$SERVER_URL/health" >/dev/null
+  # A server given PORTCULLIS_TLS_CERT speaks HTTPS; the liveness probe does
+  # not verify its (test) certificate, the stage's own client does.
+  local scheme=http
+  local arg
+  for arg in "$@"; do
+    case "$arg" in PORTCULLIS_TLS_CERT=*) scheme=https ;; esac
+  done
+  SERVER_URL="$scheme://127.0.0.1:$port"
+  curl -fsS --insecure "$SERVER_URL/health" >/dev/null
 }
 
 stop_server() {
