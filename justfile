@@ -22,6 +22,14 @@ verify:
     cargo build --release --locked -p portcullis
     for check in openapi-drift oauth-client generated-client browser crash-durability; do bash .ci/stages/$check.sh; done
 
+# The load benchmark: release build, seeded databases (1k and 1M users),
+# load from oha (installed if missing); table, JSON and chart in target/bench/.
+bench:
+    command -v oha >/dev/null || cargo install oha --locked --version 1.16.0
+    cargo build --release --locked -p portcullis -p portcullis-bench
+    target/release/portcullis-bench
+    cargo bench -p portcullis-crypto -p portcullis-storage
+
 # Everything CI runs.
 ci:
     bash .ci/run

@@ -83,7 +83,15 @@ fn main() -> ExitCode {
         }
     };
     portcullis::telemetry::init(&settings.log, settings.log_format);
-    let runtime = match tokio::runtime::Runtime::new() {
+    // Database calls run on tokio's blocking pool; the SQLite pool has 8
+    // connections, so more than a few dozen blocking threads would only wait
+    // for one (tokio's default allows 512). Password hashing has its own
+    // fixed threads.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(32)
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("portcullis: cannot start the async runtime: {error}");

@@ -75,5 +75,5 @@ mod random;
 
 pub use error::{CryptoError, JwtError};
 pub use jwt::{ACCESS_TOKEN_TYPE, AccessTokenClaims, JwtCodec, MAX_LEEWAY_SECS};
-pub use password::{Argon2Hasher, Argon2Policy, PasswordCheck};
+pub use password::{Argon2Hasher, Argon2Policy, Argon2Workspace, PasswordCheck};
 pub use random::{constant_time_eq, generate_opaque_token, generate_signing_key, token_digest};

@@ -3,13 +3,60 @@
 use std::fmt;
 
 use argon2::password_hash::Error as PasswordHashError;
+use argon2::password_hash::phc::{Output, ParamsString, Salt};
 use argon2::{
-    ARGON2ID_IDENT, Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier,
-    Version,
+    ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, PasswordHash, PasswordHasher,
+    PasswordVerifier, Version,
 };
 
 use crate::error::CryptoError;
-use crate::random::generate_opaque_token;
+use crate::random::{constant_time_eq, generate_opaque_token};
+
+/// Bytes of salt drawn for every new hash (the PHC recommendation).
+const SALT_BYTES: usize = 16;
+
+/// argon2 working memory that is kept and reused: with it,
+/// [`Argon2Hasher::hash_in`] and [`Argon2Hasher::verify_in`] do not allocate
+/// the `m` KiB of blocks on every call.
+///
+/// A server that hashes on a fixed set of threads keeps one workspace per
+/// thread, so its hashing memory is exactly threads × `m` KiB, instead of
+/// whatever the allocator keeps around after many threads allocated and freed
+/// blocks of that size.
+#[derive(Default)]
+pub struct Argon2Workspace {
+    blocks: Vec<Block>,
+}
+
+impl Argon2Workspace {
+    /// An empty workspace; it grows to the size the first hash needs.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes currently held.
+    #[must_use]
+    pub fn capacity_bytes(&self) -> usize {
+        self.blocks.len() * Block::SIZE
+    }
+
+    fn blocks(&mut self, count: usize) -> &mut [Block] {
+        if self.blocks.len() < count {
+            self.blocks.resize(count, Block::default());
+        }
+        &mut self.blocks[..count]
+    }
+}
+
+impl fmt::Debug for Argon2Workspace {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("Argon2Workspace")
+            .field("capacity_bytes", &self.capacity_bytes())
+            .finish()
+    }
+}
 
 /// Cost parameters for argon2id, passed in by the caller (usually from config).
 ///
@@ -193,6 +240,89 @@ impl Argon2Hasher {
         }
     }
 
+    /// Like [`Argon2Hasher::hash`], computing in `workspace` instead of
+    /// freshly allocated memory. Produces the same kind of PHC string.
+    ///
+    /// # Errors
+    ///
+    /// [`CryptoError::Hashing`] if argon2 fails or the operating system's
+    /// random number generator cannot provide a salt.
+    pub fn hash_in(
+        &self,
+        password: &[u8],
+        workspace: &mut Argon2Workspace,
+    ) -> Result<String, CryptoError> {
+        let hashing = |error: &dyn fmt::Display| CryptoError::Hashing(error.to_string());
+        let mut salt = [0u8; SALT_BYTES];
+        getrandom::fill(&mut salt).map_err(|e| hashing(&e))?;
+        let params = self.argon2.params();
+        let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        self.argon2
+            .hash_password_into_with_memory(
+                password,
+                &salt,
+                &mut output,
+                workspace.blocks(params.block_count()),
+            )
+            .map_err(|e| hashing(&e))?;
+        let phc = PasswordHash {
+            algorithm: ARGON2ID_IDENT,
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(params).map_err(|e| hashing(&e))?,
+            salt: Some(Salt::new(&salt).map_err(|e| hashing(&e))?),
+            hash: Some(Output::new(&output).map_err(|e| hashing(&e))?),
+        };
+        Ok(phc.to_string())
+    }
+
+    /// Like [`Argon2Hasher::verify`], computing in `workspace` (which grows if
+    /// the stored hash asks for more memory than the policy).
+    ///
+    /// # Errors
+    ///
+    /// As [`Argon2Hasher::verify`].
+    pub fn verify_in(
+        &self,
+        password: &[u8],
+        phc: &str,
+        workspace: &mut Argon2Workspace,
+    ) -> Result<PasswordCheck, CryptoError> {
+        let parsed = parse_argon2_phc(phc).ok_or(CryptoError::MalformedHash)?;
+        let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+            return Err(CryptoError::MalformedHash);
+        };
+        let params = Params::try_from(&parsed).map_err(|_| CryptoError::MalformedHash)?;
+        let algorithm = Algorithm::try_from(parsed.algorithm.as_str())
+            .map_err(|_| CryptoError::MalformedHash)?;
+        let version = match parsed.version {
+            Some(version) => Version::try_from(version).map_err(|_| CryptoError::MalformedHash)?,
+            None => Version::default(),
+        };
+        let blocks = params.block_count();
+        let argon2 = Argon2::new(algorithm, version, params);
+        let mut computed = vec![0u8; expected.len()];
+        argon2
+            .hash_password_into_with_memory(
+                password,
+                salt.as_ref(),
+                &mut computed,
+                workspace.blocks(blocks),
+            )
+            .map_err(|error| CryptoError::Hashing(error.to_string()))?;
+        if constant_time_eq(&computed, expected.as_bytes()) {
+            Ok(PasswordCheck::Match {
+                needs_rehash: self.differs_from_policy(&parsed),
+            })
+        } else {
+            Ok(PasswordCheck::Mismatch)
+        }
+    }
+
+    /// Like [`Argon2Hasher::verify_dummy`], computing in `workspace`.
+    pub fn verify_dummy_in(&self, password: &[u8], workspace: &mut Argon2Workspace) {
+        let _ = self.verify_in(password, &self.dummy_phc, workspace);
+    }
+
     /// Does the same work as [`Argon2Hasher::verify`] against the dummy hash
     /// and discards the result.
     ///
@@ -368,6 +498,65 @@ mod tests {
             );
             assert!(hasher.needs_rehash(phc), "{phc:?}");
         }
+    }
+
+    #[test]
+    fn workspace_hashes_interoperate_with_allocating_ones() {
+        let hasher = Argon2Hasher::new(Argon2Policy::insecure_test_policy()).unwrap();
+        let mut workspace = Argon2Workspace::new();
+        let in_workspace = hasher.hash_in(b"correct horse", &mut workspace).unwrap();
+        let allocated = hasher.hash(b"correct horse").unwrap();
+        assert!(
+            in_workspace.starts_with("$argon2id$v=19$"),
+            "{in_workspace}"
+        );
+        // Each verifies the other's hashes, right and wrong passwords alike.
+        assert_eq!(
+            hasher.verify(b"correct horse", &in_workspace).unwrap(),
+            PasswordCheck::Match {
+                needs_rehash: false
+            }
+        );
+        assert_eq!(
+            hasher
+                .verify_in(b"correct horse", &allocated, &mut workspace)
+                .unwrap(),
+            PasswordCheck::Match {
+                needs_rehash: false
+            }
+        );
+        assert_eq!(
+            hasher
+                .verify_in(b"wrong horse", &allocated, &mut workspace)
+                .unwrap(),
+            PasswordCheck::Mismatch
+        );
+        assert!(matches!(
+            hasher.verify_in(b"x", "not a hash", &mut workspace),
+            Err(CryptoError::MalformedHash)
+        ));
+    }
+
+    #[test]
+    fn a_workspace_is_reused_and_grows_for_costlier_stored_hashes() {
+        let cheap = Argon2Hasher::new(Argon2Policy::insecure_test_policy()).unwrap();
+        let costlier = Argon2Hasher::new(Argon2Policy {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .unwrap();
+        let mut workspace = Argon2Workspace::new();
+        cheap.hash_in(b"pw", &mut workspace).unwrap();
+        let small = workspace.capacity_bytes();
+        cheap.hash_in(b"pw", &mut workspace).unwrap();
+        assert_eq!(workspace.capacity_bytes(), small, "reused, not grown");
+        let stored = costlier.hash(b"pw").unwrap();
+        assert_eq!(
+            cheap.verify_in(b"pw", &stored, &mut workspace).unwrap(),
+            PasswordCheck::Match { needs_rehash: true }
+        );
+        assert_eq!(workspace.capacity_bytes(), 64 * 1024);
     }
 
     #[test]

