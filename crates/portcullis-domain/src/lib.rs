@@ -40,7 +40,7 @@ mod session;
 pub use account::{
     EmailAddress, FullName, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH_FLOOR, NewUser, Password,
     PasswordHashString, PasswordPolicy, ProfileChanges, Role, User, UserCredentials, UserId,
-    Username, common_password_count, is_common_password,
+    Username, common_password_count, is_common_password, is_repetitive_or_sequential,
 };
 pub use admin::{
     AdminUserChanges, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, UserCursor, UserListQuery, UserPage,
