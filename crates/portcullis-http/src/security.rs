@@ -170,33 +170,35 @@ pub fn parse_authorization(value: Option<&[u8]>) -> PresentedCredential<'_> {
     let Ok(value) = std::str::from_utf8(value) else {
         return PresentedCredential::Malformed;
     };
-    let Some((scheme, rest)) = value.split_once(' ') else {
-        return PresentedCredential::Malformed;
-    };
+    // The scheme decides first: other schemes (Digest, Negotiate, ...) are
+    // "no credential" whatever their parameters look like, and only Bearer
+    // and Basic values are held to the token68 syntax.
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    let bearer = scheme.eq_ignore_ascii_case("bearer");
+    let basic = scheme.eq_ignore_ascii_case("basic");
+    if !bearer && !basic {
+        return PresentedCredential::None;
+    }
     let token = rest.trim_matches(' ');
     let is_token68 = |c: char| c.is_ascii_alphanumeric() || "-._~+/=".contains(c);
     if token.is_empty() || !token.chars().all(is_token68) {
         return PresentedCredential::Malformed;
     }
-    if scheme.eq_ignore_ascii_case("bearer") {
+    if bearer {
         return PresentedCredential::Bearer(token);
     }
-    if scheme.eq_ignore_ascii_case("basic") {
-        // RFC 7617: base64 of `user-id ":" password`, UTF-8.
-        let decoded = STANDARD
-            .decode(token)
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok());
-        return match decoded.as_deref().and_then(|pair| pair.split_once(':')) {
-            Some((username, password)) => PresentedCredential::Basic {
-                username: username.to_owned(),
-                password: password.to_owned(),
-            },
-            None => PresentedCredential::Malformed,
-        };
+    // RFC 7617: base64 of `user-id ":" password`, UTF-8.
+    let decoded = STANDARD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok());
+    match decoded.as_deref().and_then(|pair| pair.split_once(':')) {
+        Some((username, password)) => PresentedCredential::Basic {
+            username: username.to_owned(),
+            password: password.to_owned(),
+        },
+        None => PresentedCredential::Malformed,
     }
-    // Schemes Portcullis does not use (Digest, ...) are no credential.
-    PresentedCredential::None
 }
 
 impl<'a, S: RequiredScope> ApiExtractor<'a> for Authenticated<S> {
@@ -332,10 +334,18 @@ mod tests {
     #[test]
     fn absent_or_foreign_schemes_are_no_credential() {
         assert_eq!(parse_authorization(None), PresentedCredential::None);
-        assert_eq!(
-            parse_authorization(Some(b"Digest abc")),
-            PresentedCredential::None
-        );
+        for foreign in [
+            &b"Digest abc"[..],
+            br#"Digest username="alice", realm="x", nonce="n""#,
+            b"Negotiate",
+            b"NTLM TlRMTVNTUAABAAAAB4IIog==",
+        ] {
+            assert_eq!(
+                parse_authorization(Some(foreign)),
+                PresentedCredential::None,
+                "{foreign:?}"
+            );
+        }
     }
 
     #[test]
