@@ -11,6 +11,16 @@ use ipnet::IpNet;
 use poem::Request;
 
 /// The proxies whose `X-Forwarded-For` is believed.
+///
+/// ```
+/// use portcullis_http::client_ip::TrustedProxies;
+///
+/// let proxies = TrustedProxies::parse(&["10.0.0.0/8", "192.0.2.1"])?;
+/// assert!(proxies.contains("10.1.2.3".parse()?));
+/// assert!(!proxies.contains("203.0.113.9".parse()?));
+/// assert!(TrustedProxies::parse(&["example.com"]).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct TrustedProxies {
     networks: Vec<IpNet>,

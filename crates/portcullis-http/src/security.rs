@@ -144,6 +144,25 @@ impl std::fmt::Debug for PresentedCredential<'_> {
 /// Reads the credential out of the `Authorization` and `X-API-Key` header
 /// values. Scheme names are case-insensitive (RFC 9110 §11.1); tokens in the
 /// query string are never considered.
+///
+/// ```
+/// use portcullis_http::security::{PresentedCredential, parse_credentials};
+///
+/// assert_eq!(
+///     parse_credentials(Some(b"Bearer eyJ.abc.def"), None),
+///     PresentedCredential::Bearer("eyJ.abc.def")
+/// );
+/// // "alice:s3cret", base64
+/// assert!(matches!(
+///     parse_credentials(Some(b"Basic YWxpY2U6czNjcmV0"), None),
+///     PresentedCredential::Basic { .. }
+/// ));
+/// // Clients send exactly one credential (RFC 6750 §2).
+/// assert_eq!(
+///     parse_credentials(Some(b"Bearer x"), Some(b"pcl_key")),
+///     PresentedCredential::Several
+/// );
+/// ```
 pub fn parse_credentials<'a>(
     authorization: Option<&'a [u8]>,
     api_key: Option<&'a [u8]>,
