@@ -16,11 +16,11 @@ lint:
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
 # Verification against outside tools on the release build: OpenAPI drift,
-# a real OAuth2 client library, a generated client, Swagger UI in Chromium,
+# schemathesis, a real OAuth2 client library, a generated client, Swagger UI in Chromium,
 # crash durability (installs what each needs: pip, npm, apt).
 verify:
     cargo build --release --locked -p portcullis
-    for check in openapi-drift oauth-client generated-client browser crash-durability; do bash .ci/stages/$check.sh; done
+    for check in openapi-drift schemathesis oauth-client generated-client browser crash-durability; do bash .ci/stages/$check.sh; done
 
 # The load benchmark: release build, seeded databases (1k and 1M users),
 # load from oha (installed if missing); table, JSON and chart in target/bench/.

@@ -72,9 +72,6 @@ enum UserCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if matches!(cli.command, Some(Command::Openapi)) {
-        return print_line(&portcullis_http::openapi_json());
-    }
     let settings = match Settings::resolve(&cli.settings) {
         Ok(settings) => settings,
         Err(ConfigError(message)) => {
@@ -82,6 +79,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if matches!(cli.command, Some(Command::Openapi)) {
+        // The document states the configured minimum password length, like
+        // the server's /openapi.json.
+        return print_line(&portcullis_http::openapi_json_for(
+            settings.password_min_length,
+        ));
+    }
     portcullis::telemetry::init(&settings.log, settings.log_format);
     // Database calls run on tokio's blocking pool; the SQLite pool has 8
     // connections, so more than a few dozen blocking threads would only wait

@@ -9,6 +9,13 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use validator::Validate;
 
+use crate::wire_strings::{EmailString, RoleName, ScopeName};
+
+// Patterns below are documentation for clients and schema-driven tools; the
+// rules are enforced by `validator` and the domain. They use the regex syntax
+// that ECMA-262, Python and Rust share. `\u0000-\u001F\u007F-\u009F` are the
+// Unicode control characters (`char::is_control`, general category Cc).
+
 /// An account. Never contains a password hash or any other secret.
 #[derive(Debug, Clone, Object)]
 #[oai(rename = "User")]
@@ -20,6 +27,7 @@ pub struct UserBody {
     /// Email address.
     pub email: String,
     /// Display name.
+    #[oai(nullable)]
     pub full_name: Option<String>,
     /// Roles: `user` or `admin`.
     pub roles: Vec<String>,
@@ -55,14 +63,18 @@ pub struct RegisterRequest {
     /// A valid email address, unique case-insensitively.
     #[oai(validator(max_length = 254))]
     #[validate(length(max = 254), email)]
-    pub email: String,
-    /// Optional display name, at most 100 characters.
-    #[oai(validator(max_length = 100))]
+    pub email: EmailString,
+    /// Optional display name, at most 100 characters, no control characters.
+    #[oai(
+        nullable,
+        validator(max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")
+    )]
     #[validate(length(max = 100))]
     pub full_name: Option<String>,
     /// At least the configured minimum (default 15) and at most 256 characters;
-    /// must not contain the username or the email's local part.
-    #[oai(validator(min_length = 8, max_length = 256))]
+    /// must not be a commonly used password or contain the username or the
+    /// email's local part.
+    #[oai(validator(min_length = 15, max_length = 256))]
     #[validate(length(max = 256))]
     pub password: String,
 }
@@ -82,12 +94,16 @@ pub(crate) fn username_alphabet(username: &str) -> Result<(), validator::Validat
 #[derive(Debug, Object, Deserialize, Validate)]
 #[oai(rename = "UpdateProfileRequest")]
 pub struct UpdateProfileRequest {
-    /// New email address.
-    #[oai(validator(max_length = 254))]
+    /// New email address (absent or `null`: unchanged).
+    #[oai(nullable, validator(max_length = 254))]
     #[validate(length(max = 254), email)]
-    pub email: Option<String>,
-    /// New display name (at most 100 characters), or `null` to clear it.
-    #[oai(validator(max_length = 100))]
+    pub email: Option<EmailString>,
+    /// New display name (at most 100 characters, no control characters), or
+    /// `null` to clear it.
+    #[oai(
+        nullable,
+        validator(max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")
+    )]
     #[serde(default)]
     pub full_name: MaybeUndefined<String>,
 }
@@ -102,6 +118,10 @@ pub struct LoginRequest {
     #[oai(write_only)]
     pub password: String,
     /// Optional space-separated scopes to narrow the grant: `profile`, `admin`.
+    #[oai(
+        nullable,
+        validator(pattern = r"^[ \t]*((profile|admin)([ \t]+(profile|admin))*)?[ \t]*$")
+    )]
     pub scope: Option<String>,
 }
 
@@ -110,7 +130,8 @@ pub struct LoginRequest {
 #[derive(Debug, Object)]
 #[oai(rename = "TokenRequest")]
 pub struct TokenRequestForm {
-    /// `password` or `refresh_token`.
+    /// `password` or `refresh_token`; any other value is answered with
+    /// `unsupported_grant_type` (RFC 6749 §5.2), so the schema keeps it a string.
     pub grant_type: String,
     /// For `grant_type=password`: your username.
     pub username: Option<String>,
@@ -120,7 +141,8 @@ pub struct TokenRequestForm {
     /// For `grant_type=refresh_token`: the refresh token.
     #[oai(write_only)]
     pub refresh_token: Option<String>,
-    /// Optional space-separated scopes to narrow the grant.
+    /// Optional space-separated scopes to narrow the grant: `profile`, `admin`.
+    #[oai(validator(pattern = r"^[ \t]*((profile|admin)([ \t]+(profile|admin))*)?[ \t]*$"))]
     pub scope: Option<String>,
 }
 
@@ -182,7 +204,7 @@ pub struct PasswordChangeRequest {
     #[validate(length(max = 256))]
     pub current_password: String,
     /// The new password: the same rules as at registration.
-    #[oai(write_only, validator(min_length = 8, max_length = 256))]
+    #[oai(write_only, validator(min_length = 15, max_length = 256))]
     #[validate(length(max = 256))]
     pub new_password: String,
 }
@@ -210,8 +232,10 @@ pub struct SessionBody {
     /// When it ends unless used again.
     pub expires_at: OffsetDateTime,
     /// Client address at login.
+    #[oai(nullable)]
     pub ip: Option<String>,
     /// Client `User-Agent` at login.
+    #[oai(nullable)]
     pub user_agent: Option<String>,
     /// Whether this is the session of the credential making the request.
     pub current: bool,
@@ -243,17 +267,22 @@ fn scope_names(scopes: ScopeSet) -> Vec<String> {
 #[derive(Debug, Object, Deserialize, Validate)]
 #[oai(rename = "ApiKeyRequest")]
 pub struct ApiKeyRequestBody {
-    /// A label to recognise the key by, 1–64 characters.
-    #[oai(validator(min_length = 1, max_length = 64))]
+    /// A label to recognise the key by: 1–64 characters, not only white
+    /// space, no control characters.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
+    ))]
     #[validate(length(min = 1, max = 64))]
     pub name: String,
-    /// Scopes (`profile`, `admin`); default and maximum: the scopes of the
-    /// credential creating the key.
-    #[oai(validator(max_items = 2))]
+    /// Scopes (`profile`, `admin`), at least one; default and maximum: the
+    /// scopes of the credential creating the key.
+    #[oai(nullable, validator(min_items = 1, max_items = 2))]
     #[validate(length(max = 2))]
-    pub scopes: Option<Vec<String>>,
+    pub scopes: Option<Vec<ScopeName>>,
     /// Lifetime in days (1–3650); default: no expiry.
-    #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "3650")))]
     #[validate(range(min = 1, max = 3650))]
     pub expires_in_days: Option<u32>,
 }
@@ -273,8 +302,10 @@ pub struct ApiKeyBody {
     /// Creation time.
     pub created_at: OffsetDateTime,
     /// Last use (updated at most once a minute).
+    #[oai(nullable)]
     pub last_used_at: Option<OffsetDateTime>,
     /// Expiry, if any.
+    #[oai(nullable)]
     pub expires_at: Option<OffsetDateTime>,
 }
 
@@ -307,8 +338,10 @@ pub struct NewApiKeyBody {
     /// Creation time.
     pub created_at: OffsetDateTime,
     /// Always null for a new key.
+    #[oai(nullable)]
     pub last_used_at: Option<OffsetDateTime>,
     /// Expiry, if any.
+    #[oai(nullable)]
     pub expires_at: Option<OffsetDateTime>,
     /// The key: send it as `X-API-Key`. It cannot be shown again.
     pub key: String,
@@ -338,6 +371,7 @@ pub struct UserPageBody {
     /// The users, oldest first.
     pub items: Vec<UserBody>,
     /// Pass as `cursor` to get the next page; null on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -346,17 +380,22 @@ pub struct UserPageBody {
 #[oai(rename = "AdminUserUpdate")]
 pub struct AdminUserUpdateBody {
     /// `true` disables the account and ends its sessions and API keys at once.
+    #[oai(nullable)]
     pub disabled: Option<bool>,
-    /// `["user"]` or `["admin"]`.
-    #[oai(validator(min_items = 1, max_items = 2))]
+    /// `["user"]` or `["admin"]` (a list naming `admin` makes an admin).
+    #[oai(nullable, validator(min_items = 1, max_items = 2))]
     #[validate(length(min = 1, max = 2))]
-    pub roles: Option<Vec<String>>,
+    pub roles: Option<Vec<RoleName>>,
     /// New email address.
-    #[oai(validator(max_length = 254))]
+    #[oai(nullable, validator(max_length = 254))]
     #[validate(length(max = 254), email)]
-    pub email: Option<String>,
-    /// New display name, or `null` to clear it.
-    #[oai(validator(max_length = 100))]
+    pub email: Option<EmailString>,
+    /// New display name (at most 100 characters, no control characters), or
+    /// `null` to clear it.
+    #[oai(
+        nullable,
+        validator(max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")
+    )]
     #[serde(default)]
     pub full_name: MaybeUndefined<String>,
 }

@@ -25,6 +25,7 @@ mod middleware;
 pub mod payload;
 pub mod security;
 mod state;
+pub mod wire_strings;
 
 use std::sync::Arc;
 
@@ -117,9 +118,17 @@ pub fn api_service_with<T: OpenApi>(
     )
 }
 
-/// The OpenAPI document as JSON, exactly as `/openapi.json` serves it.
+/// The OpenAPI document as JSON, exactly as `/openapi.json` serves it with
+/// the default settings. A server with another minimum password length
+/// (`PORTCULLIS_PASSWORD_MIN_LENGTH`) serves [`openapi_json_for`] that length.
 pub fn openapi_json() -> String {
-    conforming_spec(&api_service().spec())
+    openapi_json_for(portcullis_domain::PasswordPolicy::DEFAULT_MIN_LENGTH)
+}
+
+/// The OpenAPI document as JSON, exactly as `/openapi.json` serves it on a
+/// server whose minimum password length is `min_password_length`.
+pub fn openapi_json_for(min_password_length: usize) -> String {
+    with_password_minimum(&conforming_spec(&api_service().spec()), min_password_length)
 }
 
 /// poem-openapi lists an operation's scopes under every security scheme it
@@ -171,6 +180,31 @@ fn conforming_spec(spec: &str) -> String {
     serde_json::to_string_pretty(&document).unwrap_or_else(|_| spec.to_owned())
 }
 
+/// The properties that take a new password, as `(schema, property)`.
+const NEW_PASSWORD_FIELDS: [(&str, &str); 2] = [
+    ("RegisterRequest", "password"),
+    ("PasswordChangeRequest", "new_password"),
+];
+
+/// The derived schemas state the default minimum password length (15); the
+/// document states the minimum the server is configured with
+/// (`PORTCULLIS_PASSWORD_MIN_LENGTH`), so that it describes what the server
+/// really accepts.
+fn with_password_minimum(spec: &str, min_length: usize) -> String {
+    let Ok(mut document) = serde_json::from_str::<serde_json::Value>(spec) else {
+        return spec.to_owned();
+    };
+    for (schema, property) in NEW_PASSWORD_FIELDS {
+        if let Some(field) = document["components"]["schemas"][schema]["properties"]
+            .get_mut(property)
+            .and_then(|field| field.as_object_mut())
+        {
+            field.insert("minLength".to_owned(), serde_json::Value::from(min_length));
+        }
+    }
+    serde_json::to_string_pretty(&document).unwrap_or_else(|_| spec.to_owned())
+}
+
 /// Builds the application: the API, the documents (when enabled), and the
 /// wrapper that adds request ids, the 64 KiB body limit, security headers,
 /// access logging and the contract's error formats.
@@ -187,7 +221,8 @@ pub fn build_app_with<T: OpenApi + 'static>(
     options: &HttpOptions,
     service: OpenApiService<T, ()>,
 ) -> BoxEndpoint<'static> {
-    let spec_text = conforming_spec(&service.spec());
+    let min_password = state.auth.settings().password_policy.min_length();
+    let spec_text = with_password_minimum(&conforming_spec(&service.spec()), min_password);
     let spec: serde_json::Value =
         serde_json::from_str(&spec_text).unwrap_or(serde_json::Value::Null);
     let wrapper = Arc::new(middleware::WrapperConfig {
@@ -230,4 +265,29 @@ fn cors(origins: &[String]) -> poem::middleware::Cors {
         .allow_headers(["authorization", "content-type", "x-api-key", "x-request-id"])
         .expose_headers(["x-request-id", "retry-after", "www-authenticate"])
         .max_age(600)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn min_lengths(spec: &str) -> Vec<u64> {
+        let document: serde_json::Value = serde_json::from_str(spec).unwrap_or_default();
+        NEW_PASSWORD_FIELDS
+            .iter()
+            .map(|(schema, property)| {
+                document["components"]["schemas"][schema]["properties"][property]["minLength"]
+                    .as_u64()
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_document_states_the_default_minimum_and_the_served_one_the_configured() {
+        let default = portcullis_domain::PasswordPolicy::DEFAULT_MIN_LENGTH as u64;
+        let spec = openapi_json();
+        assert_eq!(min_lengths(&spec), [default, default]);
+        assert_eq!(min_lengths(&openapi_json_for(12)), [12, 12]);
+    }
 }

@@ -14,6 +14,7 @@ use crate::error::{ApiError, FieldErrorBody};
 use crate::payload::ValidatedJson;
 use crate::security::{AdminScope, ApiScopes, Authenticated};
 use crate::state::AppState;
+use crate::wire_strings::{EmailString, RoleName};
 
 /// Admin operations; every one requires the `admin` scope.
 pub struct AdminApi;
@@ -39,7 +40,14 @@ enum DeletedResponse {
     NoContent,
 }
 
-#[OpenApi(tag = "ApiTags::Admin")]
+#[OpenApi(
+    tag = "ApiTags::Admin",
+    response_header(
+        name = "X-Request-Id",
+        ty = "crate::wire_strings::RequestId",
+        description = "The request's id: the client's `X-Request-Id` when it is 1–128 characters of `A-Z a-z 0-9 - _ . :`, else a new UUID. Logged with the request."
+    )
+)]
 impl AdminApi {
     /// List users
     ///
@@ -55,8 +63,8 @@ impl AdminApi {
         /// Page size, 1–100 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
-        /// The `next_cursor` of the previous page.
-        #[oai(validator(max_length = 20))]
+        /// The `next_cursor` of the previous page (up to 18 digits).
+        #[oai(validator(max_length = 18, pattern = r"^[0-9]{0,18}$"))]
         cursor: Query<Option<String>>,
         /// Substring of username or email, case-insensitive.
         #[oai(validator(max_length = 254))]
@@ -64,7 +72,7 @@ impl AdminApi {
     ) -> Result<PageResponse, ApiError> {
         let after = match cursor.0.as_deref() {
             None | Some("") => None,
-            Some(text) => Some(UserCursor(text.parse::<i64>().map_err(|_| {
+            Some(text) => Some(UserCursor(parse_cursor(text).ok_or_else(|| {
                 ApiError::validation(vec![FieldErrorBody {
                     field: "cursor".to_owned(),
                     message: "is not a cursor returned by this endpoint".to_owned(),
@@ -133,8 +141,10 @@ impl AdminApi {
                 UserId::from_uuid(id.0),
                 AdminUserUpdate {
                     disabled: body.disabled,
-                    roles: body.roles,
-                    email: body.email,
+                    roles: body
+                        .roles
+                        .map(|roles| roles.into_iter().map(RoleName::into_inner).collect()),
+                    email: body.email.map(EmailString::into_inner),
                     full_name,
                 },
             )
@@ -163,5 +173,41 @@ impl AdminApi {
             .admin_delete_user(UserId::from_uuid(id.0))
             .await?;
         Ok(DeletedResponse::NoContent)
+    }
+}
+
+/// A cursor is the decimal position of a user, exactly as `next_cursor`
+/// gives it: digits only (no sign), at most 18 of them, so it always fits an
+/// `i64`. This is also what the document's `pattern` says.
+fn parse_cursor(text: &str) -> Option<i64> {
+    if text.is_empty() || text.len() > 18 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_cursor;
+
+    #[test]
+    fn cursors_are_up_to_18_plain_digits() {
+        assert_eq!(parse_cursor("0"), Some(0));
+        assert_eq!(parse_cursor("42"), Some(42));
+        assert_eq!(
+            parse_cursor("999999999999999999"),
+            Some(999_999_999_999_999_999)
+        );
+        for bad in [
+            "",
+            "+1",
+            "-1",
+            " 1",
+            "1e3",
+            "9999999999999999999",
+            "garbage",
+        ] {
+            assert_eq!(parse_cursor(bad), None, "{bad:?}");
+        }
     }
 }

@@ -78,7 +78,14 @@ impl TokenResponse {
     }
 }
 
-#[OpenApi(tag = "ApiTags::Auth")]
+#[OpenApi(
+    tag = "ApiTags::Auth",
+    response_header(
+        name = "X-Request-Id",
+        ty = "crate::wire_strings::RequestId",
+        description = "The request's id: the client's `X-Request-Id` when it is 1–128 characters of `A-Z a-z 0-9 - _ . :`, else a new UUID. Logged with the request."
+    )
+)]
 impl AuthApi {
     /// Create an account
     ///
@@ -99,7 +106,7 @@ impl AuthApi {
             .register(
                 RegistrationRequest {
                     username: body.username,
-                    email: body.email,
+                    email: body.email.into_inner(),
                     full_name: body.full_name,
                     password: Password::new(body.password),
                 },

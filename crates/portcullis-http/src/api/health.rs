@@ -21,7 +21,14 @@ enum HealthResponse {
     Unavailable(Json<HealthBody>),
 }
 
-#[OpenApi(tag = "ApiTags::Health")]
+#[OpenApi(
+    tag = "ApiTags::Health",
+    response_header(
+        name = "X-Request-Id",
+        ty = "crate::wire_strings::RequestId",
+        description = "The request's id: the client's `X-Request-Id` when it is 1–128 characters of `A-Z a-z 0-9 - _ . :`, else a new UUID. Logged with the request."
+    )
+)]
 impl HealthApi {
     /// Health check
     ///

@@ -18,6 +18,7 @@ use crate::error::ApiError;
 use crate::payload::ValidatedJson;
 use crate::security::{ApiScopes, Authenticated, ProfileScope};
 use crate::state::AppState;
+use crate::wire_strings::EmailString;
 
 /// Operations on the caller's own account.
 pub struct UsersApi;
@@ -43,7 +44,14 @@ enum SessionsResponse {
     Ok(Json<Vec<SessionBody>>),
 }
 
-#[OpenApi(tag = "ApiTags::Users")]
+#[OpenApi(
+    tag = "ApiTags::Users",
+    response_header(
+        name = "X-Request-Id",
+        ty = "crate::wire_strings::RequestId",
+        description = "The request's id: the client's `X-Request-Id` when it is 1–128 characters of `A-Z a-z 0-9 - _ . :`, else a new UUID. Logged with the request."
+    )
+)]
 impl UsersApi {
     /// Get your account
     ///
@@ -79,7 +87,7 @@ impl UsersApi {
             .update_profile(
                 &auth.principal,
                 ProfileUpdateRequest {
-                    email: body.email,
+                    email: body.email.map(EmailString::into_inner),
                     full_name,
                 },
             )
