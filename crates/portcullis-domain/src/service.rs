@@ -628,33 +628,15 @@ impl AuthService {
                 }
             }
         };
-        let email = update
-            .email
-            .as_deref()
-            .map(EmailAddress::parse)
-            .transpose()
-            .map_err(|e| errors.push(e))
-            .ok()
-            .flatten();
-        let full_name = match update.full_name {
-            Some(Some(name)) => match FullName::parse(&name) {
-                Ok(name) => Some(Some(name)),
-                Err(error) => {
-                    errors.push(error);
-                    None
-                }
-            },
-            Some(None) => Some(None),
-            None => None,
-        };
+        let profile = parse_profile_changes(update.email.as_deref(), update.full_name, &mut errors);
         if !errors.is_empty() {
             return Err(AuthError::Validation(errors));
         }
         let changes = AdminUserChanges {
             disabled: update.disabled,
             role,
-            email,
-            full_name,
+            email: profile.email,
+            full_name: profile.full_name,
         };
         Ok(self
             .users
@@ -674,29 +656,11 @@ impl AuthService {
         request: ProfileUpdateRequest,
     ) -> Result<User, AuthError> {
         let mut errors: Vec<FieldError> = Vec::new();
-        let email = request
-            .email
-            .as_deref()
-            .map(EmailAddress::parse)
-            .transpose()
-            .map_err(|e| errors.push(e))
-            .ok()
-            .flatten();
-        let full_name = match request.full_name {
-            Some(Some(name)) => match FullName::parse(&name) {
-                Ok(name) => Some(Some(name)),
-                Err(error) => {
-                    errors.push(error);
-                    None
-                }
-            },
-            Some(None) => Some(None),
-            None => None,
-        };
+        let changes =
+            parse_profile_changes(request.email.as_deref(), request.full_name, &mut errors);
         if !errors.is_empty() {
             return Err(AuthError::Validation(errors));
         }
-        let changes = ProfileChanges { email, full_name };
         match self.users.update_profile(principal.user.id, &changes).await {
             Ok(user) => Ok(user),
             // The account vanished between authentication and update.
@@ -1024,6 +988,35 @@ impl AuthService {
         let now = self.clock.now();
         now.replace_nanosecond(0).unwrap_or(now)
     }
+}
+
+/// Parses the optional profile fields of an update (absent: unchanged;
+/// `Some(None)` name: cleared), collecting every error into `errors`.
+fn parse_profile_changes(
+    email: Option<&str>,
+    full_name: Option<Option<String>>,
+    errors: &mut Vec<FieldError>,
+) -> ProfileChanges {
+    let email = match email.map(EmailAddress::parse) {
+        Some(Ok(email)) => Some(email),
+        Some(Err(error)) => {
+            errors.push(error);
+            None
+        }
+        None => None,
+    };
+    let full_name = match full_name {
+        Some(Some(name)) => match FullName::parse(&name) {
+            Ok(name) => Some(Some(name)),
+            Err(error) => {
+                errors.push(error);
+                None
+            }
+        },
+        Some(None) => Some(None),
+        None => None,
+    };
+    ProfileChanges { email, full_name }
 }
 
 /// The account vanished between authentication and the change.

@@ -3,7 +3,6 @@
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, OpenApi};
 use portcullis_domain::{AdminUserUpdate, DEFAULT_PAGE_SIZE, UserCursor, UserId, UserListQuery};
 use uuid::Uuid;
@@ -130,11 +129,8 @@ impl AdminApi {
         body: ValidatedJson<AdminUserUpdateBody>,
     ) -> Result<UserResponse, ApiError> {
         let ValidatedJson(body) = body;
-        let full_name = match body.full_name {
-            MaybeUndefined::Undefined => None,
-            MaybeUndefined::Null => Some(None),
-            MaybeUndefined::Value(name) => Some(Some(name)),
-        };
+        // Absent leaves the name alone, null clears it.
+        let full_name: Option<Option<String>> = body.full_name.into();
         let user = state
             .auth
             .admin_update_user(

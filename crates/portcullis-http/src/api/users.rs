@@ -4,7 +4,6 @@ use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
-use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, OpenApi};
 use portcullis_domain::{Password, PasswordChangeRequest, ProfileUpdateRequest, SessionId};
 use uuid::Uuid;
@@ -77,11 +76,8 @@ impl UsersApi {
         body: ValidatedJson<UpdateProfileRequest>,
     ) -> Result<UserResponse, ApiError> {
         let ValidatedJson(body) = body;
-        let full_name = match body.full_name {
-            MaybeUndefined::Undefined => None,
-            MaybeUndefined::Null => Some(None),
-            MaybeUndefined::Value(name) => Some(Some(name)),
-        };
+        // Absent leaves the name alone, null clears it.
+        let full_name: Option<Option<String>> = body.full_name.into();
         let user = state
             .auth
             .update_profile(
