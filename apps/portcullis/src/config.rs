@@ -16,6 +16,15 @@ use serde::Deserialize;
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 /// The smallest argon2 memory cost accepted without the insecure-test switch.
 pub const MIN_SECURE_ARGON2_M_KIB: u32 = 7168;
+/// The longest access-token lifetime accepted: a day. RFC 9068 tokens are
+/// meant to be short-lived; longer would also outlast most revocation needs.
+pub const MAX_ACCESS_TTL_SECS: u64 = 86_400;
+/// The longest session lifetime (absolute or idle) accepted: ten years.
+pub const MAX_SESSION_TTL_SECS: u64 = 315_360_000;
+/// The longest connection timeout accepted, in seconds.
+pub const MAX_TIMEOUT_SECS: u64 = 3_600;
+/// The most concurrent streams one HTTP/2 connection may be allowed.
+pub const MAX_HTTP2_STREAMS: u32 = 1_000;
 
 /// Settings that can be given as flags or environment variables.
 #[derive(Debug, Clone, Default, Args)]
@@ -88,6 +97,21 @@ pub struct SettingsArgs {
     /// Serve /docs and /openapi.json [default: true].
     #[arg(long, env = "PORTCULLIS_DOCS", global = true, value_parser = BoolishValueParser::new())]
     pub docs: Option<bool>,
+    /// Connections served at once [default: 4096, or fewer when the open-file limit is lower].
+    #[arg(long, env = "PORTCULLIS_MAX_CONNECTIONS", global = true)]
+    pub max_connections: Option<usize>,
+    /// Seconds allowed for a request's headers (and a TLS handshake), also the longest wait for the next request on a kept-alive HTTP/1.1 connection [default: 10].
+    #[arg(long, env = "PORTCULLIS_HEADER_READ_TIMEOUT_SECS", global = true)]
+    pub header_read_timeout_secs: Option<u64>,
+    /// Seconds allowed for a request's body [default: 10].
+    #[arg(long, env = "PORTCULLIS_BODY_READ_TIMEOUT_SECS", global = true)]
+    pub body_read_timeout_secs: Option<u64>,
+    /// A connection that moves no byte for this many seconds, with no request in progress, is closed [default: 60].
+    #[arg(long, env = "PORTCULLIS_IDLE_TIMEOUT_SECS", global = true)]
+    pub idle_timeout_secs: Option<u64>,
+    /// Concurrent streams per HTTP/2 connection (HTTP/2 is served over TLS only) [default: 32].
+    #[arg(long, env = "PORTCULLIS_HTTP2_MAX_STREAMS", global = true)]
+    pub http2_max_streams: Option<u32>,
     /// Tracing filter, e.g. `info` or `portcullis=debug` [default: info].
     #[arg(long, env = "PORTCULLIS_LOG", global = true)]
     pub log: Option<String>,
@@ -120,6 +144,11 @@ struct FileSettings {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     docs: Option<bool>,
+    max_connections: Option<usize>,
+    header_read_timeout_secs: Option<u64>,
+    body_read_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    http2_max_streams: Option<u32>,
     log: Option<String>,
     log_format: Option<String>,
 }
@@ -176,6 +205,17 @@ pub struct Settings {
     pub tls_key: Option<PathBuf>,
     /// Serve the documents.
     pub docs: bool,
+    /// Connections served at once; `None`: as many as the open-file limit
+    /// allows, at most [`crate::DEFAULT_MAX_CONNECTIONS`].
+    pub max_connections: Option<usize>,
+    /// Time allowed for a request's headers, seconds.
+    pub header_read_timeout_secs: u64,
+    /// Time allowed for a request's body, seconds.
+    pub body_read_timeout_secs: u64,
+    /// Idle connection timeout, seconds.
+    pub idle_timeout_secs: u64,
+    /// Concurrent streams per HTTP/2 connection.
+    pub http2_max_streams: u32,
     /// Tracing filter.
     pub log: String,
     /// Log format.
@@ -261,6 +301,19 @@ impl Settings {
             tls_cert: args.tls_cert.clone().or(file.tls_cert),
             tls_key: args.tls_key.clone().or(file.tls_key),
             docs: pick(args.docs, file.docs, true),
+            max_connections: args.max_connections.or(file.max_connections),
+            header_read_timeout_secs: pick(
+                args.header_read_timeout_secs,
+                file.header_read_timeout_secs,
+                10,
+            ),
+            body_read_timeout_secs: pick(
+                args.body_read_timeout_secs,
+                file.body_read_timeout_secs,
+                10,
+            ),
+            idle_timeout_secs: pick(args.idle_timeout_secs, file.idle_timeout_secs, 60),
+            http2_max_streams: pick(args.http2_max_streams, file.http2_max_streams, 32),
             log: pick(args.log.clone(), file.log, "info".to_owned()),
             log_format,
         };
@@ -306,9 +359,6 @@ impl Settings {
             )));
         }
         for (name, value) in [
-            ("access_ttl_secs", self.access_ttl_secs),
-            ("refresh_ttl_secs", self.refresh_ttl_secs),
-            ("refresh_idle_secs", self.refresh_idle_secs),
             ("login_per_ip_per_min", u64::from(self.login_per_ip_per_min)),
             (
                 "login_per_user_per_min",
@@ -318,6 +368,41 @@ impl Settings {
             if value == 0 {
                 return Err(ConfigError(format!("{name} must be greater than 0")));
             }
+        }
+        // Bounded, so that no lifetime can overflow a timestamp: an
+        // unbounded one was accepted here and then made every login panic.
+        for (name, value, max) in [
+            ("access_ttl_secs", self.access_ttl_secs, MAX_ACCESS_TTL_SECS),
+            ("refresh_ttl_secs", self.refresh_ttl_secs, MAX_SESSION_TTL_SECS),
+            ("refresh_idle_secs", self.refresh_idle_secs, MAX_SESSION_TTL_SECS),
+            (
+                "header_read_timeout_secs",
+                self.header_read_timeout_secs,
+                MAX_TIMEOUT_SECS,
+            ),
+            (
+                "body_read_timeout_secs",
+                self.body_read_timeout_secs,
+                MAX_TIMEOUT_SECS,
+            ),
+            ("idle_timeout_secs", self.idle_timeout_secs, MAX_TIMEOUT_SECS),
+            (
+                "http2_max_streams",
+                u64::from(self.http2_max_streams),
+                u64::from(MAX_HTTP2_STREAMS),
+            ),
+        ] {
+            if !(1..=max).contains(&value) {
+                return Err(ConfigError(format!("{name} must be between 1 and {max}")));
+            }
+        }
+        if self.max_connections == Some(0) {
+            return Err(ConfigError(
+                "max_connections must be greater than 0".to_owned(),
+            ));
+        }
+        for origin in &self.cors_origins {
+            check_cors_origin(origin)?;
         }
         if self.issuer.is_empty() || self.audience.is_empty() {
             return Err(ConfigError(
@@ -333,6 +418,34 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// A CORS origin must be exactly what a browser sends as `Origin`:
+/// `scheme://host[:port]`, lower-case, no path (not even `/`), no wildcard.
+/// Anything else would never match, or match more than meant.
+fn check_cors_origin(origin: &str) -> Result<(), ConfigError> {
+    let refuse = |why: &str| {
+        ConfigError(format!(
+            "cors_origins: `{origin}` {why}; write origins like https://app.example.com"
+        ))
+    };
+    if origin == "*" {
+        return Err(refuse(
+            "allows every site; list the origins that may call Portcullis",
+        ));
+    }
+    let url = url::Url::parse(origin).map_err(|_| refuse("is not an origin"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(refuse("must use http or https"));
+    }
+    let serialised = url.origin().ascii_serialization();
+    if serialised != origin {
+        return Err(ConfigError(format!(
+            "cors_origins: `{origin}` is not an origin as browsers send it \
+             (no path, no trailing `/`, lower-case, default port omitted); did you mean `{serialised}`?"
+        )));
+    }
+    Ok(())
 }
 
 fn pick<T>(flag_or_env: Option<T>, file: Option<T>, default: T) -> T {
@@ -430,6 +543,69 @@ mod tests {
             ..SettingsArgs::default()
         };
         assert!(Settings::resolve(&short_minimum).is_err());
+    }
+
+    #[test]
+    fn lifetimes_and_timeouts_outside_their_bounds_are_refused() {
+        for args in [
+            SettingsArgs {
+                access_ttl_secs: Some(MAX_ACCESS_TTL_SECS + 1),
+                ..SettingsArgs::default()
+            },
+            SettingsArgs {
+                refresh_ttl_secs: Some(u64::MAX),
+                ..SettingsArgs::default()
+            },
+            SettingsArgs {
+                refresh_idle_secs: Some(0),
+                ..SettingsArgs::default()
+            },
+            SettingsArgs {
+                header_read_timeout_secs: Some(0),
+                ..SettingsArgs::default()
+            },
+            SettingsArgs {
+                http2_max_streams: Some(MAX_HTTP2_STREAMS + 1),
+                ..SettingsArgs::default()
+            },
+            SettingsArgs {
+                max_connections: Some(0),
+                ..SettingsArgs::default()
+            },
+        ] {
+            assert!(Settings::resolve(&args).is_err(), "{args:?}");
+        }
+        let longest = SettingsArgs {
+            access_ttl_secs: Some(MAX_ACCESS_TTL_SECS),
+            refresh_ttl_secs: Some(MAX_SESSION_TTL_SECS),
+            ..SettingsArgs::default()
+        };
+        assert!(Settings::resolve(&longest).is_ok());
+    }
+
+    #[test]
+    fn cors_origins_must_be_exact_browser_origins() {
+        for bad in [
+            "*",
+            "null",
+            "https://app.example.com/",
+            "https://app.example.com/path",
+            "HTTPS://App.Example.com",
+            "https://app.example.com:443",
+            "ftp://app.example.com",
+            "app.example.com",
+        ] {
+            let args = SettingsArgs {
+                cors_origins: Some(bad.to_owned()),
+                ..SettingsArgs::default()
+            };
+            assert!(Settings::resolve(&args).is_err(), "{bad}");
+        }
+        let good = SettingsArgs {
+            cors_origins: Some("https://app.example.com, http://localhost:3000".to_owned()),
+            ..SettingsArgs::default()
+        };
+        assert!(Settings::resolve(&good).is_ok());
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{ErrorKind, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -42,6 +42,7 @@ pub fn load_or_create_signing_key(path: &Path) -> anyhow::Result<SecretBox<Vec<u
 
 fn read_key(path: &Path) -> anyhow::Result<SecretBox<Vec<u8>>> {
     let text = fs::read_to_string(path)?;
+    restrict_to_owner(path)?;
     let key = URL_SAFE_NO_PAD
         .decode(text.trim())
         .with_context(|| format!("{} is not a base64url key", path.display()))?;
@@ -53,6 +54,27 @@ fn read_key(path: &Path) -> anyhow::Result<SecretBox<Vec<u8>>> {
     Ok(secret)
 }
 
+/// A key file others can read (say, restored from a backup with a loose
+/// umask) is tightened to 0600 before use, and the operator is told: the
+/// key signs every token, so anyone who read it may have forged some.
+fn restrict_to_owner(path: &Path) -> anyhow::Result<()> {
+    let mode = fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot restrict {}", path.display()))?;
+        tracing::warn!(
+            path = %path.display(),
+            mode = format_args!("{:o}", mode & 0o777),
+            "the signing key was readable by other users; its mode is now 0600. \
+             If others could read it, replace it: anyone who did can sign tokens"
+        );
+    }
+    Ok(())
+}
+
 fn is_not_found(error: &anyhow::Error) -> bool {
     error
         .downcast_ref::<std::io::Error>()
@@ -61,9 +83,19 @@ fn is_not_found(error: &anyhow::Error) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::PermissionsExt;
-
     use super::*;
+
+    #[test]
+    fn a_key_file_readable_by_others_is_tightened_to_0600_and_still_used() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("key");
+        let first = load_or_create_signing_key(&path).expect("created");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
+        let again = load_or_create_signing_key(&path).expect("reused");
+        assert_eq!(first.expose_secret(), again.expose_secret());
+        let mode = fs::metadata(&path).expect("metadata").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
 
     #[test]
     fn the_key_is_generated_once_with_mode_0600_and_then_reused() {

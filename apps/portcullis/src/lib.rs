@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod keys;
+pub mod server;
 pub mod telemetry;
 
 use std::future::Future;
@@ -17,10 +18,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use poem::Server;
-use poem::listener::{
-    Acceptor, AcceptorExt, Listener, RustlsCertificate, RustlsConfig, TcpListener,
-};
 use portcullis_crypto::{Argon2Hasher, Argon2Policy, JwtCodec};
 use portcullis_domain::ports::SystemClock;
 use portcullis_domain::{AuthService, AuthSettings, PasswordPolicy, Ports};
@@ -43,42 +40,71 @@ pub const PURGE_INTERVAL: Duration = Duration::from_secs(600);
 /// How often the login limiters forget clients whose budget is full again.
 pub const LIMITER_CLEANUP_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Opens the data directory and store and assembles the use-cases.
+/// The connection cap when none is configured and the open-file limit
+/// allows it.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+
+/// File descriptors kept back from the connection cap for everything else
+/// the process opens: the database pool (each connection holds the file,
+/// its WAL and shared memory), the key files, logs and the listener.
+pub const RESERVED_FILE_DESCRIPTORS: u64 = 128;
+
+/// Opens the data directory and store and assembles the use-cases, as the
+/// server does (creating the data directory, database and signing key on
+/// first use).
 pub fn build_auth_service(settings: &Settings) -> anyhow::Result<AuthService> {
-    Ok(build_components(settings)?.0)
+    Ok(build_components(settings, Signing::LoadOrCreateKey)?.0)
+}
+
+/// The use-cases for the administration commands (`portcullis user ...`):
+/// the same store and rules as the server, but the data directory and its
+/// database must already exist (a command run from the wrong directory must
+/// not quietly start a new deployment there), and the signing key is never
+/// read or created: these commands issue no tokens.
+pub fn build_admin_service(settings: &Settings) -> anyhow::Result<AuthService> {
+    let database = settings.database_path();
+    if !database.is_file() {
+        anyhow::bail!(
+            "no Portcullis database at {}: pass --data-dir (or PORTCULLIS_DATA_DIR) \
+             naming the server's data directory, or create a new one with `portcullis migrate`",
+            database.display()
+        );
+    }
+    Ok(build_components(settings, Signing::None)?.0)
+}
+
+/// Whether the assembled service signs access tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signing {
+    /// With the configured secret, or the key file (created if missing).
+    LoadOrCreateKey,
+    /// Never: every attempt to sign or verify an access token fails.
+    None,
 }
 
 /// The use-cases and the limiter that needs periodic cleanup.
 fn build_components(
     settings: &Settings,
+    signing: Signing,
 ) -> anyhow::Result<(AuthService, Arc<GovernorAttemptLimiter>)> {
-    create_data_dir(settings)?;
-    let database = settings.database_path();
-    // Created 0600 before SQLite opens it: SQLite gives its -wal and -shm
-    // files the database file's mode, so all three are owner-only from the
-    // first moment. An existing file is tightened if it is not.
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(&database)
-        .with_context(|| format!("cannot create {}", database.display()))?;
-    restrict_to_owner(&database)?;
-    let store = Arc::new(
-        SqliteStore::open(&database)
-            .with_context(|| format!("cannot open {}", database.display()))?,
-    );
-    let codec = match &settings.jwt_secret {
-        Some(secret) => JwtCodec::new(
+    let store = Arc::new(open_store(settings)?);
+    let codec = match (signing, &settings.jwt_secret) {
+        (Signing::None, _) => None,
+        (Signing::LoadOrCreateKey, Some(secret)) => Some(JwtCodec::new(
             secret.expose_secret().as_bytes(),
             &settings.issuer,
             &settings.audience,
-        ),
-        None => {
+        )),
+        (Signing::LoadOrCreateKey, None) => {
             let key = keys::load_or_create_signing_key(&settings.key_path())?;
-            JwtCodec::new(key.expose_secret(), &settings.issuer, &settings.audience)
+            Some(JwtCodec::new(
+                key.expose_secret(),
+                &settings.issuer,
+                &settings.audience,
+            ))
         }
     }
+    .transpose()
     .context("cannot build the token signer")?;
     let policy = Argon2Policy {
         memory_kib: settings.argon2_m_kib,
@@ -93,7 +119,10 @@ fn build_components(
         hasher,
         HashingLimits::for_available_cores(),
     ));
-    let tokens = Arc::new(JwtTokens::new(codec));
+    let tokens = Arc::new(match codec {
+        Some(codec) => JwtTokens::new(codec),
+        None => JwtTokens::without_access_tokens(),
+    });
     let password_policy = PasswordPolicy::with_min_length(settings.password_min_length)
         .context("password_min_length must be between 8 and 256")?;
     let limiter = Arc::new(GovernorAttemptLimiter::new(
@@ -121,6 +150,31 @@ fn build_components(
         },
     );
     Ok((service, limiter))
+}
+
+/// Creates the data directory and database when missing and brings the
+/// schema up to date: what `portcullis migrate` does, and the first step of
+/// every server start. Returns the database file.
+pub fn migrate(settings: &Settings) -> anyhow::Result<std::path::PathBuf> {
+    let store = open_store(settings)?;
+    Ok(store.path().to_path_buf())
+}
+
+/// Opens the store in the data directory, creating both when missing.
+fn open_store(settings: &Settings) -> anyhow::Result<SqliteStore> {
+    create_data_dir(settings)?;
+    let database = settings.database_path();
+    // Created 0600 before SQLite opens it: SQLite gives its -wal and -shm
+    // files the database file's mode, so all three are owner-only from the
+    // first moment. An existing file is tightened if it is not.
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&database)
+        .with_context(|| format!("cannot create {}", database.display()))?;
+    restrict_to_owner(&database)?;
+    SqliteStore::open(&database).with_context(|| format!("cannot open {}", database.display()))
 }
 
 fn create_data_dir(settings: &Settings) -> anyhow::Result<()> {
@@ -158,15 +212,16 @@ pub struct Application {
     auth: AuthService,
     limiter: Arc<GovernorAttemptLimiter>,
     local_addr: SocketAddr,
-    acceptor: poem::listener::BoxAcceptor,
-    scheme: &'static str,
+    listener: server::Listener,
+    limits: server::ConnectionLimits,
     app: poem::endpoint::BoxEndpoint<'static>,
 }
 
 impl Application {
     /// Wires everything and binds the listen address (port 0 picks a free port).
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let (auth, limiter) = build_components(settings)?;
+        let limits = connection_limits(settings)?;
+        let (auth, limiter) = build_components(settings, Signing::LoadOrCreateKey)?;
         let trusted_proxies = TrustedProxies::parse(&settings.trusted_proxies)
             .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
         let app = portcullis_http::build_app(
@@ -178,47 +233,31 @@ impl Application {
                 docs_enabled: settings.docs,
                 cors_origins: settings.cors_origins.clone(),
                 hsts: settings.tls_cert.is_some(),
+                body_read_timeout: Duration::from_secs(settings.body_read_timeout_secs),
             },
         );
-        let acceptor = match (&settings.tls_cert, &settings.tls_key) {
+        let tls = match (&settings.tls_cert, &settings.tls_key) {
             (Some(cert), Some(key)) => {
-                let certificate = RustlsCertificate::new()
-                    .cert(
-                        std::fs::read(cert)
-                            .with_context(|| format!("cannot read {}", cert.display()))?,
-                    )
-                    .key(
-                        std::fs::read(key)
-                            .with_context(|| format!("cannot read {}", key.display()))?,
-                    );
-                // rustls speaks TLS 1.2 and 1.3 only.
-                TcpListener::bind(settings.bind)
-                    .rustls(RustlsConfig::new().fallback(certificate))
-                    .into_acceptor()
-                    .await
-                    .map(AcceptorExt::boxed)
+                let certificate = std::fs::read(cert)
+                    .with_context(|| format!("cannot read {}", cert.display()))?;
+                let key =
+                    std::fs::read(key).with_context(|| format!("cannot read {}", key.display()))?;
+                Some(Arc::new(server::tls_config(&certificate, &key)?))
             }
-            _ => TcpListener::bind(settings.bind)
-                .into_acceptor()
-                .await
-                .map(AcceptorExt::boxed),
-        }
-        .with_context(|| format!("cannot listen on {}", settings.bind))?;
-        let local_addr = acceptor
+            _ => None,
+        };
+        let listener = server::Listener::bind(settings.bind, tls)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let local_addr = listener
             .local_addr()
-            .first()
-            .and_then(|addr| addr.as_socket_addr().copied())
             .context("the listener has no socket address")?;
         Ok(Self {
             auth,
             limiter,
             local_addr,
-            acceptor,
-            scheme: if settings.tls_cert.is_some() {
-                "https"
-            } else {
-                "http"
-            },
+            listener,
+            limits,
             app,
         })
     }
@@ -228,20 +267,67 @@ impl Application {
         self.local_addr
     }
 
+    /// The connection limits the server runs with.
+    pub fn connection_limits(&self) -> server::ConnectionLimits {
+        self.limits
+    }
+
     /// Serves until `shutdown` completes, then lets in-flight requests finish
     /// for up to [`SHUTDOWN_GRACE`].
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-        tracing::info!(address = %self.local_addr, "listening on {}://{}", self.scheme, self.local_addr);
+        let scheme = if self.listener.is_tls() {
+            "https"
+        } else {
+            "http"
+        };
+        tracing::info!(
+            address = %self.local_addr,
+            max_connections = self.limits.max_connections,
+            "listening on {scheme}://{}",
+            self.local_addr
+        );
         let purge = tokio::spawn(purge_dead_sessions_periodically(self.auth.clone()));
         let cleanup = tokio::spawn(clean_up_limiters_periodically(self.limiter.clone()));
-        let result = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(self.app, shutdown, Some(SHUTDOWN_GRACE))
+        let result = server::serve(self.listener, self.app, self.limits, shutdown, SHUTDOWN_GRACE)
             .await
             .context("server failed");
         purge.abort();
         cleanup.abort();
         result
     }
+}
+
+/// The connection limits from the settings and the open-file limit, which
+/// is first raised to its hard maximum. A configured cap the limit cannot
+/// hold is a configuration error: past it, `accept()` would fail instead.
+fn connection_limits(settings: &Settings) -> anyhow::Result<server::ConnectionLimits> {
+    let open_files = server::raise_open_file_limit().context("reading the open-file limit")?;
+    let available = usize::try_from(open_files.saturating_sub(RESERVED_FILE_DESCRIPTORS))
+        .unwrap_or(usize::MAX);
+    let max_connections = match settings.max_connections {
+        Some(wanted) if wanted > available => {
+            return Err(ConfigError(format!(
+                "max_connections {wanted} needs about {} open files, but the limit is {open_files}; \
+                 raise `ulimit -n` or lower max_connections",
+                wanted as u64 + RESERVED_FILE_DESCRIPTORS
+            ))
+            .into());
+        }
+        Some(wanted) => wanted,
+        None if available == 0 => {
+            return Err(ConfigError(format!(
+                "the open-file limit of {open_files} leaves no room for connections; raise `ulimit -n`"
+            ))
+            .into());
+        }
+        None => available.min(DEFAULT_MAX_CONNECTIONS),
+    };
+    Ok(server::ConnectionLimits {
+        header_read_timeout: Duration::from_secs(settings.header_read_timeout_secs),
+        idle_timeout: Duration::from_secs(settings.idle_timeout_secs),
+        max_connections,
+        http2_max_concurrent_streams: settings.http2_max_streams,
+    })
 }
 
 /// governor keeps every key it has seen until told otherwise: forget the

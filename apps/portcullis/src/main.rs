@@ -27,6 +27,10 @@ enum Command {
     User(UserCommand),
     /// Print the OpenAPI document (JSON) to stdout.
     Openapi,
+    /// Create the data directory and database if missing and apply pending
+    /// schema migrations, then exit. The server does this at every start;
+    /// the `user` commands need it done first.
+    Migrate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,11 +110,20 @@ fn main() -> ExitCode {
         match cli.command {
             None | Some(Command::Serve) => serve(&settings).await,
             Some(Command::User(command)) => user(&settings, command).await,
+            Some(Command::Migrate) => portcullis::migrate(&settings).map(|database| {
+                print_line(&format!("the database at {} is up to date", database.display()))
+            }),
             Some(Command::Openapi) => Ok(ExitCode::SUCCESS),
         }
     });
     match result {
         Ok(code) => code,
+        // A setting the machine cannot honour (found only once running,
+        // like the open-file limit) is a configuration error like any other.
+        Err(error) if error.downcast_ref::<ConfigError>().is_some() => {
+            eprintln!("portcullis: {error:#}");
+            ExitCode::from(2)
+        }
         Err(error) => {
             eprintln!("portcullis: {error:#}");
             ExitCode::FAILURE
@@ -125,7 +138,7 @@ async fn serve(settings: &Settings) -> anyhow::Result<ExitCode> {
 }
 
 async fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<ExitCode> {
-    let auth = portcullis::build_auth_service(settings)?;
+    let auth = portcullis::build_admin_service(settings)?;
     let result = match command {
         UserCommand::Create {
             username,

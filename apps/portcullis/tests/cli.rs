@@ -47,6 +47,16 @@ impl Sandbox {
         }
     }
 
+    /// A sandbox whose data directory and database exist, made with
+    /// `portcullis migrate`, as the `user` commands need.
+    fn migrated() -> Self {
+        let sandbox = Self::new();
+        let mut command = sandbox.bare_command();
+        command.arg("migrate");
+        run(command, None).assert_success();
+        sandbox
+    }
+
     fn data_dir(&self) -> PathBuf {
         self.root.path().join("data")
     }
@@ -512,7 +522,7 @@ mod user_commands {
 
     #[test]
     fn user_create_reads_the_password_from_stdin_and_prints_the_lowercased_username() {
-        let sandbox = Sandbox::new();
+        let sandbox = Sandbox::migrated();
         let secret = password(20);
         let mut command = sandbox.command();
         command.args([
@@ -545,7 +555,7 @@ mod user_commands {
 
     #[test]
     fn creating_the_same_username_again_fails_saying_it_is_taken() {
-        let sandbox = Sandbox::new();
+        let sandbox = Sandbox::migrated();
         create_user(sandbox.command(), "alice", &password(20)).assert_success();
         // Different case and different email: still the same username.
         let mut command = sandbox.command();
@@ -574,7 +584,7 @@ mod user_commands {
 
     #[test]
     fn a_too_short_password_is_refused_naming_the_rule_without_echoing_it() {
-        let sandbox = Sandbox::new();
+        let sandbox = Sandbox::migrated();
         // 14 code points: one below the default minimum of 15.
         let short = password(14);
         let outcome = create_user(sandbox.command(), "bob", &short);
@@ -598,7 +608,7 @@ mod user_commands {
 
     #[test]
     fn without_password_stdin_and_no_terminal_user_create_asks_for_password_stdin() {
-        let sandbox = Sandbox::new();
+        let sandbox = Sandbox::migrated();
         let mut command = sandbox.command();
         command.args([
             "user",
@@ -625,7 +635,7 @@ mod user_commands {
 
     #[test]
     fn disable_enable_and_set_role_print_the_new_state() {
-        let sandbox = Sandbox::new();
+        let sandbox = Sandbox::migrated();
         let mut command = sandbox.command();
         command.args([
             "user",
@@ -681,8 +691,42 @@ mod user_commands {
     }
 
     #[test]
-    fn set_role_refuses_a_role_that_is_neither_admin_nor_user() {
+    fn a_user_command_without_a_data_directory_fails_and_creates_nothing() {
         let sandbox = Sandbox::new();
+        let outcome = create_user(sandbox.command(), "erin", &password(20));
+        outcome.assert_failure();
+        assert_eq!(outcome.code(), Some(1), "{outcome:?}");
+        assert!(
+            outcome.messages().contains("--data-dir") && outcome.messages().contains("migrate"),
+            "the message says how to point at the data directory: {}",
+            outcome.stderr
+        );
+        assert!(
+            !sandbox.data_dir().exists(),
+            "no data directory was invented"
+        );
+        let mut command = sandbox.command();
+        command.args(["user", "disable", "erin"]);
+        run(command, None).assert_failure();
+        assert!(!sandbox.data_dir().exists());
+    }
+
+    #[test]
+    fn migrate_creates_the_database_but_no_signing_key() {
+        let sandbox = Sandbox::new();
+        let mut command = sandbox.bare_command();
+        command.arg("migrate");
+        let outcome = run(command, None);
+        outcome.assert_success();
+        assert!(outcome.stdout.contains("up to date"), "{outcome:?}");
+        assert_eq!(mode_of(&sandbox.data_dir()), 0o700);
+        assert_eq!(mode_of(&sandbox.data_dir().join("portcullis.db")), 0o600);
+        assert!(!sandbox.data_dir().join("jwt-signing-key").exists());
+    }
+
+    #[test]
+    fn set_role_refuses_a_role_that_is_neither_admin_nor_user() {
+        let sandbox = Sandbox::migrated();
         let mut command = sandbox.command();
         command.args(["user", "set-role", "alice", "--role", "root"]);
         let outcome = run(command, None);
@@ -696,7 +740,7 @@ mod user_commands {
 
     #[test]
     fn account_commands_on_an_unknown_user_say_no_such_user() {
-        let sandbox = Sandbox::new();
+        let sandbox = Sandbox::migrated();
         for args in [
             &["user", "disable", "ghost"][..],
             &["user", "enable", "ghost"][..],
@@ -738,7 +782,7 @@ mod settings_precedence {
 
     #[test]
     fn a_flag_beats_the_environment_and_the_config_file() {
-        let sandbox = Sandbox::new();
+        let sandbox = Sandbox::migrated();
         let config = config_with_min_length_20(&sandbox);
         let command = || {
             let mut command = sandbox.command();
@@ -755,7 +799,7 @@ mod settings_precedence {
 
     #[test]
     fn the_environment_beats_the_config_file() {
-        let sandbox = Sandbox::new();
+        let sandbox = Sandbox::migrated();
         let config = config_with_min_length_20(&sandbox);
         let command = || {
             let mut command = sandbox.command();
@@ -771,7 +815,7 @@ mod settings_precedence {
 
     #[test]
     fn the_config_file_beats_the_default() {
-        let sandbox = Sandbox::new();
+        let sandbox = Sandbox::migrated();
         let config = config_with_min_length_20(&sandbox);
         let command = || {
             let mut command = sandbox.command();
@@ -784,7 +828,7 @@ mod settings_precedence {
 
     #[test]
     fn a_flag_after_the_subcommand_also_applies() {
-        let sandbox = Sandbox::new();
+        let sandbox = Sandbox::migrated();
         let mut command = sandbox.command();
         command.args(["user", "create", "--password-min-length", "18"]);
         command.args([
@@ -898,19 +942,18 @@ mod serving {
     }
 
     #[test]
-    fn serve_reuses_the_key_and_accounts_that_user_create_made_before_it() {
-        let sandbox = Sandbox::new();
+    fn serve_uses_the_accounts_that_user_create_made_before_it_and_the_cli_writes_no_key() {
+        let sandbox = Sandbox::migrated();
         create_user(sandbox.command(), "dave", &password(20)).assert_success();
         let key = sandbox.data_dir().join("jwt-signing-key");
-        let before = std::fs::read(&key).expect("user create writes the key");
+        assert!(
+            !key.exists(),
+            "neither migrate nor user create touches the signing key"
+        );
         let server = Server::start(sandbox.command());
         let (status, _) = server.terminate();
         assert!(status.success(), "{status:?}");
-        assert_eq!(
-            std::fs::read(&key).expect("key"),
-            before,
-            "serve reuses the key the CLI generated"
-        );
+        assert!(key.exists(), "serve creates the key");
         let mut command = sandbox.command();
         command.args(["user", "disable", "dave"]);
         let outcome = run(command, None);

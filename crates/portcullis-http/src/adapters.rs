@@ -177,23 +177,35 @@ impl PasswordHasher for BlockingArgon2Hasher {
 /// [`TokenIssuer`] and [`TokenVerifier`] ports.
 #[derive(Debug, Clone)]
 pub struct JwtTokens {
-    codec: JwtCodec,
+    codec: Option<JwtCodec>,
 }
 
 impl JwtTokens {
     /// Wraps a configured codec.
     pub fn new(codec: JwtCodec) -> Self {
-        Self { codec }
+        Self { codec: Some(codec) }
+    }
+
+    /// Opaque tokens only: signing or verifying an access token fails. For
+    /// processes that must never touch the signing key (the administration
+    /// commands).
+    pub fn without_access_tokens() -> Self {
+        Self { codec: None }
     }
 }
 
 impl TokenIssuer for JwtTokens {
     fn issue_access_token(&self, claims: &AccessTokenClaims) -> Result<String, TokenError> {
+        let Some(codec) = &self.codec else {
+            return Err(TokenError::Signing(
+                "this process has no signing key".to_owned(),
+            ));
+        };
         let issued_at = claims.issued_at.unix_timestamp();
-        self.codec
+        codec
             .encode(&portcullis_crypto::AccessTokenClaims {
-                iss: self.codec.issuer().to_owned(),
-                aud: self.codec.audience().to_owned(),
+                iss: codec.issuer().to_owned(),
+                aud: codec.audience().to_owned(),
                 sub: claims.user_id.to_string(),
                 exp: claims.expires_at.unix_timestamp(),
                 iat: issued_at,
@@ -232,8 +244,11 @@ impl TokenVerifier for JwtTokens {
         token: &str,
         now: OffsetDateTime,
     ) -> Result<AccessTokenClaims, TokenError> {
+        let Some(codec) = &self.codec else {
+            return Err(TokenError::Malformed);
+        };
         let claims =
-            self.codec
+            codec
                 .decode(token, now.unix_timestamp())
                 .map_err(|error| match error {
                     JwtError::Malformed => TokenError::Malformed,

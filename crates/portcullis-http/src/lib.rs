@@ -29,11 +29,14 @@ pub mod wire_strings;
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use poem::endpoint::BoxEndpoint;
-use poem::{EndpointExt, Route};
+use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApi, OpenApiService};
 
-pub use middleware::{API_CSP, DOCS_CSP, MAX_BODY_BYTES};
+pub use middleware::{
+    API_CSP, DOCS_CSP, MAX_BODY_BYTES, MAX_HEADER_SECTION_BYTES, MAX_URI_BYTES, MalformedHost,
+};
 pub use state::AppState;
 
 /// Options of the HTTP layer.
@@ -46,6 +49,14 @@ pub struct HttpOptions {
     pub cors_origins: Vec<String>,
     /// Send `Strict-Transport-Security` (only when serving HTTPS).
     pub hsts: bool,
+    /// How long a request body may take to arrive before the answer is 408
+    /// and the connection is closed.
+    pub body_read_timeout: std::time::Duration,
+}
+
+impl HttpOptions {
+    /// The default body-read timeout.
+    pub const DEFAULT_BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 }
 
 impl Default for HttpOptions {
@@ -54,6 +65,7 @@ impl Default for HttpOptions {
             docs_enabled: true,
             cors_origins: Vec::new(),
             hsts: false,
+            body_read_timeout: Self::DEFAULT_BODY_READ_TIMEOUT,
         }
     }
 }
@@ -225,34 +237,88 @@ pub fn build_app_with<T: OpenApi + 'static>(
     let spec_text = with_password_minimum(&conforming_spec(&service.spec()), min_password);
     let spec: serde_json::Value =
         serde_json::from_str(&spec_text).unwrap_or(serde_json::Value::Null);
-    let wrapper = Arc::new(middleware::WrapperConfig {
-        routes: middleware::RouteTable::from_spec(&spec),
-        hsts: options.hsts,
-    });
+    let mut routes = middleware::RouteTable::from_spec(&spec);
     let mut route = Route::new();
     if options.docs_enabled {
+        routes = routes
+            .with("/openapi.json", &["GET", "HEAD"])
+            .with("/docs", &["GET", "HEAD"])
+            .with("/docs/", &["GET", "HEAD"])
+            .with("/docs/oauth-receiver.html", &["GET", "HEAD"]);
+        // Each document is rendered once and shared: a response body is a
+        // reference to these bytes, not a copy, so many slow readers cannot
+        // multiply their size.
+        let spec_bytes = Bytes::from(spec_text);
+        let docs_page = Bytes::from(service.swagger_ui_html());
+        let document = |bytes: Bytes, content_type: &'static str| {
+            poem::get(poem::endpoint::make_sync(move |_| {
+                poem::Response::builder()
+                    .content_type(content_type)
+                    .body(bytes.clone())
+            }))
+        };
         route = route
             .at(
                 "/openapi.json",
-                poem::endpoint::make_sync(move |_| {
-                    poem::Response::builder()
-                        .content_type("application/json; charset=utf-8")
-                        .body(spec_text.clone())
-                }),
+                document(spec_bytes, "application/json; charset=utf-8"),
             )
-            .nest("/docs", service.swagger_ui());
+            .nest(
+                "/docs",
+                Route::new()
+                    .at("/", document(docs_page, "text/html; charset=utf-8"))
+                    .at("/oauth-receiver.html", poem::get(service.swagger_ui())),
+            );
     }
+    let wrapper = Arc::new(middleware::WrapperConfig {
+        routes,
+        hsts: options.hsts,
+        body_read_timeout: options.body_read_timeout,
+    });
     let route = route.nest("/", service).data(state);
     // poem's Cors allows every origin when given none, so it is only added
     // for a non-empty list.
     let cors_enabled = !options.cors_origins.is_empty();
-    let route = route.with_if(cors_enabled, cors(&options.cors_origins));
+    let route = route
+        .with_if(cors_enabled, cors(&options.cors_origins))
+        .around(|endpoint, mut request| async move {
+            // A browser sends `Origin` on same-origin POSTs too (Swagger UI's
+            // Authorize): that is not a cross-origin request, and CORS must
+            // not refuse it.
+            if is_same_origin(&request) {
+                request.headers_mut().remove(poem::http::header::ORIGIN);
+            }
+            endpoint.call(request).await
+        });
     route
         .around(move |endpoint, request| {
             let wrapper = Arc::clone(&wrapper);
             middleware::handle(endpoint, request, wrapper)
         })
         .boxed()
+}
+
+/// Whether a request's `Origin` names the origin it was sent to: its
+/// `host[:port]` is the request's `Host` (HTTP/1.1) or authority (HTTP/2).
+/// Browsers write both the same way, default ports omitted; the scheme is
+/// not compared, because behind a TLS-terminating proxy the request arrives
+/// as plain HTTP.
+fn is_same_origin(request: &poem::Request) -> bool {
+    let Some(origin) = request
+        .headers()
+        .get(poem::http::header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let Some((_, origin_authority)) = origin.split_once("://") else {
+        return false;
+    };
+    let host = request
+        .headers()
+        .get(poem::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()));
+    host.is_some_and(|host| host.eq_ignore_ascii_case(origin_authority))
 }
 
 /// CORS for the configured origins only: exact matches, the matched origin

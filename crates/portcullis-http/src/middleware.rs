@@ -2,8 +2,11 @@
 //! mapping of every remaining error to the contract's formats, security
 //! headers, and the access log line.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
 
 use poem::http::header::{self, HeaderName, HeaderValue};
 use poem::http::{Method, StatusCode};
@@ -12,6 +15,7 @@ use poem_openapi::error::{ContentTypeError, ParseParamError, ParsePathError};
 use tracing::Instrument;
 
 use crate::error::{ApiError, FieldErrorBody, OAuthErrorResponse};
+use crate::payload::{UrlEncodedError, parse_urlencoded};
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -34,6 +38,20 @@ const OAUTH_PATHS: [&str; 3] = ["/auth/token", "/auth/login", "/auth/revoke"];
 /// `Strict-Transport-Security` when serving HTTPS: one year, subdomains too.
 pub const HSTS: &str = "max-age=31536000; includeSubDomains";
 
+/// The longest request target (path and query) accepted; longer is 414.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// The largest request header section accepted (names, values and their
+/// separators, as HTTP/2 counts them); larger is 431.
+pub const MAX_HEADER_SECTION_BYTES: usize = 16 * 1024;
+
+/// Set by the server on a request whose HTTP/1.1 head has no `Host` header
+/// or more than one (RFC 9112 §3.2): the wrapper answers it with 400. The
+/// server decides, because only it knows the request came over HTTP/1.1 from
+/// a socket; in-process test clients send no `Host` at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MalformedHost;
+
 /// What the wrapper needs to know.
 #[derive(Debug)]
 pub(crate) struct WrapperConfig {
@@ -41,6 +59,8 @@ pub(crate) struct WrapperConfig {
     pub(crate) routes: RouteTable,
     /// Whether to send HSTS.
     pub(crate) hsts: bool,
+    /// How long a request body may take to arrive.
+    pub(crate) body_read_timeout: Duration,
 }
 
 /// What the wrapper needs to know about the routes.
@@ -60,16 +80,30 @@ impl RouteTable {
                     .iter()
                     .map(|(path, operations)| {
                         let segments = path.split('/').map(str::to_owned).collect();
-                        let methods = operations
+                        let mut methods: Vec<String> = operations
                             .as_object()
                             .map(|ops| ops.keys().map(|m| m.to_ascii_uppercase()).collect())
                             .unwrap_or_default();
+                        // poem answers HEAD wherever GET works.
+                        if methods.iter().any(|m| m == "GET") && !methods.iter().any(|m| m == "HEAD") {
+                            let get = methods.iter().position(|m| m == "GET").unwrap_or(0);
+                            methods.insert(get + 1, "HEAD".to_owned());
+                        }
                         (segments, methods)
                     })
                     .collect()
             })
             .unwrap_or_default();
         Self { routes }
+    }
+
+    /// Adds `path` (no templates) with `methods`.
+    pub(crate) fn with(mut self, path: &str, methods: &[&str]) -> Self {
+        self.routes.push((
+            path.split('/').map(str::to_owned).collect(),
+            methods.iter().map(|m| (*m).to_owned()).collect(),
+        ));
+        self
     }
 
     /// The `Allow` header value for `path`, if it is a known path.
@@ -102,12 +136,30 @@ pub(crate) async fn handle<E: Endpoint>(
     let span = tracing::info_span!("request", request_id = %request_id);
 
     let result = async {
-        if let Err(rejection) = limit_body(&mut request, oauth).await {
+        if let Some(rejection) = refuse_malformed_head(&request, oauth) {
             return rejection;
         }
-        match endpoint.call(request).await {
-            Ok(response) => response.into_response(),
-            Err(error) => error_response(error, oauth, &path, &config.routes),
+        if let Err(rejection) = limit_body(&mut request, oauth, config.body_read_timeout).await {
+            return rejection;
+        }
+        // A panic in a handler must not take the connection down with an
+        // empty reply: it becomes the opaque 500, logged once.
+        match AssertUnwindSafe(endpoint.call(request)).catch_unwind().await {
+            Ok(Ok(response)) => response.into_response(),
+            Ok(Err(error)) => error_response(error, oauth, &path, &config.routes),
+            Err(panic) => {
+                let cause = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a handler panicked".to_owned());
+                tracing::error!(%cause, "handler panicked");
+                if oauth {
+                    OAuthErrorResponse::internal().into_response()
+                } else {
+                    ApiError::internal().into_response()
+                }
+            }
         }
     }
     .instrument(span.clone())
@@ -147,10 +199,86 @@ fn request_id(request: &Request) -> String {
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
 }
 
-/// Reads the body into memory, refusing more than [`MAX_BODY_BYTES`]. poem has
-/// no default limit (STACK-NOTES 10); bodiless methods are left alone so a GET
-/// without `Content-Length` is not refused.
-async fn limit_body(request: &mut Request, oauth: bool) -> Result<(), Response> {
+/// Refuses what is wrong with a request before any handler sees it: an
+/// HTTP/1.1 head without exactly one `Host` (400), a request target over
+/// [`MAX_URI_BYTES`] (414), a header section over [`MAX_HEADER_SECTION_BYTES`]
+/// (431), and a query string that repeats a parameter or is not UTF-8 once
+/// decoded (400: two values for one name would let two readers disagree,
+/// and a lossy decoding would let different bytes mean the same value).
+fn refuse_malformed_head(request: &Request, oauth: bool) -> Option<Response> {
+    let refuse = |status: StatusCode, error: &str, detail: &str| {
+        let mut response = if oauth {
+            oauth_error(status, error, detail)
+        } else {
+            problem_response(status, detail)
+        };
+        if status != StatusCode::BAD_REQUEST {
+            // The rest of what the client sent cannot be trusted to frame
+            // the next request.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        Some(response)
+    };
+    if request.extensions().get::<MalformedHost>().is_some() {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "an HTTP/1.1 request must carry exactly one Host header",
+        );
+    }
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    if target > MAX_URI_BYTES {
+        return refuse(
+            StatusCode::URI_TOO_LONG,
+            "invalid_request",
+            "the request target must not exceed 8 KiB",
+        );
+    }
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 32)
+        .sum();
+    if header_bytes > MAX_HEADER_SECTION_BYTES {
+        return refuse(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "invalid_request",
+            "the request headers must not exceed 16 KiB",
+        );
+    }
+    if let Some(query) = request.uri().query() {
+        let detail = match parse_urlencoded(query.as_bytes()) {
+            Err(UrlEncodedError::InvalidUtf8) => Some(
+                "the query string is not valid UTF-8 once percent-decoded".to_owned(),
+            ),
+            Ok(params) => {
+                let mut seen = std::collections::HashSet::new();
+                params
+                    .iter()
+                    .find(|(name, _)| !seen.insert(name.as_str()))
+                    .map(|(name, _)| match crate::payload::printable_name(name) {
+                        Some(name) => format!("query parameter `{name}` must not be repeated"),
+                        None => "a query parameter must not be repeated".to_owned(),
+                    })
+            }
+        };
+        if let Some(detail) = detail {
+            return refuse(StatusCode::BAD_REQUEST, "invalid_request", &detail);
+        }
+    }
+    None
+}
+
+/// Reads the body into memory, refusing more than [`MAX_BODY_BYTES`] and a
+/// body that takes longer than `timeout` to arrive (408, and the connection
+/// is closed). poem has no default limit (STACK-NOTES 10); bodiless methods
+/// are left alone so a GET without `Content-Length` is not refused.
+async fn limit_body(request: &mut Request, oauth: bool, timeout: Duration) -> Result<(), Response> {
     if matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
@@ -172,7 +300,20 @@ async fn limit_body(request: &mut Request, oauth: bool) -> Result<(), Response> 
     if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
         return Err(too_large());
     }
-    match request.take_body().into_bytes_limit(MAX_BODY_BYTES).await {
+    let body = request.take_body().into_bytes_limit(MAX_BODY_BYTES);
+    let Ok(read) = tokio::time::timeout(timeout, body).await else {
+        let detail = "the request body did not arrive in time";
+        let mut response = if oauth {
+            oauth_error(StatusCode::REQUEST_TIMEOUT, "invalid_request", detail)
+        } else {
+            problem_response(StatusCode::REQUEST_TIMEOUT, detail)
+        };
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return Err(response);
+    };
+    match read {
         Ok(bytes) => {
             request.set_body(bytes);
             Ok(())
@@ -197,10 +338,12 @@ fn error_response(error: poem::Error, oauth: bool, path: &str, routes: &RouteTab
     let status = error.status();
     if let Some(cors) = error.downcast_ref::<poem::error::CorsError>() {
         tracing::debug!(error = %cors, "cross-origin request refused");
-        return problem_response(
-            StatusCode::FORBIDDEN,
-            "this origin, method or header is not allowed",
-        );
+        let detail = "this origin, method or header is not allowed";
+        return if oauth {
+            oauth_error(StatusCode::FORBIDDEN, "access_denied", detail)
+        } else {
+            problem_response(StatusCode::FORBIDDEN, detail)
+        };
     }
     if error.is::<ContentTypeError>() || status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
         let expected = if path == "/auth/token" || path == "/auth/revoke" {
@@ -221,14 +364,20 @@ fn error_response(error: poem::Error, oauth: bool, path: &str, routes: &RouteTab
         }])
         .into_response();
     }
-    if let Some(param) = error.downcast_ref::<ParsePathError>() {
-        return ApiError::not_found(format!("no resource matches `{}`", param.name))
-            .into_response();
+    if error.is::<ParsePathError>() {
+        // poem-openapi names path parameters `param0`, ...: nothing a
+        // client could act on, so the answer is the plain 404.
+        return ApiError::not_found("no such resource").into_response();
     }
     match status {
         StatusCode::NOT_FOUND => ApiError::not_found("no such resource").into_response(),
         StatusCode::METHOD_NOT_ALLOWED => {
-            let mut response = problem_response(status, "this method is not allowed on this path");
+            let detail = "this method is not allowed on this path";
+            let mut response = if oauth {
+                oauth_error(status, "invalid_request", detail)
+            } else {
+                problem_response(status, detail)
+            };
             if let Some(allow) = routes
                 .allowed_methods(path)
                 .and_then(|a| HeaderValue::from_str(&a).ok())
@@ -259,6 +408,15 @@ fn error_response(error: poem::Error, oauth: bool, path: &str, routes: &RouteTab
             problem_response(status, "the request could not be processed")
         }
     }
+}
+
+/// An RFC 6749 §5.2 error body with any status, for the OAuth paths.
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    let body = serde_json::json!({ "error": error, "error_description": description });
+    Response::builder()
+        .status(status)
+        .content_type("application/json")
+        .body(body.to_string())
 }
 
 fn problem_response(status: StatusCode, detail: &str) -> Response {
@@ -318,7 +476,7 @@ mod tests {
         let table = RouteTable::from_spec(&spec);
         assert_eq!(
             table.allowed_methods("/users/me").as_deref(),
-            Some("GET, PATCH")
+            Some("GET, HEAD, PATCH")
         );
         assert_eq!(
             table.allowed_methods("/users/me/sessions/abc").as_deref(),

@@ -59,6 +59,9 @@ impl<T: DeserializeOwned + Validate + Type> ParsePayload for ValidatedJson<T> {
         let data = Vec::<u8>::from_request(request, body).await?;
         let value: T = parse_json(&data).map_err(|rejection| match rejection {
             JsonRejection::Malformed(detail) => ApiError::bad_request(detail),
+            JsonRejection::DuplicateKey(key) => {
+                ApiError::bad_request(JsonRejection::duplicate_detail(key.as_deref(), "JSON key"))
+            }
             JsonRejection::Invalid(errors) => ApiError::validation(errors),
         })?;
         value
@@ -105,6 +108,9 @@ impl<T: DeserializeOwned + Type> ParsePayload for OAuthJson<T> {
         let data = Vec::<u8>::from_request(request, body).await?;
         let value: T = parse_json(&data).map_err(|rejection| match rejection {
             JsonRejection::Malformed(detail) => OAuthErrorResponse::invalid_request(detail),
+            JsonRejection::DuplicateKey(key) => OAuthErrorResponse::invalid_request(
+                JsonRejection::duplicate_detail(key.as_deref(), "parameter"),
+            ),
             JsonRejection::Invalid(errors) => {
                 let described: Vec<String> = errors
                     .iter()
@@ -185,18 +191,197 @@ impl_apirequest_for_payload!(OAuthForm<S>, S: Type);
 
 /// Parses an `application/x-www-form-urlencoded` body into its parameters,
 /// in order and with repeats kept (so that [`OAuthForm::single`] can refuse
-/// them).
+/// them). A name or value that is not UTF-8 once percent-decoded is refused:
+/// decoding it lossily would make `%FF` and `%FE` the same password.
 pub fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, OAuthErrorResponse> {
-    serde_urlencoded::from_bytes(body)
-        .map_err(|_| OAuthErrorResponse::invalid_request("the form body is not valid url-encoding"))
+    parse_urlencoded(body).map_err(|UrlEncodedError::InvalidUtf8| {
+        OAuthErrorResponse::invalid_request("the form body is not valid UTF-8 once percent-decoded")
+    })
+}
+
+/// Why a url-encoded string was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlEncodedError {
+    /// A name or value is not UTF-8 once percent-decoded.
+    InvalidUtf8,
+}
+
+/// Splits `application/x-www-form-urlencoded` text (a form body or a query
+/// string) into its `(name, value)` pairs, in order and with repeats kept:
+/// `&` separates pairs, the first `=` a name from its value, `+` is a space,
+/// and `%XX` a byte. Unlike `form_urlencoded` (and so `serde_urlencoded`),
+/// it refuses instead of replacing what does not decode to UTF-8.
+///
+/// ```
+/// use portcullis_http::payload::{UrlEncodedError, parse_urlencoded};
+///
+/// assert_eq!(
+///     parse_urlencoded(b"a=1&b=x+y%21&a=")?,
+///     [("a", "1"), ("b", "x y!"), ("a", "")].map(|(n, v)| (n.to_owned(), v.to_owned()))
+/// );
+/// assert_eq!(parse_urlencoded(b"password=%FF"), Err(UrlEncodedError::InvalidUtf8));
+/// # Ok::<(), UrlEncodedError>(())
+/// ```
+pub fn parse_urlencoded(text: &[u8]) -> Result<Vec<(String, String)>, UrlEncodedError> {
+    let decode = |part: &[u8]| -> Result<String, UrlEncodedError> {
+        let spaced: Vec<u8> = part
+            .iter()
+            .map(|byte| if *byte == b'+' { b' ' } else { *byte })
+            .collect();
+        percent_encoding::percent_decode(&spaced)
+            .decode_utf8()
+            .map(std::borrow::Cow::into_owned)
+            .map_err(|_| UrlEncodedError::InvalidUtf8)
+    };
+    text.split(|byte| *byte == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = match pair.iter().position(|byte| *byte == b'=') {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, &b""[..]),
+            };
+            Ok((decode(name)?, decode(value)?))
+        })
+        .collect()
+}
+
+/// A client-chosen name (a JSON key, a parameter name) that is safe to
+/// repeat in an error message: short and plain. Anything else is not
+/// echoed.
+pub(crate) fn printable_name(name: &str) -> Option<&str> {
+    (!name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.'))
+    .then_some(name)
 }
 
 /// Why a JSON body was refused.
 enum JsonRejection {
-    /// Not JSON, or not an object: 400.
+    /// Not JSON, not an object, or an object repeating a key: 400.
     Malformed(String),
+    /// A repeated key (at any depth), which serde would otherwise settle
+    /// silently by keeping the last value: 400.
+    DuplicateKey(Option<String>),
     /// Missing fields or wrong types: 422.
     Invalid(Vec<FieldErrorBody>),
+}
+
+impl JsonRejection {
+    /// The description of a repeated key, naming it when that is safe.
+    fn duplicate_detail(name: Option<&str>, noun: &str) -> String {
+        match name {
+            Some(name) => format!("{noun} `{name}` must not be repeated"),
+            None => format!("a {noun} must not be repeated"),
+        }
+    }
+}
+
+/// A JSON value read like `serde_json::Value`, except that an object
+/// repeating a key is an error: `{"username":"nobody","username":"root"}`
+/// must not log in as root because serde keeps the last value.
+struct StrictValue<'a> {
+    duplicate: &'a std::cell::RefCell<Option<String>>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for StrictValue<'_> {
+    type Value = serde_json::Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for StrictValue<'_> {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Self::Value, E> {
+        Ok(value.into())
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Self::Value, E> {
+        Ok(value.into())
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Self::Value, E> {
+        Ok(value.into())
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Self::Value, E> {
+        Ok(serde_json::Number::from_f64(value).map_or(serde_json::Value::Null, Into::into))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Self::Value, E> {
+        Ok(value.into())
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Self::Value, E> {
+        Ok(value.into())
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        serde::de::DeserializeSeed::deserialize(self, deserializer)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(StrictValue {
+            duplicate: self.duplicate,
+        })? {
+            items.push(item);
+        }
+        Ok(serde_json::Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                *self.duplicate.borrow_mut() = Some(key);
+                return Err(serde::de::Error::custom("duplicate key"));
+            }
+            let value = map.next_value_seed(StrictValue {
+                duplicate: self.duplicate,
+            })?;
+            object.insert(key, value);
+        }
+        Ok(serde_json::Value::Object(object))
+    }
+}
+
+/// Parses JSON text into a value, refusing repeated keys at any depth.
+fn parse_strict_json(data: &[u8]) -> Result<serde_json::Value, JsonRejection> {
+    let duplicate = std::cell::RefCell::new(None);
+    let mut deserializer = serde_json::Deserializer::from_slice(data);
+    let parsed = serde::de::DeserializeSeed::deserialize(
+        StrictValue {
+            duplicate: &duplicate,
+        },
+        &mut deserializer,
+    )
+    .and_then(|value| deserializer.end().map(|()| value));
+    match (parsed, duplicate.into_inner()) {
+        (_, Some(key)) => Err(JsonRejection::DuplicateKey(
+            printable_name(&key).map(str::to_owned),
+        )),
+        (Ok(value), None) => Ok(value),
+        (Err(_), None) => Err(JsonRejection::Malformed(
+            "the request body is not valid JSON".to_owned(),
+        )),
+    }
 }
 
 fn parse_json<T: DeserializeOwned>(data: &[u8]) -> Result<T, JsonRejection> {
@@ -205,8 +390,7 @@ fn parse_json<T: DeserializeOwned>(data: &[u8]) -> Result<T, JsonRejection> {
             "a JSON request body is required".to_owned(),
         ));
     }
-    let value: serde_json::Value = serde_json::from_slice(data)
-        .map_err(|_| JsonRejection::Malformed("the request body is not valid JSON".to_owned()))?;
+    let value = parse_strict_json(data)?;
     if !value.is_object() {
         return Err(JsonRejection::Malformed(
             "the request body must be a JSON object".to_owned(),
@@ -331,6 +515,7 @@ mod tests {
         match result {
             Err(JsonRejection::Invalid(errors)) => errors,
             Err(JsonRejection::Malformed(detail)) => panic!("malformed: {detail}"),
+            Err(JsonRejection::DuplicateKey(key)) => panic!("duplicate: {key:?}"),
             Ok(sample) => panic!("parsed: {sample:?}"),
         }
     }
@@ -366,6 +551,45 @@ mod tests {
                 "{body:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_repeated_key_is_refused_at_any_depth_and_named_only_when_plain() {
+        for (body, key) in [
+            (&br#"{"name":"nobody","name":"root","count":1}"#[..], Some("name")),
+            (br#"{"outer":{"a":1,"a":2},"name":"x","count":1}"#, Some("a")),
+            (br#"{"list":[{"b":1,"b":1}]}"#, Some("b")),
+            (br#"{"a b":1,"a b":2}"#, None),
+        ] {
+            match parse_json::<serde_json::Value>(body) {
+                Err(JsonRejection::DuplicateKey(found)) => {
+                    assert_eq!(found.as_deref(), key, "{body:?}");
+                }
+                _ => panic!("accepted or misread: {body:?}"),
+            }
+        }
+        assert!(parse_json::<Sample>(br#"{"name":"x","count":1}"#).is_ok());
+    }
+
+    #[test]
+    fn lone_surrogate_escapes_are_not_valid_json_strings() {
+        assert!(matches!(
+            parse_json::<Sample>(br#"{"name":"\udcff","count":1}"#),
+            Err(JsonRejection::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn url_encoding_that_is_not_utf8_is_refused_not_replaced() {
+        assert_eq!(parse_urlencoded(b"password=%FF"), Err(UrlEncodedError::InvalidUtf8));
+        assert_eq!(parse_urlencoded(b"password=%C0"), Err(UrlEncodedError::InvalidUtf8));
+        assert_eq!(parse_urlencoded(b"password=\xfe"), Err(UrlEncodedError::InvalidUtf8));
+        assert_eq!(parse_urlencoded(b"%FF=x"), Err(UrlEncodedError::InvalidUtf8));
+        assert_eq!(
+            parse_urlencoded(b"p=%C3%A9&q=a%20b+c")
+                .map(|pairs| pairs.into_iter().map(|(_, v)| v).collect::<Vec<_>>()),
+            Ok(vec!["é".to_owned(), "a b c".to_owned()])
+        );
     }
 
     #[test]

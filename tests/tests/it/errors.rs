@@ -73,7 +73,12 @@ async fn a_wrong_method_is_405_with_allow_listing_the_right_methods() {
     assert_eq!(response.status(), 405);
     assert_eq!(
         allowed_methods(&response),
-        BTreeSet::from(["DELETE".to_owned(), "GET".to_owned(), "PATCH".to_owned()])
+        BTreeSet::from([
+            "DELETE".to_owned(),
+            "GET".to_owned(),
+            "HEAD".to_owned(),
+            "PATCH".to_owned()
+        ])
     );
     expect_problem(response, 405).await;
 

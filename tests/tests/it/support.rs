@@ -57,7 +57,7 @@ pub fn now_unix() -> i64 {
 /// Disables or re-enables `username` through a second `AuthService` over the
 /// running application's data directory.
 pub async fn set_disabled(app: &TestApp, username: &str, disabled: bool) {
-    portcullis::build_auth_service(&app.settings)
+    portcullis::build_admin_service(&app.settings)
         .expect("auth service over the test data directory")
         .set_disabled(username, disabled)
         .await
@@ -66,7 +66,7 @@ pub async fn set_disabled(app: &TestApp, username: &str, disabled: bool) {
 
 /// Gives `username` the admin role behind the running application's back.
 pub async fn make_admin(app: &TestApp, username: &str) {
-    portcullis::build_auth_service(&app.settings)
+    portcullis::build_admin_service(&app.settings)
         .expect("auth service over the test data directory")
         .set_role(username, Role::Admin)
         .await
