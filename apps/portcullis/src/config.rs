@@ -373,8 +373,16 @@ impl Settings {
         // unbounded one was accepted here and then made every login panic.
         for (name, value, max) in [
             ("access_ttl_secs", self.access_ttl_secs, MAX_ACCESS_TTL_SECS),
-            ("refresh_ttl_secs", self.refresh_ttl_secs, MAX_SESSION_TTL_SECS),
-            ("refresh_idle_secs", self.refresh_idle_secs, MAX_SESSION_TTL_SECS),
+            (
+                "refresh_ttl_secs",
+                self.refresh_ttl_secs,
+                MAX_SESSION_TTL_SECS,
+            ),
+            (
+                "refresh_idle_secs",
+                self.refresh_idle_secs,
+                MAX_SESSION_TTL_SECS,
+            ),
             (
                 "header_read_timeout_secs",
                 self.header_read_timeout_secs,
@@ -385,7 +393,11 @@ impl Settings {
                 self.body_read_timeout_secs,
                 MAX_TIMEOUT_SECS,
             ),
-            ("idle_timeout_secs", self.idle_timeout_secs, MAX_TIMEOUT_SECS),
+            (
+                "idle_timeout_secs",
+                self.idle_timeout_secs,
+                MAX_TIMEOUT_SECS,
+            ),
             (
                 "http2_max_streams",
                 u64::from(self.http2_max_streams),

@@ -288,9 +288,15 @@ impl Application {
         );
         let purge = tokio::spawn(purge_dead_sessions_periodically(self.auth.clone()));
         let cleanup = tokio::spawn(clean_up_limiters_periodically(self.limiter.clone()));
-        let result = server::serve(self.listener, self.app, self.limits, shutdown, SHUTDOWN_GRACE)
-            .await
-            .context("server failed");
+        let result = server::serve(
+            self.listener,
+            self.app,
+            self.limits,
+            shutdown,
+            SHUTDOWN_GRACE,
+        )
+        .await
+        .context("server failed");
         purge.abort();
         cleanup.abort();
         result
@@ -302,8 +308,8 @@ impl Application {
 /// hold is a configuration error: past it, `accept()` would fail instead.
 fn connection_limits(settings: &Settings) -> anyhow::Result<server::ConnectionLimits> {
     let open_files = server::raise_open_file_limit().context("reading the open-file limit")?;
-    let available = usize::try_from(open_files.saturating_sub(RESERVED_FILE_DESCRIPTORS))
-        .unwrap_or(usize::MAX);
+    let available =
+        usize::try_from(open_files.saturating_sub(RESERVED_FILE_DESCRIPTORS)).unwrap_or(usize::MAX);
     let max_connections = match settings.max_connections {
         Some(wanted) if wanted > available => {
             return Err(ConfigError(format!(

@@ -111,7 +111,10 @@ fn main() -> ExitCode {
             None | Some(Command::Serve) => serve(&settings).await,
             Some(Command::User(command)) => user(&settings, command).await,
             Some(Command::Migrate) => portcullis::migrate(&settings).map(|database| {
-                print_line(&format!("the database at {} is up to date", database.display()))
+                print_line(&format!(
+                    "the database at {} is up to date",
+                    database.display()
+                ))
             }),
             Some(Command::Openapi) => Ok(ExitCode::SUCCESS),
         }

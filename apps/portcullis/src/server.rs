@@ -39,6 +39,7 @@ use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use poem::endpoint::BoxEndpoint;
+use poem::http::uri::Scheme;
 use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Addr, Endpoint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -188,9 +189,9 @@ pub async fn serve(
                     // would spin; waiting lets connections finish and free
                     // what accept needs.
                     let now = Instant::now();
-                    if last_accept_error_log
-                        .is_none_or(|logged| now.duration_since(logged) >= ACCEPT_ERROR_LOG_INTERVAL)
-                    {
+                    if last_accept_error_log.is_none_or(|logged| {
+                        now.duration_since(logged) >= ACCEPT_ERROR_LOG_INTERVAL
+                    }) {
                         tracing::warn!(%error, "accepting a connection failed; backing off");
                         last_accept_error_log = Some(now);
                     }
@@ -255,7 +256,7 @@ impl Connection {
         let activity = Arc::new(Activity::new());
         let Some(tls) = self.tls.clone() else {
             let io = TrackedIo::new(stream, Arc::clone(&activity));
-            let service = connection_service(&self, poem::http::uri::Scheme::HTTP, &activity);
+            let service = connection_service(&self, Scheme::HTTP, &activity);
             let mut builder = http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
@@ -280,7 +281,7 @@ impl Connection {
         };
         let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
         let io = TrackedIo::new(stream, Arc::clone(&activity));
-        let service = connection_service(&self, poem::http::uri::Scheme::HTTPS, &activity);
+        let service = connection_service(&self, Scheme::HTTPS, &activity);
         if http2 {
             let mut builder = http2::Builder::new(TokioExecutor::new());
             builder
@@ -322,7 +323,7 @@ type ResponseBody = http_body_util::combinators::BoxBody<bytes::Bytes, io::Error
 /// application, with the socket's addresses.
 fn connection_service(
     connection: &Connection,
-    scheme: poem::http::uri::Scheme,
+    scheme: Scheme,
     activity: &Arc<Activity>,
 ) -> impl hyper::service::Service<
     hyper::Request<Incoming>,
@@ -500,7 +501,7 @@ mod tests {
                 tokio::time::timeout(Duration::from_secs(600), activity.idle_for(timeout)).await;
             assert!(waited.is_err(), "a request in progress keeps it open");
         }
-        let started = tokio::time::Instant::now();
+        let started = Instant::now();
         activity.idle_for(timeout).await;
         assert!(started.elapsed() >= Duration::from_secs(59));
     }

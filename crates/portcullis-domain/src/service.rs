@@ -550,7 +550,8 @@ impl AuthService {
             created_at: now,
             expires_at: request
                 .expires_in_days
-                .map(|days| now + Duration::from_secs(u64::from(days) * 86_400)),
+                .map(|days| later(now, Duration::from_secs(u64::from(days) * 86_400)))
+                .transpose()?,
         };
         self.api_keys.create_api_key(&new_key).await?;
         let info = ApiKeyInfo {
@@ -946,7 +947,7 @@ impl AuthService {
                 scopes,
                 token_id: Uuid::new_v4(),
                 issued_at: now,
-                expires_at: now + self.settings.access_token_ttl,
+                expires_at: later(now, self.settings.access_token_ttl)?,
             })
             .map_err(|e| AuthError::Internal(e.to_string()))
     }
@@ -967,7 +968,7 @@ impl AuthService {
                 scopes,
                 refresh_token_hash,
                 created_at: now,
-                expires_at: now + self.settings.session_ttl,
+                expires_at: later(now, self.settings.session_ttl)?,
                 ip: client.ip.map(|ip| ip.to_string()),
                 user_agent: client.user_agent,
             })
@@ -1017,6 +1018,18 @@ fn parse_profile_changes(
         None => None,
     };
     ProfileChanges { email, full_name }
+}
+
+/// `now` plus `duration`, or an internal error when that is beyond what a
+/// timestamp can hold: a lifetime setting out of range must fail the
+/// request cleanly, never panic.
+fn later(now: OffsetDateTime, duration: Duration) -> Result<OffsetDateTime, AuthError> {
+    time::Duration::try_from(duration)
+        .ok()
+        .and_then(|duration| now.checked_add(duration))
+        .ok_or_else(|| {
+            AuthError::Internal("a lifetime is beyond the representable time".to_owned())
+        })
 }
 
 /// The account vanished between authentication and the change.

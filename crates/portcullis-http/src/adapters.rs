@@ -247,14 +247,13 @@ impl TokenVerifier for JwtTokens {
         let Some(codec) = &self.codec else {
             return Err(TokenError::Malformed);
         };
-        let claims =
-            codec
-                .decode(token, now.unix_timestamp())
-                .map_err(|error| match error {
-                    JwtError::Malformed => TokenError::Malformed,
-                    JwtError::WrongIssuerOrAudience => TokenError::WrongAudience,
-                    JwtError::Expired => TokenError::Expired,
-                })?;
+        let claims = codec
+            .decode(token, now.unix_timestamp())
+            .map_err(|error| match error {
+                JwtError::Malformed => TokenError::Malformed,
+                JwtError::WrongIssuerOrAudience => TokenError::WrongAudience,
+                JwtError::Expired => TokenError::Expired,
+            })?;
         let uuid = |value: &str| Uuid::parse_str(value).map_err(|_| TokenError::Malformed);
         let time = |value: i64| {
             OffsetDateTime::from_unix_timestamp(value).map_err(|_| TokenError::Malformed)

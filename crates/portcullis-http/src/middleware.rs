@@ -85,7 +85,9 @@ impl RouteTable {
                             .map(|ops| ops.keys().map(|m| m.to_ascii_uppercase()).collect())
                             .unwrap_or_default();
                         // poem answers HEAD wherever GET works.
-                        if methods.iter().any(|m| m == "GET") && !methods.iter().any(|m| m == "HEAD") {
+                        if methods.iter().any(|m| m == "GET")
+                            && !methods.iter().any(|m| m == "HEAD")
+                        {
                             let get = methods.iter().position(|m| m == "GET").unwrap_or(0);
                             methods.insert(get + 1, "HEAD".to_owned());
                         }
@@ -144,7 +146,10 @@ pub(crate) async fn handle<E: Endpoint>(
         }
         // A panic in a handler must not take the connection down with an
         // empty reply: it becomes the opaque 500, logged once.
-        match AssertUnwindSafe(endpoint.call(request)).catch_unwind().await {
+        match AssertUnwindSafe(endpoint.call(request))
+            .catch_unwind()
+            .await
+        {
             Ok(Ok(response)) => response.into_response(),
             Ok(Err(error)) => error_response(error, oauth, &path, &config.routes),
             Err(panic) => {
@@ -253,9 +258,9 @@ fn refuse_malformed_head(request: &Request, oauth: bool) -> Option<Response> {
     }
     if let Some(query) = request.uri().query() {
         let detail = match parse_urlencoded(query.as_bytes()) {
-            Err(UrlEncodedError::InvalidUtf8) => Some(
-                "the query string is not valid UTF-8 once percent-decoded".to_owned(),
-            ),
+            Err(UrlEncodedError::InvalidUtf8) => {
+                Some("the query string is not valid UTF-8 once percent-decoded".to_owned())
+            }
             Ok(params) => {
                 let mut seen = std::collections::HashSet::new();
                 params
@@ -466,6 +471,41 @@ fn add_security_headers(response: &mut Response, path: &str, hsts: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config() -> Arc<WrapperConfig> {
+        Arc::new(WrapperConfig {
+            routes: RouteTable::from_spec(&serde_json::json!({"paths": {}})),
+            hsts: false,
+            body_read_timeout: Duration::from_secs(10),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_gets_the_opaque_500_with_every_header() {
+        for (path, oauth) in [("/users/me", false), ("/auth/token", true)] {
+            let endpoint = Arc::new(poem::endpoint::make_sync(|_| -> &'static str {
+                panic!("a bug with a secret-looking message: hunter2")
+            }));
+            let request = Request::builder().uri_str(path).finish();
+            let response = handle(endpoint, request, config())
+                .await
+                .expect("a response");
+            assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(
+                response.headers().get(header::X_CONTENT_TYPE_OPTIONS),
+                Some(&HeaderValue::from_static("nosniff"))
+            );
+            assert!(response.headers().contains_key(REQUEST_ID));
+            let body = response.into_body().into_string().await.expect("body");
+            assert!(!body.contains("hunter2"), "{body}");
+            let body: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+            if oauth {
+                assert_eq!(body["error"], "server_error");
+            } else {
+                assert_eq!(body["status"], 500);
+            }
+        }
+    }
 
     #[test]
     fn allowed_methods_match_templated_paths() {

@@ -288,7 +288,10 @@ struct StrictValue<'a> {
 impl<'de> serde::de::DeserializeSeed<'de> for StrictValue<'_> {
     type Value = serde_json::Value;
 
-    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_any(self)
     }
 }
@@ -332,7 +335,10 @@ impl<'de> serde::de::Visitor<'de> for StrictValue<'_> {
         Ok(serde_json::Value::Null)
     }
 
-    fn visit_some<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+    fn visit_some<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
         serde::de::DeserializeSeed::deserialize(self, deserializer)
     }
 
@@ -556,8 +562,14 @@ mod tests {
     #[test]
     fn a_repeated_key_is_refused_at_any_depth_and_named_only_when_plain() {
         for (body, key) in [
-            (&br#"{"name":"nobody","name":"root","count":1}"#[..], Some("name")),
-            (br#"{"outer":{"a":1,"a":2},"name":"x","count":1}"#, Some("a")),
+            (
+                &br#"{"name":"nobody","name":"root","count":1}"#[..],
+                Some("name"),
+            ),
+            (
+                br#"{"outer":{"a":1,"a":2},"name":"x","count":1}"#,
+                Some("a"),
+            ),
             (br#"{"list":[{"b":1,"b":1}]}"#, Some("b")),
             (br#"{"a b":1,"a b":2}"#, None),
         ] {
@@ -581,10 +593,22 @@ mod tests {
 
     #[test]
     fn url_encoding_that_is_not_utf8_is_refused_not_replaced() {
-        assert_eq!(parse_urlencoded(b"password=%FF"), Err(UrlEncodedError::InvalidUtf8));
-        assert_eq!(parse_urlencoded(b"password=%C0"), Err(UrlEncodedError::InvalidUtf8));
-        assert_eq!(parse_urlencoded(b"password=\xfe"), Err(UrlEncodedError::InvalidUtf8));
-        assert_eq!(parse_urlencoded(b"%FF=x"), Err(UrlEncodedError::InvalidUtf8));
+        assert_eq!(
+            parse_urlencoded(b"password=%FF"),
+            Err(UrlEncodedError::InvalidUtf8)
+        );
+        assert_eq!(
+            parse_urlencoded(b"password=%C0"),
+            Err(UrlEncodedError::InvalidUtf8)
+        );
+        assert_eq!(
+            parse_urlencoded(b"password=\xfe"),
+            Err(UrlEncodedError::InvalidUtf8)
+        );
+        assert_eq!(
+            parse_urlencoded(b"%FF=x"),
+            Err(UrlEncodedError::InvalidUtf8)
+        );
         assert_eq!(
             parse_urlencoded(b"p=%C3%A9&q=a%20b+c")
                 .map(|pairs| pairs.into_iter().map(|(_, v)| v).collect::<Vec<_>>()),

@@ -8,6 +8,7 @@ mod credentials;
 mod documents;
 mod enforcement;
 mod errors;
+mod hardening;
 mod layering;
 mod lifecycle;
 mod register;

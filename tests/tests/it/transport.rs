@@ -27,7 +27,7 @@ const FOREIGN_ORIGINS: [&str; 5] = [
 
 /// Starts an app with changes to the default test settings; `data_dir` is
 /// created when not given.
-async fn spawn_tuned(
+pub(crate) async fn spawn_tuned(
     data_dir: Option<TempDir>,
     tune: impl FnOnce(&mut portcullis::SettingsArgs),
 ) -> TestApp {

@@ -168,3 +168,46 @@ async fn over_the_attempt_limit_no_hash_is_computed_and_case_flips_share_the_bud
             .all(|(ip, name)| name == "alice" && *ip == client.ip)
     );
 }
+
+#[tokio::test]
+async fn lifetimes_beyond_any_timestamp_fail_the_login_cleanly_instead_of_panicking() {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use portcullis_domain::{AuthService, AuthSettings, Ports};
+
+    use crate::fakes::PlainTokens;
+
+    let harness = Harness::new();
+    register(&harness, "alice", Role::User).await;
+    let tokens = Arc::new(PlainTokens {
+        issued: Mutex::new(HashMap::new()),
+    });
+    for settings in [
+        AuthSettings {
+            access_token_ttl: Duration::MAX,
+            ..AuthSettings::default()
+        },
+        AuthSettings {
+            session_ttl: Duration::from_secs(u64::MAX / 2),
+            ..AuthSettings::default()
+        },
+    ] {
+        let service = AuthService::new(
+            Ports {
+                users: harness.store.clone(),
+                sessions: harness.store.clone(),
+                api_keys: harness.store.clone(),
+                hasher: harness.hasher.clone(),
+                issuer: tokens.clone(),
+                verifier: tokens.clone(),
+                clock: harness.clock.clone(),
+                limiter: harness.limiter.clone(),
+            },
+            settings,
+        );
+        let result = service.login(login("alice", PASSWORD, None)).await;
+        assert!(matches!(result, Err(AuthError::Internal(_))), "{result:?}");
+    }
+}

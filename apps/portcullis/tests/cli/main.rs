@@ -208,10 +208,15 @@ fn create_user(command: Command, username: &str, password: &str) -> Outcome {
     run(command, Some(&format!("{password}\n")))
 }
 
-/// The port in a log line containing `listening on http://127.0.0.1:PORT`.
+/// The port in a log line containing `listening on http://127.0.0.1:PORT`
+/// (or `https://`).
 fn listening_port(line: &str) -> Option<u16> {
-    const MARKER: &str = "listening on http://127.0.0.1:";
-    let start = line.find(MARKER)? + MARKER.len();
+    let start = [
+        "listening on http://127.0.0.1:",
+        "listening on https://127.0.0.1:",
+    ]
+    .iter()
+    .find_map(|marker| line.find(marker).map(|at| at + marker.len()))?;
     let digits: String = line[start..]
         .chars()
         .take_while(char::is_ascii_digit)
@@ -256,6 +261,12 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        Self::start_prepared(command)
+    }
+
+    /// Like [`Server::start`], for a command whose arguments and pipes are
+    /// already set.
+    fn start_prepared(mut command: Command) -> Self {
         let mut child = command.spawn().expect("start portcullis serve");
         let stderr = child.stderr.take().expect("stderr is piped");
         let lines = Arc::new(Mutex::new(Vec::new()));
@@ -278,7 +289,11 @@ impl Server {
         };
         let port = server.wait_for_port(&receiver);
         server.addr = SocketAddr::from(([127, 0, 0, 1], port));
-        server.wait_for_health();
+        // An HTTPS server cannot be asked over plain HTTP; its callers
+        // check it themselves.
+        if !server.log().contains("listening on https://") {
+            server.wait_for_health();
+        }
         server
     }
 
@@ -383,6 +398,8 @@ fn mode_of(path: &Path) -> u32 {
         & 0o777
 }
 
+mod connections;
+
 mod startup_checks {
     use super::*;
 
@@ -431,6 +448,90 @@ mod startup_checks {
             outcome.messages().contains("isuer"),
             "stderr names the unknown key: {}",
             outcome.stderr
+        );
+    }
+
+    #[test]
+    fn lifetimes_that_would_overflow_a_timestamp_stop_serve_with_exit_code_2() {
+        for (variable, value) in [
+            ("PORTCULLIS_ACCESS_TTL_SECS", "18446744073709551615"),
+            ("PORTCULLIS_REFRESH_TTL_SECS", "9999999999999"),
+            ("PORTCULLIS_REFRESH_IDLE_SECS", "0"),
+        ] {
+            let sandbox = Sandbox::new();
+            let mut command = sandbox.command();
+            command
+                .env(variable, value)
+                .args(["serve", "--bind", "127.0.0.1:0"]);
+            let outcome = run_with_deadline(command, None, STARTUP_DEADLINE);
+            assert_eq!(outcome.code(), Some(2), "{variable}: {outcome:?}");
+            assert!(
+                outcome.messages().contains("between 1 and"),
+                "stderr names the bounds: {}",
+                outcome.stderr
+            );
+        }
+    }
+
+    #[test]
+    fn a_wildcard_or_path_cors_origin_stops_serve_with_exit_code_2() {
+        for origin in [
+            "*",
+            "https://app.example.com/",
+            "https://app.example.com/app",
+        ] {
+            let sandbox = Sandbox::new();
+            let mut command = sandbox.command();
+            command
+                .env("PORTCULLIS_CORS_ORIGINS", origin)
+                .args(["serve", "--bind", "127.0.0.1:0"]);
+            let outcome = run_with_deadline(command, None, STARTUP_DEADLINE);
+            assert_eq!(outcome.code(), Some(2), "{origin}: {outcome:?}");
+            assert!(
+                outcome.messages().contains("cors_origins"),
+                "stderr names the setting: {}",
+                outcome.stderr
+            );
+        }
+    }
+
+    #[test]
+    fn more_connections_than_the_open_file_limit_allows_stop_serve_with_exit_code_2() {
+        let sandbox = Sandbox::new();
+        let mut command = Command::new("bash");
+        command
+            .arg("-c")
+            .arg("ulimit -n 256 && exec \"$0\" \"$@\"")
+            .arg(env!("CARGO_BIN_EXE_portcullis"))
+            .env("PORTCULLIS_DATA_DIR", sandbox.data_dir())
+            .env("PORTCULLIS_MAX_CONNECTIONS", "1000")
+            .args(["serve", "--bind", "127.0.0.1:0"]);
+        let outcome = run_with_deadline(command, None, STARTUP_DEADLINE);
+        assert_eq!(outcome.code(), Some(2), "{outcome:?}");
+        assert!(
+            outcome.messages().contains("max_connections") && outcome.messages().contains("256"),
+            "stderr names the setting and the limit: {}",
+            outcome.stderr
+        );
+    }
+
+    #[test]
+    fn a_signing_key_readable_by_others_is_tightened_with_a_warning() {
+        let sandbox = Sandbox::new();
+        let server = Server::start(sandbox.command());
+        let (status, _) = server.terminate();
+        assert!(status.success(), "{status:?}");
+        let key = sandbox.data_dir().join("jwt-signing-key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let server = Server::start(sandbox.command());
+        assert_eq!(mode_of(&key), 0o600, "the key is owner-only again");
+        let (status, lines) = server.terminate();
+        assert!(status.success(), "{status:?}");
+        assert!(
+            lines
+                .iter()
+                .any(|line| line.contains("WARN") && line.contains("signing key")),
+            "a warning names the key: {lines:?}"
         );
     }
 }
