@@ -257,13 +257,8 @@ impl Connection {
         let Some(tls) = self.tls.clone() else {
             let io = TrackedIo::new(stream, Arc::clone(&activity));
             let service = connection_service(&self, Scheme::HTTP, &activity);
-            let mut builder = http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(self.limits.header_read_timeout)
-                .max_buf_size(MAX_HEADER_BUFFER_BYTES)
-                .keep_alive(true);
-            let connection = watcher.watch(builder.serve_connection(TokioIo::new(io), service));
+            let connection =
+                watcher.watch(self.http1().serve_connection(TokioIo::new(io), service));
             self.drive(connection, &activity).await;
             return;
         };
@@ -294,15 +289,21 @@ impl Connection {
             let connection = watcher.watch(builder.serve_connection(TokioIo::new(io), service));
             self.drive(connection, &activity).await;
         } else {
-            let mut builder = http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(self.limits.header_read_timeout)
-                .max_buf_size(MAX_HEADER_BUFFER_BYTES)
-                .keep_alive(true);
-            let connection = watcher.watch(builder.serve_connection(TokioIo::new(io), service));
+            let connection =
+                watcher.watch(self.http1().serve_connection(TokioIo::new(io), service));
             self.drive(connection, &activity).await;
         }
+    }
+
+    /// HTTP/1.1 with the header-read timeout and the bounded head buffer.
+    fn http1(&self) -> http1::Builder {
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.limits.header_read_timeout)
+            .max_buf_size(MAX_HEADER_BUFFER_BYTES)
+            .keep_alive(true);
+        builder
     }
 
     /// Runs a connection until it ends or has been idle for too long.
