@@ -224,12 +224,12 @@ async fn http_2_is_served_over_tls_only_with_a_stream_limit_and_stalled_streams_
         responses.push(response);
         client = ready;
     }
+    tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         client.current_max_send_streams(),
         32,
         "the server's SETTINGS_MAX_CONCURRENT_STREAMS"
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
     // Only the streams the server let open got an answer (headers are not
     // flow-controlled); the rest wait in the client's queue.
     let mut answered = 0;
