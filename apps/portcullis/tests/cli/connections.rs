@@ -132,6 +132,7 @@ fn stalled_http_1_1_readers_of_the_documents_do_not_multiply_their_size() {
         .collect();
     thread::sleep(Duration::from_secs(2));
     let growth = resident_kib(server.pid()).saturating_sub(before);
+    eprintln!("200 stalled HTTP/1.1 readers: the server grew by {growth} KiB");
     assert!(
         growth < ALLOWED_GROWTH_KIB,
         "200 stalled readers grew the server by {growth} KiB"
@@ -241,6 +242,7 @@ async fn http_2_is_served_over_tls_only_with_a_stream_limit_and_stalled_streams_
     assert_eq!(answered, 32, "streams served at once on one connection");
     tokio::time::sleep(Duration::from_secs(2)).await;
     let growth = resident_kib(server.pid()).saturating_sub(before);
+    eprintln!("400 HTTP/2 streams with a closed window: the server grew by {growth} KiB");
     assert!(
         growth < ALLOWED_GROWTH_KIB,
         "stalled HTTP/2 streams grew the server by {growth} KiB"
