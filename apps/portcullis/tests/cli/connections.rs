@@ -67,19 +67,8 @@ const ALLOWED_GROWTH_KIB: u64 = 64 * 1024;
 fn a_low_open_file_limit_caps_connections_instead_of_spinning_and_health_recovers() {
     let sandbox = Sandbox::new();
     // The review's reproduction: a soft limit of 256 and 226 stalled sockets.
-    let mut command = Command::new("bash");
-    command
-        .arg("-c")
-        .arg("ulimit -n 256 && exec \"$0\" \"$@\"")
-        .arg(env!("CARGO_BIN_EXE_portcullis"))
-        .env("PORTCULLIS_DATA_DIR", sandbox.data_dir())
-        .env("PORTCULLIS_HEADER_READ_TIMEOUT_SECS", "2")
-        .current_dir(sandbox.path("."));
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("PORTCULLIS_") && key != "PORTCULLIS_DATA_DIR" {
-            command.env_remove(key);
-        }
-    }
+    let mut command = sandbox.command_with_open_file_limit(256);
+    command.env("PORTCULLIS_HEADER_READ_TIMEOUT_SECS", "2");
     let server = Server::start(command);
     assert!(
         server.log().contains("max_connections=128"),

@@ -80,6 +80,29 @@ impl Sandbox {
         command
     }
 
+    /// [`Sandbox::command`] run under `ulimit -n limit` (soft and hard).
+    fn command_with_open_file_limit(&self, limit: u32) -> Command {
+        let plain = self.command();
+        let mut command = Command::new("bash");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+            .arg(plain.get_program())
+            .current_dir(self.root.path())
+            .env_clear();
+        for (key, value) in plain.get_envs() {
+            if let Some(value) = value {
+                command.env(key, value);
+            }
+        }
+        for (key, value) in std::env::vars_os() {
+            if !key.to_string_lossy().starts_with("PORTCULLIS_") {
+                command.env(key, value);
+            }
+        }
+        command
+    }
+
     /// [`Sandbox::bare_command`] plus cheap argon2 settings for anything that hashes.
     fn command(&self) -> Command {
         let mut command = self.bare_command();
@@ -498,12 +521,8 @@ mod startup_checks {
     #[test]
     fn more_connections_than_the_open_file_limit_allows_stop_serve_with_exit_code_2() {
         let sandbox = Sandbox::new();
-        let mut command = Command::new("bash");
+        let mut command = sandbox.command_with_open_file_limit(256);
         command
-            .arg("-c")
-            .arg("ulimit -n 256 && exec \"$0\" \"$@\"")
-            .arg(env!("CARGO_BIN_EXE_portcullis"))
-            .env("PORTCULLIS_DATA_DIR", sandbox.data_dir())
             .env("PORTCULLIS_MAX_CONNECTIONS", "1000")
             .args(["serve", "--bind", "127.0.0.1:0"]);
         let outcome = run_with_deadline(command, None, STARTUP_DEADLINE);
