@@ -1,0 +1,119 @@
+//! `portcullis serve` on port 0: its address, `/health`, the files it
+//! creates, the reused signing key, JSON logs and SIGTERM.
+
+use super::*;
+
+#[test]
+fn serve_on_port_0_logs_its_address_answers_health_creates_its_files_and_exits_0_on_sigterm() {
+    let sandbox = Sandbox::new();
+    let data_dir = sandbox.data_dir();
+    assert!(!data_dir.exists());
+    let server = Server::start(sandbox.command());
+
+    let (status, body) = http_get(server.addr, "/health").expect("GET /health");
+    assert_eq!(status, 200, "body: {body}");
+    let health: serde_json::Value =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("/health body {body:?}: {e}"));
+    assert_eq!(health["status"], "ok", "{health}");
+    assert_eq!(health["database"], "ok", "{health}");
+
+    assert!(
+        data_dir.join("portcullis.db").is_file(),
+        "the SQLite file is in the data directory"
+    );
+    let key = data_dir.join("jwt-signing-key");
+    assert!(key.is_file(), "the signing key is in the data directory");
+    assert_eq!(mode_of(&key), 0o600, "the key file is owner-only");
+    for file in ["portcullis.db", "portcullis.db-wal", "portcullis.db-shm"] {
+        assert_eq!(
+            mode_of(&data_dir.join(file)),
+            0o600,
+            "{file} (password hashes) is owner-only"
+        );
+    }
+    assert_eq!(
+        mode_of(&data_dir),
+        0o700,
+        "the data directory holding the key is owner-only"
+    );
+
+    let (status, lines) = server.terminate();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "SIGTERM ends the server with exit code 0; stderr:\n{}",
+        lines.join("\n")
+    );
+    let key_text = std::fs::read_to_string(&key).expect("read key");
+    assert!(
+        !lines.iter().any(|line| line.contains(key_text.trim())),
+        "the signing key never appears in the log"
+    );
+}
+
+#[test]
+fn json_log_format_writes_one_json_object_per_stderr_line() {
+    let sandbox = Sandbox::new();
+    let mut command = sandbox.command();
+    command.env("PORTCULLIS_LOG_FORMAT", "json");
+    let server = Server::start(command);
+    let (status, _) = http_get(server.addr, "/health").expect("GET /health");
+    assert_eq!(status, 200);
+    let (status, lines) = server.terminate();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        lines.len() >= 2,
+        "start-up and requests are logged: {lines:?}"
+    );
+    for line in &lines {
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        assert!(value.is_object(), "not a JSON object: {line}");
+    }
+    assert!(
+        lines.iter().any(|line| listening_port(line).is_some()),
+        "the address is logged in JSON too: {lines:?}"
+    );
+}
+
+#[test]
+fn a_second_start_on_the_same_data_dir_reuses_the_signing_key() {
+    let sandbox = Sandbox::new();
+    let key = sandbox.data_dir().join("jwt-signing-key");
+
+    let first = Server::start(sandbox.command());
+    let original = std::fs::read(&key).expect("the first start writes the key");
+    assert!(!original.is_empty());
+    let (status, _) = first.terminate();
+    assert!(status.success(), "{status:?}");
+
+    let second = Server::start(sandbox.command());
+    let (status, _) = http_get(second.addr, "/health").expect("GET /health");
+    assert_eq!(status, 200);
+    let (exit, _) = second.terminate();
+    assert!(exit.success(), "{exit:?}");
+
+    let reused = std::fs::read(&key).expect("the key is still there");
+    assert_eq!(reused, original, "the key file is unchanged by a restart");
+    assert_eq!(mode_of(&key), 0o600);
+}
+
+#[test]
+fn serve_uses_the_accounts_that_user_create_made_before_it_and_the_cli_writes_no_key() {
+    let sandbox = Sandbox::migrated();
+    create_user(sandbox.command(), "dave", &password(20)).assert_success();
+    let key = sandbox.data_dir().join("jwt-signing-key");
+    assert!(
+        !key.exists(),
+        "neither migrate nor user create touches the signing key"
+    );
+    let server = Server::start(sandbox.command());
+    let (status, _) = server.terminate();
+    assert!(status.success(), "{status:?}");
+    assert!(key.exists(), "serve creates the key");
+    let mut command = sandbox.command();
+    command.args(["user", "disable", "dave"]);
+    let outcome = run(command, None);
+    outcome.assert_success();
+    assert!(outcome.stdout.contains("disabled=true"), "{outcome:?}");
+}
