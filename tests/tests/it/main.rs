@@ -15,4 +15,5 @@ mod storage_secrets;
 mod support;
 mod token;
 mod transport;
+mod unicode_identity;
 mod users;
