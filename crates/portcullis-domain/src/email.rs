@@ -79,8 +79,17 @@ impl EmailAddress {
             return Err(invalid());
         }
         let canonical_domain = canonical_domain(domain)?;
+        let display = format!("{local}@{domain}");
+        // NFC rarely lengthens text, but it can: the limit holds for what is
+        // stored, too.
+        if display.chars().count() > EMAIL_MAX {
+            return Err(FieldError::new(
+                "email",
+                format!("must be at most {EMAIL_MAX} characters long"),
+            ));
+        }
         Ok(Self {
-            display: format!("{local}@{domain}"),
+            display,
             canonical: format!("{canonical_local}@{canonical_domain}"),
         })
     }
