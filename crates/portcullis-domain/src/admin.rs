@@ -1,6 +1,7 @@
 //! Types of the admin use-cases.
 
-use crate::account::{EmailAddress, FullName, Role, User};
+use crate::account::{FullName, Role, User};
+use crate::email::{EmailAddress, normalise_search_term};
 
 /// The largest page of users an admin listing returns.
 pub const MAX_PAGE_SIZE: u32 = 100;
@@ -19,8 +20,39 @@ pub struct UserListQuery {
     pub after: Option<UserCursor>,
     /// At most this many users (1..=[`MAX_PAGE_SIZE`]).
     pub limit: u32,
-    /// Case-insensitive substring of username or email.
-    pub search: Option<String>,
+    /// A substring of the username or of the email's canonical key.
+    pub search: Option<UserSearch>,
+}
+
+/// An admin search term (an empty one matches everyone), normalised like canonical email keys
+/// ([`normalise_search_term`]: NFKC, lower-case, `xn--` labels decoded), so
+/// that every store matches it the same way: as a literal substring of the
+/// username or of [`EmailAddress::canonical`].
+///
+/// ```
+/// use portcullis_domain::UserSearch;
+///
+/// assert_eq!(UserSearch::new("ＡＬＩＣＥ@EXAMPLE.COM").as_str(), "alice@example.com");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSearch(String);
+
+impl UserSearch {
+    /// Normalises a search term as typed.
+    pub fn new(term: &str) -> Self {
+        Self(normalise_search_term(term))
+    }
+
+    /// The normalised term.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether a user matches: the term is a substring of the username or of
+    /// the canonical email key.
+    pub fn matches(&self, username: &str, email: &EmailAddress) -> bool {
+        username.contains(&self.0) || email.canonical().contains(&self.0)
+    }
 }
 
 /// One page of users.

@@ -31,25 +31,33 @@
 mod account;
 mod admin;
 mod api_key;
+mod email;
 mod error;
+mod password;
 pub mod ports;
 mod scope;
 mod service;
 mod session;
+mod unicode;
 
 pub use account::{
-    EmailAddress, FullName, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH_FLOOR, NewUser, Password,
-    PasswordHashString, PasswordPolicy, ProfileChanges, Role, User, UserCredentials, UserId,
-    Username, common_password_count, is_common_password, is_repetitive_or_sequential,
+    FullName, NewUser, PasswordHashString, ProfileChanges, Role, User, UserCredentials, UserId,
+    Username,
 };
 pub use admin::{
     AdminUserChanges, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, UserCursor, UserListQuery, UserPage,
+    UserSearch,
 };
 pub use api_key::{
     API_KEY_PREFIX, API_KEY_SHOWN_CHARS, ApiKeyHash, ApiKeyId, ApiKeyInfo, ApiKeyName,
     MAX_API_KEY_DAYS, NewApiKey, is_well_formed_api_key,
 };
+pub use email::{EmailAddress, normalise_search_term};
 pub use error::{AuthError, ConflictField, FieldError, HashingError, StoreError, TokenError};
+pub use password::{
+    MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH_FLOOR, Password, PasswordPolicy, TrivialPattern,
+    common_password_count, find_trivial_pattern, is_common_password, is_repetitive_or_sequential,
+};
 pub use scope::{Scope, ScopeSet, UnknownScope};
 pub use service::{
     AdminUserUpdate, ApiKeyRequest, AuthService, AuthSettings, ClientInfo, Credential,

@@ -11,12 +11,12 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::account::{
-    NewUser, Password, PasswordHashString, ProfileChanges, Role, User, UserCredentials, UserId,
-    Username,
+    NewUser, PasswordHashString, ProfileChanges, Role, User, UserCredentials, UserId, Username,
 };
 use crate::admin::{AdminUserChanges, UserListQuery, UserPage};
 use crate::api_key::{ApiKeyHash, ApiKeyId, ApiKeyInfo, NewApiKey};
 use crate::error::{HashingError, StoreError, TokenError};
+use crate::password::Password;
 use crate::scope::ScopeSet;
 use crate::session::{
     AccessTokenClaims, NewSession, RefreshOutcome, RefreshTokenHash, RefreshTokenOwner, SessionId,
@@ -223,7 +223,11 @@ pub trait PasswordHasher: Send + Sync {
 
     /// Verifies a password. With `hash: None` (unknown user) the same work is
     /// done against a dummy hash and the answer is always a mismatch, so an
-    /// unknown username costs what a wrong password costs.
+    /// unknown username costs what a wrong password costs. The service also
+    /// calls it with `None` to pad a verification that finished early (see
+    /// the Unicode normalisation in `verify_credentials`): implementations
+    /// must make a `None` call cost what a real verification costs, and must
+    /// not keep or log the password.
     async fn verify_password(
         &self,
         password: &Password,

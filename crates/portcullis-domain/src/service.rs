@@ -7,19 +7,22 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::account::{
-    EmailAddress, FullName, NewUser, Password, PasswordPolicy, ProfileChanges, Role, User, UserId,
-    Username,
-};
+mod verification;
+
+use verification::TypedPasswordCheck;
+
+use crate::account::{FullName, NewUser, ProfileChanges, Role, User, UserId, Username};
 use crate::admin::{AdminUserChanges, MAX_PAGE_SIZE, UserListQuery, UserPage};
 use crate::api_key::{
     API_KEY_SHOWN_CHARS, ApiKeyId, ApiKeyInfo, ApiKeyName, MAX_API_KEY_DAYS, NewApiKey,
     is_well_formed_api_key,
 };
+use crate::email::EmailAddress;
 use crate::error::{AuthError, FieldError, StoreError};
+use crate::password::{Password, PasswordPolicy};
 use crate::ports::{
-    ApiKeyStore, AttemptLimiter, Clock, PasswordHasher, PasswordVerification, SessionStore,
-    TokenIssuer, TokenVerifier, UserStore,
+    ApiKeyStore, AttemptLimiter, Clock, PasswordHasher, SessionStore, TokenIssuer, TokenVerifier,
+    UserStore,
 };
 use crate::scope::{Scope, ScopeSet};
 use crate::session::{AccessTokenClaims, NewSession, RefreshOutcome, SessionId, SessionInfo};
@@ -336,7 +339,8 @@ impl AuthService {
         let (Some(username), Some(email), true) = (username, email, errors.is_empty()) else {
             return Err(AuthError::Validation(errors));
         };
-        let password_hash = self.hasher.hash_password(&request.password).await?;
+        // The policy judged the NFKC form; that is also the form stored.
+        let password_hash = self.hasher.hash_password(&request.password.nfkc()).await?;
         let user = User {
             id: UserId::random(),
             username,
@@ -375,8 +379,12 @@ impl AuthService {
     }
 
     /// Verifies a username and password, rehashing a stored hash made with
-    /// outdated parameters. Used by the password grant and HTTP Basic. The
-    /// attempt limiter is consulted first: over the limit, no hash is computed.
+    /// outdated parameters or from a password that was not NFKC-normalised.
+    /// Used by the password grant and HTTP Basic. The attempt limiter is
+    /// consulted first: over the limit, no hash is computed. The NFKC form
+    /// of the password is verified, then (only when the two differ) the
+    /// form as typed; a password that is not NFKC-stable always costs two
+    /// verifications, whether the account exists or not.
     pub async fn verify_credentials(
         &self,
         username: &str,
@@ -389,18 +397,19 @@ impl AuthService {
             Err(_) => None,
         };
         let stored_hash = credentials.as_ref().map(|c| &c.password_hash);
-        let verification = self.hasher.verify_password(password, stored_hash).await?;
-        let (Some(credentials), PasswordVerification::Match { needs_rehash }) =
-            (credentials, verification)
+        let verification = self.verify_typed_password(password, stored_hash).await?;
+        let (Some(credentials), TypedPasswordCheck::Match { rehash }) = (credentials, verification)
         else {
             return Err(AuthError::InvalidGrant);
         };
         if credentials.user.disabled {
             return Err(AuthError::InvalidGrant);
         }
-        if needs_rehash {
-            // A failed rehash must not fail the login: the old hash still works.
-            match self.hasher.hash_password(password).await {
+        if rehash {
+            // Outdated parameters, or a hash of a non-normalised password:
+            // store a current hash of the NFKC form. A failed rehash must
+            // not fail the login: the old hash still works.
+            match self.hasher.hash_password(&password.nfkc()).await {
                 Ok(hash) => {
                     if let Err(error) = self
                         .users
@@ -591,7 +600,7 @@ impl AuthService {
     /// One page of users (admin).
     pub async fn list_users(&self, mut query: UserListQuery) -> Result<UserPage, AuthError> {
         query.limit = query.limit.clamp(1, MAX_PAGE_SIZE);
-        query.search = query.search.filter(|s| !s.is_empty());
+        query.search = query.search.filter(|s| !s.as_str().is_empty());
         Ok(self.users.list_users(&query).await?)
     }
 
@@ -840,7 +849,10 @@ impl AuthService {
             .map_err(|error| AuthError::Validation(vec![error]))?;
         self.reverify_password(principal, &request.current_password, "current_password")
             .await?;
-        let hash = self.hasher.hash_password(&request.new_password).await?;
+        let hash = self
+            .hasher
+            .hash_password(&request.new_password.nfkc())
+            .await?;
         self.users
             .change_password(user.id, &hash, principal.session_id(), self.now_seconds())
             .await
@@ -920,13 +932,15 @@ impl AuthService {
             .find_credentials(&principal.user.username)
             .await?
             .ok_or(AuthError::InvalidToken)?;
+        // Verified like a login (NFKC first, then the form as typed), but
+        // never rehashed here: a password change replaces the hash anyway,
+        // and an account deletion removes it.
         match self
-            .hasher
-            .verify_password(password, Some(&credentials.password_hash))
+            .verify_typed_password(password, Some(&credentials.password_hash))
             .await?
         {
-            PasswordVerification::Match { .. } => Ok(()),
-            PasswordVerification::Mismatch => Err(AuthError::Validation(vec![FieldError::new(
+            TypedPasswordCheck::Match { .. } => Ok(()),
+            TypedPasswordCheck::Mismatch => Err(AuthError::Validation(vec![FieldError::new(
                 field,
                 "is incorrect",
             )])),

@@ -13,8 +13,12 @@ use crate::wire_strings::{EmailString, RoleName, ScopeName};
 
 // Patterns below are documentation for clients and schema-driven tools; the
 // rules are enforced by `validator` and the domain. They use the regex syntax
-// that ECMA-262, Python and Rust share. `\u0000-\u001F\u007F-\u009F` are the
-// Unicode control characters (`char::is_control`, general category Cc).
+// that Python's `re` and Rust's `regex` share (`\uXXXX` and, beyond the
+// BMP, `\UXXXXXXXX`; ECMA-262 without the `u` flag reads only the former).
+// The `full_name` pattern lists every code point of general category Cc,
+// Cf, Zl and Zp (Unicode 18, `unicode-properties`), which `FullName::parse`
+// refuses; a test in this file recomputes the list from the domain over all
+// of U+0000..U+10FFFF, so the document cannot drift from the code.
 
 /// An account. Never contains a password hash or any other secret.
 #[derive(Debug, Clone, Object)]
@@ -60,20 +64,44 @@ pub struct RegisterRequest {
     #[oai(validator(min_length = 3, max_length = 32, pattern = r"^[A-Za-z0-9_.-]{3,32}$"))]
     #[validate(length(min = 3, max = 32), custom(function = "username_alphabet"))]
     pub username: String,
-    /// A valid email address, unique case-insensitively.
+    /// A valid email address (internationalised addresses are accepted), at
+    /// most 254 characters, unique by its canonical form: the local part
+    /// compared after NFKC normalisation and lower-casing, the domain in its
+    /// IDNA Unicode form, so `ＡＬＩＣＥ@example.com` or a punycode spelling
+    /// of the domain is the same address. Refused: invisible or formatting
+    /// characters in the local part, and a domain not written in its normal
+    /// form (full-width letters, `。`, decomposed accents…).
     #[oai(validator(max_length = 254))]
-    #[validate(length(max = 254), email)]
+    #[validate(length(max = 254), custom(function = "email_address"))]
     pub email: EmailString,
-    /// Optional display name, at most 100 characters, no control characters.
+    /// Optional display name, at most 100 characters, none of them a control,
+    /// format or line/paragraph-separator character (general categories Cc,
+    /// Cf, Zl, Zp: bidi overrides, zero-width characters, U+FEFF, U+2028,
+    /// U+2029 are refused).
     #[oai(
         nullable,
-        validator(max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")
+        validator(
+            max_length = 100,
+            pattern = r"^[^\u0000-\u001F\u007F-\u009F\u00AD\u0600-\u0605\u061C\u06DD\u070F\u0890-\u0891\u08E2\u180E\u200B-\u200F\u2028-\u202E\u2060-\u2064\u2066-\u206F\uFEFF\uFFF9-\uFFFB\U000110BD\U000110CD\U00013430-\U0001343F\U0001BCA0-\U0001BCA3\U0001D173-\U0001D17A\U000E0001\U000E0020-\U000E007F]*$"
+        )
     )]
     #[validate(length(max = 100))]
     pub full_name: Option<String>,
-    /// At least the configured minimum (default 15) and at most 256 characters;
-    /// must not be a commonly used password or contain the username or the
-    /// email's local part.
+    /// At least the configured minimum (default 15) and at most 256 characters,
+    /// counted in code points after NFKC normalisation (the form that is
+    /// stored and verified, so composed and decomposed accents, or full-width
+    /// and ASCII digits, are the same password). "Effective characters" below
+    /// are code points that are not white space, not format characters (Cf)
+    /// and not combining marks. Refused when it
+    /// has fewer than 5 different effective characters (ignoring case); when
+    /// one character repeated, or a run of consecutive characters
+    /// (`abcd…`, `9876…`, digits wrapping `…8901…`), is longer than half of
+    /// it; when it is a unit shorter than the minimum length repeated
+    /// (`hunter2hunter2hunter2`); when it is on the list of common passwords,
+    /// also after removing a trailing run of digits (`password12345678`);
+    /// or when it contains the username or the email's local part (3+
+    /// characters), compared after NFKC and lower-casing with spaces and
+    /// format characters removed.
     #[oai(validator(min_length = 15, max_length = 256))]
     #[validate(length(max = 256))]
     pub password: String,
@@ -90,19 +118,39 @@ pub(crate) fn username_alphabet(username: &str) -> Result<(), validator::Validat
     }
 }
 
+/// Validates an email address for the `validator` derive with the domain's
+/// own parser, so that its rules (and its messages, which never echo the
+/// address) are reported together with the other fields' errors.
+pub(crate) fn email_address(email: &EmailString) -> Result<(), validator::ValidationError> {
+    if email.chars().count() > 254 {
+        // Reported once, by the `length` rule.
+        return Ok(());
+    }
+    match portcullis_domain::EmailAddress::parse(email) {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            Err(validator::ValidationError::new("email").with_message(error.message.into()))
+        }
+    }
+}
+
 /// Changes to your profile. Absent fields are left unchanged; `full_name: null` clears it.
 #[derive(Debug, Object, Deserialize, Validate)]
 #[oai(rename = "UpdateProfileRequest")]
 pub struct UpdateProfileRequest {
-    /// New email address (absent or `null`: unchanged).
+    /// New email address (absent or `null`: unchanged); the rules of
+    /// registration apply, uniqueness included.
     #[oai(nullable, validator(max_length = 254))]
-    #[validate(length(max = 254), email)]
+    #[validate(length(max = 254), custom(function = "email_address"))]
     pub email: Option<EmailString>,
-    /// New display name (at most 100 characters, no control characters), or
-    /// `null` to clear it.
+    /// New display name (at most 100 characters, none of them of general
+    /// category Cc, Cf, Zl or Zp), or `null` to clear it.
     #[oai(
         nullable,
-        validator(max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")
+        validator(
+            max_length = 100,
+            pattern = r"^[^\u0000-\u001F\u007F-\u009F\u00AD\u0600-\u0605\u061C\u06DD\u070F\u0890-\u0891\u08E2\u180E\u200B-\u200F\u2028-\u202E\u2060-\u2064\u2066-\u206F\uFEFF\uFFF9-\uFFFB\U000110BD\U000110CD\U00013430-\U0001343F\U0001BCA0-\U0001BCA3\U0001D173-\U0001D17A\U000E0001\U000E0020-\U000E007F]*$"
+        )
     )]
     #[serde(default)]
     pub full_name: MaybeUndefined<String>,
@@ -386,16 +434,93 @@ pub struct AdminUserUpdateBody {
     #[oai(nullable, validator(min_items = 1, max_items = 2))]
     #[validate(length(min = 1, max = 2))]
     pub roles: Option<Vec<RoleName>>,
-    /// New email address.
+    /// New email address; the rules of registration apply, uniqueness by
+    /// canonical form included.
     #[oai(nullable, validator(max_length = 254))]
-    #[validate(length(max = 254), email)]
+    #[validate(length(max = 254), custom(function = "email_address"))]
     pub email: Option<EmailString>,
-    /// New display name (at most 100 characters, no control characters), or
-    /// `null` to clear it.
+    /// New display name (at most 100 characters, none of them of general
+    /// category Cc, Cf, Zl or Zp), or `null` to clear it.
     #[oai(
         nullable,
-        validator(max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")
+        validator(
+            max_length = 100,
+            pattern = r"^[^\u0000-\u001F\u007F-\u009F\u00AD\u0600-\u0605\u061C\u06DD\u070F\u0890-\u0891\u08E2\u180E\u200B-\u200F\u2028-\u202E\u2060-\u2064\u2066-\u206F\uFEFF\uFFF9-\uFFFB\U000110BD\U000110CD\U00013430-\U0001343F\U0001BCA0-\U0001BCA3\U0001D173-\U0001D17A\U000E0001\U000E0020-\U000E007F]*$"
+        )
     )]
     #[serde(default)]
     pub full_name: MaybeUndefined<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use portcullis_domain::FullName;
+    use serde_json::Value;
+
+    /// The code points `FullName::parse` refuses on their own, as inclusive
+    /// ranges, computed over every Unicode scalar value.
+    fn refused_ranges() -> Vec<(u32, u32)> {
+        let mut ranges: Vec<(u32, u32)> = Vec::new();
+        for c in (0..=0x10FFFF_u32).filter_map(char::from_u32) {
+            if FullName::parse(c.encode_utf8(&mut [0; 4])).is_ok() {
+                continue;
+            }
+            let code = u32::from(c);
+            match ranges.last_mut() {
+                Some((_, end)) if *end + 1 == code => *end = code,
+                _ => ranges.push((code, code)),
+            }
+        }
+        ranges
+    }
+
+    /// `^[^<ranges>]*$` with `\uXXXX` / `\UXXXXXXXX` escapes.
+    fn pattern_for(ranges: &[(u32, u32)]) -> String {
+        let escape = |code: u32| {
+            if code <= 0xFFFF {
+                format!("\\u{code:04X}")
+            } else {
+                format!("\\U{code:08X}")
+            }
+        };
+        let class: String = ranges
+            .iter()
+            .map(|&(start, end)| {
+                if start == end {
+                    escape(start)
+                } else {
+                    format!("{}-{}", escape(start), escape(end))
+                }
+            })
+            .collect();
+        format!("^[^{class}]*$")
+    }
+
+    #[test]
+    fn the_documented_full_name_pattern_refuses_exactly_what_the_domain_refuses() {
+        let expected = pattern_for(&refused_ranges());
+        let document: Value =
+            serde_json::from_str(&crate::openapi_json()).expect("the document is JSON");
+        for schema in ["RegisterRequest", "UpdateProfileRequest", "AdminUserUpdate"] {
+            let pattern =
+                &document["components"]["schemas"][schema]["properties"]["full_name"]["pattern"];
+            assert_eq!(
+                pattern.as_str(),
+                Some(expected.as_str()),
+                "{schema}: the pattern must list exactly the refused ranges"
+            );
+        }
+        // And the pattern means that in a real regex engine (Rust's `regex`
+        // reads the same `\u`/`\U` escapes as Python's `re`).
+        let regex = regex::Regex::new(&expected).expect("the pattern compiles");
+        for c in (0..=0x10FFFF_u32).filter_map(char::from_u32) {
+            let text = c.to_string();
+            assert_eq!(
+                regex.is_match(&text),
+                FullName::parse(&text).is_ok(),
+                "U+{:04X}",
+                u32::from(c)
+            );
+        }
+    }
 }

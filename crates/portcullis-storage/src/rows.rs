@@ -59,7 +59,11 @@ impl TryFrom<UserRow> for User {
         // hold anything, and these texts are logged.
         let id = Uuid::parse_str(&row.id).map_err(|_| corrupt("users", "id"))?;
         let username = Username::parse(&row.username).map_err(|_| corrupt("users", "username"))?;
-        let email = EmailAddress::parse(&row.email).map_err(|_| corrupt("users", "email"))?;
+        // An address accepted by an older version may fail today's rules
+        // (a full-width domain, say): the account must stay readable, so it
+        // is kept as stored. Migration 3 gave such rows a key of their own.
+        let email = EmailAddress::parse(&row.email)
+            .unwrap_or_else(|_| EmailAddress::from_storage_unchecked(&row.email));
         let full_name = row
             .full_name
             .as_deref()

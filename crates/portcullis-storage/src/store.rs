@@ -183,7 +183,8 @@ impl From<StoreError> for OperationError {
 }
 
 impl OperationError {
-    /// Maps a unique violation on `users.username` or `users.email` to
+    /// Maps a unique violation on `users.username`, `users.email` or
+    /// `users.email_key` to
     /// [`StoreError::Conflict`]; every other SQLite failure is
     /// [`StoreError::Unavailable`], prefixed with the operation's name.
     pub(crate) fn into_store_error(self, operation: &'static str) -> StoreError {
@@ -217,7 +218,9 @@ fn conflict_field(error: &rusqlite::Error) -> Option<portcullis_domain::Conflict
     let columns = message.strip_prefix("UNIQUE constraint failed: ")?;
     columns.split(", ").find_map(|column| match column {
         "users.username" => Some(ConflictField::Username),
-        "users.email" => Some(ConflictField::Email),
+        // `email_key` is the canonical form (migration 3); the older NOCASE
+        // index on `email` can still fire first for an ASCII-case twin.
+        "users.email" | "users.email_key" => Some(ConflictField::Email),
         _ => None,
     })
 }

@@ -21,6 +21,7 @@ impl UserStore for SqliteStore {
         let id = user.id.to_string();
         let username = user.username.as_str().to_owned();
         let email = user.email.as_str().to_owned();
+        let email_key = user.email.canonical().to_owned();
         let full_name = user.full_name.as_ref().map(|name| name.as_str().to_owned());
         let password_hash = new_user.password_hash.as_str().to_owned();
         let role = user.role.as_str();
@@ -32,8 +33,8 @@ impl UserStore for SqliteStore {
             connection
                 .prepare_cached(
                     "INSERT INTO users \
-                     (id, username, email, full_name, password_hash, role, disabled, created_at, updated_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                     (id, username, email, full_name, password_hash, role, disabled, created_at, updated_at, email_key) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
                 )?
                 .execute(params![
                     id,
@@ -43,7 +44,8 @@ impl UserStore for SqliteStore {
                     password_hash,
                     role,
                     disabled,
-                    created_at
+                    created_at,
+                    email_key
                 ])?;
             Ok(())
         })
@@ -123,6 +125,10 @@ impl UserStore for SqliteStore {
             .email
             .as_ref()
             .map(|email| email.as_str().to_owned());
+        let email_key = changes
+            .email
+            .as_ref()
+            .map(|email| email.canonical().to_owned());
         let change_full_name = changes.full_name.is_some();
         let full_name = changes
             .full_name
@@ -136,14 +142,16 @@ impl UserStore for SqliteStore {
                 .prepare_cached(&format!(
                     "UPDATE users SET \
                      email = coalesce(?2, email), \
+                     email_key = coalesce(?5, email_key), \
                      full_name = CASE WHEN ?3 THEN ?4 ELSE full_name END, \
                      updated_at = unixepoch() \
                      WHERE id = ?1 \
                      RETURNING {USER_COLUMNS}"
                 ))?
-                .query_row(params![id, email, change_full_name, full_name], |row| {
-                    UserRow::read(row, 0)
-                })
+                .query_row(
+                    params![id, email, change_full_name, full_name, email_key],
+                    |row| UserRow::read(row, 0),
+                )
                 .optional()?;
             user_or_not_found(updated)
         })
@@ -262,7 +270,10 @@ impl UserStore for SqliteStore {
 
     async fn list_users(&self, query: &UserListQuery) -> Result<UserPage, StoreError> {
         let after = query.after.map(|cursor| cursor.0);
-        let search = query.search.clone();
+        let search = query
+            .search
+            .as_ref()
+            .map(|search| search.as_str().to_owned());
         // The domain promises 1..=MAX_PAGE_SIZE; clamping here as well keeps
         // a zero limit from producing an empty page that claims a next one.
         let limit = usize::try_from(query.limit.clamp(1, MAX_PAGE_SIZE)).unwrap_or(1);
@@ -285,6 +296,10 @@ impl UserStore for SqliteStore {
             .email
             .as_ref()
             .map(|email| email.as_str().to_owned());
+        let email_key = changes
+            .email
+            .as_ref()
+            .map(|email| email.canonical().to_owned());
         let change_full_name = changes.full_name.is_some();
         let full_name = changes
             .full_name
@@ -320,6 +335,7 @@ impl UserStore for SqliteStore {
                      disabled = coalesce(?2, disabled), \
                      role = coalesce(?3, role), \
                      email = coalesce(?4, email), \
+                     email_key = coalesce(?8, email_key), \
                      full_name = CASE WHEN ?5 THEN ?6 ELSE full_name END, \
                      updated_at = ?7 \
                      WHERE id = ?1 \
@@ -333,7 +349,8 @@ impl UserStore for SqliteStore {
                         email,
                         change_full_name,
                         full_name,
-                        now
+                        now,
+                        email_key
                     ],
                     |row| UserRow::read(row, 0),
                 )
@@ -445,12 +462,11 @@ fn list_user_page(
     }
     if search.is_some() {
         // `instr` compares literally, so `%`, `_` and `\` in a search mean
-        // themselves, unlike in LIKE. `lower` folds ASCII only, like the
-        // columns' NOCASE collation.
-        conditions.push(
-            "(instr(lower(username), lower(:search)) > 0 \
-             OR instr(lower(email), lower(:search)) > 0)",
-        );
+        // themselves, unlike in LIKE. The term arrives normalised by the
+        // domain (`UserSearch`: NFKC, lower-case, punycode decoded), and
+        // `username` and `email_key` are stored in that same folded form,
+        // so no SQL-side folding (which would be ASCII only) is needed.
+        conditions.push("(instr(username, :search) > 0 OR instr(email_key, :search) > 0)");
     }
     let filter = if conditions.is_empty() {
         String::new()

@@ -16,4 +16,5 @@ mod storage_secrets;
 mod support;
 mod token;
 mod transport;
+mod unicode_identity;
 mod users;

@@ -11,10 +11,10 @@ use portcullis_domain::ports::{
     TokenVerifier, UserStore,
 };
 use portcullis_domain::{
-    AccessTokenClaims, AuthService, AuthSettings, ConflictField, HashingError, NewSession, NewUser,
-    Password, PasswordHashString, PasswordPolicy, ProfileChanges, RefreshOutcome, RefreshTokenHash,
-    RefreshTokenOwner, Role, ScopeSet, SessionId, SessionInfo, StoreError, TokenError, User,
-    UserCredentials, UserId, Username,
+    AccessTokenClaims, AuthService, AuthSettings, ConflictField, EmailAddress, HashingError,
+    NewSession, NewUser, Password, PasswordHashString, PasswordPolicy, ProfileChanges,
+    RefreshOutcome, RefreshTokenHash, RefreshTokenOwner, Role, ScopeSet, SessionId, SessionInfo,
+    StoreError, TokenError, User, UserCredentials, UserId, Username,
 };
 use portcullis_domain::{
     AdminUserChanges, ApiKeyHash, ApiKeyId, ApiKeyInfo, NewApiKey, Ports, UserCursor,
@@ -55,11 +55,7 @@ impl UserStore for MemoryStore {
             if user.username == new_user.user.username {
                 return Err(StoreError::Conflict(ConflictField::Username));
             }
-            if user
-                .email
-                .as_str()
-                .eq_ignore_ascii_case(new_user.user.email.as_str())
-            {
+            if user.email.canonical() == new_user.user.email.canonical() {
                 return Err(StoreError::Conflict(ConflictField::Email));
             }
         }
@@ -112,6 +108,7 @@ impl UserStore for MemoryStore {
         changes: &ProfileChanges,
     ) -> Result<User, StoreError> {
         let mut users = self.users.lock().expect("lock");
+        email_is_free(&users, id, changes.email.as_ref())?;
         let entry = users.get_mut(&id).ok_or(StoreError::NotFound)?;
         if let Some(email) = &changes.email {
             entry.0.email = email.clone();
@@ -193,14 +190,10 @@ impl UserStore for MemoryStore {
                 users.get(id).map(|(user, _)| (position + 1, user.clone()))
             })
             .filter(|(_, user)| {
-                query.search.as_deref().is_none_or(|needle| {
-                    user.username.as_str().contains(&needle.to_lowercase())
-                        || user
-                            .email
-                            .as_str()
-                            .to_lowercase()
-                            .contains(&needle.to_lowercase())
-                })
+                query
+                    .search
+                    .as_ref()
+                    .is_none_or(|search| search.matches(user.username.as_str(), &user.email))
             })
             .take(query.limit as usize + 1)
             .collect();
@@ -228,6 +221,7 @@ impl UserStore for MemoryStore {
             return Err(StoreError::LastAdmin);
         }
         let mut users = self.users.lock().expect("lock");
+        email_is_free(&users, id, changes.email.as_ref())?;
         let entry = users.get_mut(&id).ok_or(StoreError::NotFound)?;
         if let Some(disabled) = changes.disabled {
             entry.0.disabled = disabled;
@@ -254,6 +248,26 @@ impl UserStore for MemoryStore {
             }
         }
         Ok(entry.0.clone())
+    }
+}
+
+/// Like the real stores' unique index on the canonical email key: another
+/// account with the same canonical address is a conflict.
+fn email_is_free(
+    users: &HashMap<UserId, (User, PasswordHashString)>,
+    id: UserId,
+    email: Option<&EmailAddress>,
+) -> Result<(), StoreError> {
+    let Some(email) = email else {
+        return Ok(());
+    };
+    let taken = users
+        .iter()
+        .any(|(other, (user, _))| *other != id && user.email.canonical() == email.canonical());
+    if taken {
+        Err(StoreError::Conflict(ConflictField::Email))
+    } else {
+        Ok(())
     }
 }
 

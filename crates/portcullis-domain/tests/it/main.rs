@@ -5,6 +5,7 @@ mod credentials;
 mod fakes;
 mod lifecycle;
 mod login;
+mod normalisation;
 mod properties;
 mod register;
 mod tokens;

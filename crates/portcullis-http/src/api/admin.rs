@@ -4,7 +4,9 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
-use portcullis_domain::{AdminUserUpdate, DEFAULT_PAGE_SIZE, UserCursor, UserId, UserListQuery};
+use portcullis_domain::{
+    AdminUserUpdate, DEFAULT_PAGE_SIZE, UserCursor, UserId, UserListQuery, UserSearch,
+};
 use uuid::Uuid;
 
 use super::ApiTags;
@@ -65,7 +67,10 @@ impl AdminApi {
         /// The `next_cursor` of the previous page (up to 18 digits).
         #[oai(validator(max_length = 18, pattern = r"^[0-9]{0,18}$"))]
         cursor: Query<Option<String>>,
-        /// Substring of username or email, case-insensitive.
+        /// Substring of the username or of the email address's canonical form:
+        /// compared after NFKC normalisation and lower-casing, with punycode
+        /// (`xn--`) labels read as Unicode, so `ＡＬＩＣＥ@EXAMPLE.COM` finds
+        /// `alice@example.com`.
         #[oai(validator(max_length = 254))]
         q: Query<Option<String>>,
     ) -> Result<PageResponse, ApiError> {
@@ -83,7 +88,7 @@ impl AdminApi {
             .list_users(UserListQuery {
                 after,
                 limit: limit.0.unwrap_or(DEFAULT_PAGE_SIZE),
-                search: q.0,
+                search: q.0.as_deref().map(UserSearch::new),
             })
             .await?;
         Ok(PageResponse::Ok(Json(UserPageBody {

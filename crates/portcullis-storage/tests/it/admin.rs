@@ -6,7 +6,7 @@ use std::sync::Arc;
 use portcullis_domain::ports::UserStore;
 use portcullis_domain::{
     AdminUserChanges, ConflictField, EmailAddress, FullName, Role, StoreError, User, UserCursor,
-    UserId, UserListQuery, UserPage,
+    UserId, UserListQuery, UserPage, UserSearch,
 };
 use tokio::sync::Barrier;
 
@@ -23,7 +23,7 @@ async fn page(
         .list_users(&UserListQuery {
             after,
             limit,
-            search: search.map(str::to_owned),
+            search: search.map(UserSearch::new),
         })
         .await
         .expect("list users")

@@ -6,7 +6,7 @@ use portcullis_storage::{SqliteStore, StorageError};
 use crate::support::{DATABASE_FILE, TestDatabase, alice, new_api_key, t0};
 
 /// The number of migrations this build ships.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pooled_connections_use_wal_foreign_keys_a_busy_timeout_and_normal_sync() {

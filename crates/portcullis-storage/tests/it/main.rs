@@ -4,6 +4,7 @@
 mod admin;
 mod api_keys;
 mod database;
+mod email_key;
 mod refresh;
 mod session_lifecycle;
 mod sessions;
