@@ -73,6 +73,11 @@ pub trait UserStore: Send + Sync {
     /// Deletes the account with its sessions and every credential of it, in
     /// one transaction. [`StoreError::NotFound`] when there is no such user,
     /// [`StoreError::LastAdmin`] when it is the last enabled admin.
+    ///
+    /// Erasure: once it returns, the deleted email and password hash are no
+    /// longer readable in the store's files, as far as concurrent readers
+    /// allow; whatever they held back is erased by a later
+    /// [`SessionStore::purge_dead_sessions`].
     async fn delete_user(&self, id: UserId) -> Result<(), StoreError>;
 
     /// One page of users in creation order, optionally filtered by a
@@ -165,7 +170,8 @@ pub trait SessionStore: Send + Sync {
     /// Deletes sessions that can never be used again (revoked, expired or
     /// idle) together with their refresh tokens; returns how many sessions.
     /// Used refresh tokens of live sessions are kept: they are what reuse
-    /// detection recognises.
+    /// detection recognises. Also completes the erasure of deleted accounts
+    /// that concurrent readers held back (see [`UserStore::delete_user`]).
     async fn purge_dead_sessions(
         &self,
         now: OffsetDateTime,

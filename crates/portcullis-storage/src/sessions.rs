@@ -15,7 +15,7 @@ use crate::rows::{
     JOINED_USER_COLUMNS, SESSION_INFO_COLUMNS, SessionInfoRow, USER_COLUMN_COUNT, UserRow,
     idle_cutoff, scope_set, session_id, session_user_id, to_unix,
 };
-use crate::store::{OperationError, SqliteStore, user_gone_is_not_found};
+use crate::store::{OperationError, SqliteStore, truncate_wal, user_gone_is_not_found};
 
 #[async_trait]
 impl SessionStore for SqliteStore {
@@ -237,6 +237,9 @@ impl SessionStore for SqliteStore {
                      OR last_used_at <= ?2",
                 )?
                 .execute(params![now, idle_cutoff])?;
+            // Also the retry of a truncation an account deletion could not
+            // complete because readers were active at that moment.
+            truncate_wal(connection, "purge_dead_sessions");
             Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
         })
         .await

@@ -30,8 +30,13 @@ const POOL_CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
 /// - `synchronous=NORMAL`: in WAL mode a commit is still durable against a
 ///   process crash (`kill -9`); only an OS crash or power loss may lose the
 ///   last commits, in exchange for not syncing on every commit.
-const CONNECTION_PRAGMAS: &str =
-    "PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000; PRAGMA synchronous=NORMAL;";
+/// - `secure_delete=ON`: deleted content (a deleted account's email and
+///   password hash) is overwritten with zeros instead of lingering in free
+///   space of its page or on the free list. It costs writing the zeros; the
+///   write-ahead log still holds the old frames until it is truncated, which
+///   [`truncate_wal`] does after a deletion.
+const CONNECTION_PRAGMAS: &str = "PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000; \
+     PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON;";
 
 /// The SQLite implementation of the domain's
 /// [`UserStore`](portcullis_domain::ports::UserStore),
@@ -111,6 +116,8 @@ impl SqliteStore {
                     .pragma_query_value(None, "busy_timeout", |row| row.get(0))?,
                 synchronous: connection
                     .pragma_query_value(None, "synchronous", |row| row.get(0))?,
+                secure_delete: connection
+                    .pragma_query_value(None, "secure_delete", |row| row.get(0))?,
             };
             Ok(settings)
         })
@@ -158,6 +165,8 @@ pub struct ConnectionSettings {
     pub busy_timeout_ms: i64,
     /// `PRAGMA synchronous`: 0 off, 1 normal, 2 full, 3 extra.
     pub synchronous: i64,
+    /// `PRAGMA secure_delete`: whether deleted content is overwritten.
+    pub secure_delete: bool,
 }
 
 /// What the work of one operation can fail with, before it is turned into
@@ -236,6 +245,25 @@ pub(crate) fn user_gone_is_not_found(error: rusqlite::Error) -> OperationError {
         OperationError::Store(StoreError::NotFound)
     } else {
         OperationError::Sqlite(error)
+    }
+}
+
+/// Copies the write-ahead log into the database file and truncates it to
+/// zero bytes, so that frames holding deleted content (with `secure_delete`
+/// the file itself no longer does) leave the disk.
+///
+/// Best effort: a reader in the middle of a transaction keeps the log from
+/// being reset; then this logs at debug and the next call (the periodic
+/// purge makes one) tries again. Never fails the caller, whose change is
+/// already committed.
+pub(crate) fn truncate_wal(connection: &Connection, after: &'static str) {
+    let outcome = connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+        row.get::<_, i64>(0)
+    });
+    match outcome {
+        Ok(0) => {}
+        Ok(_) => tracing::debug!(after, "WAL not truncated: readers are active; retried later"),
+        Err(error) => tracing::debug!(after, %error, "WAL not truncated; retried later"),
     }
 }
 

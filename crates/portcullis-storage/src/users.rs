@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use crate::api_keys::revoke_user_api_keys;
 use crate::rows::{USER_COLUMN_COUNT, USER_COLUMNS, UserRow, to_unix};
 use crate::sessions::revoke_other_sessions;
-use crate::store::{OperationError, SqliteStore};
+use crate::store::{OperationError, SqliteStore, truncate_wal};
 
 #[async_trait]
 impl UserStore for SqliteStore {
@@ -255,6 +255,9 @@ impl UserStore for SqliteStore {
                 .prepare_cached("DELETE FROM users WHERE id = ?1")?
                 .execute([&id])?;
             transaction.commit()?;
+            // With secure_delete the rows are zeroed in their pages, but the
+            // log still holds the frames written before; drop them too.
+            truncate_wal(connection, "delete_user");
             Ok(())
         })
         .await

@@ -10,6 +10,7 @@ mod enforcement;
 mod errors;
 mod layering;
 mod lifecycle;
+mod quotas;
 mod register;
 mod storage_secrets;
 mod support;

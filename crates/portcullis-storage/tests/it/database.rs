@@ -25,6 +25,7 @@ async fn pooled_connections_use_wal_foreign_keys_a_busy_timeout_and_normal_sync(
         assert!(settings.foreign_keys);
         assert_eq!(settings.busy_timeout_ms, 5000);
         assert_eq!(settings.synchronous, 1, "NORMAL");
+        assert!(settings.secure_delete, "deleted content is overwritten");
     }
 }
 

@@ -1,0 +1,142 @@
+//! The findings of the outside attack review (issue 18): an email oracle
+//! behind re-authentication, bounded API keys and sessions with paginated
+//! listings, demotion that narrows stored grants, deleted accounts erased
+//! from the database files, and a held write lock answered with 503.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use portcullis_tests::{GOOD_PASSWORD, TestApp};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{Credential, admin_token_for, call, expect_problem};
+
+// --- finding 18: a deleted account leaves no email or hash on disk -----------
+
+/// The database file and its write-ahead log, where present.
+fn database_files(app: &TestApp) -> Vec<PathBuf> {
+    let db = app.database_path();
+    let mut wal = db.clone().into_os_string();
+    wal.push("-wal");
+    [db, PathBuf::from(wal)]
+        .into_iter()
+        .filter(|path| path.exists())
+        .collect()
+}
+
+/// The bytes of the database file and its log, concatenated.
+fn database_bytes(app: &TestApp) -> Vec<u8> {
+    database_files(app)
+        .iter()
+        .flat_map(|file| std::fs::read(file).expect("database file is readable"))
+        .collect()
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
+/// Every distinct argon2id PHC string in `bytes`. SQLite stores a row's
+/// columns back to back, so the run of PHC characters may continue into the
+/// next column; the digest (32 bytes, 43 base64 characters) is cut there.
+fn argon2_hashes(bytes: &[u8]) -> BTreeSet<String> {
+    let marker = b"$argon2id$";
+    let phc = |byte: u8| byte.is_ascii_alphanumeric() || b"$=,+/".contains(&byte);
+    (0..bytes.len().saturating_sub(marker.len()))
+        .filter(|&start| bytes[start..].starts_with(marker))
+        .map(|start| {
+            let end = bytes[start..]
+                .iter()
+                .position(|&byte| !phc(byte))
+                .map_or(bytes.len(), |length| start + length);
+            let run = String::from_utf8_lossy(&bytes[start..end]).into_owned();
+            let mut parts: Vec<&str> = run.splitn(6, '$').collect();
+            if let Some(digest) = parts.get_mut(5) {
+                *digest = &digest[..digest.len().min(43)];
+            }
+            parts.join("$")
+        })
+        .collect()
+}
+
+/// Registers `username` with `email` and the good password; returns its id.
+async fn register_with_email(app: &TestApp, username: &str, email: &str) -> String {
+    let response = app
+        .register_json(&json!({
+            "username": username,
+            "email": email,
+            "password": GOOD_PASSWORD,
+        }))
+        .await;
+    assert_eq!(response.status(), 201, "registering {username}");
+    let user: Value = response.json().await.expect("user json");
+    user["id"].as_str().expect("id").to_owned()
+}
+
+#[tokio::test]
+async fn a_self_deleted_account_leaves_neither_its_email_nor_a_hash_in_the_database_files() {
+    let app = TestApp::spawn().await;
+    let email = "erasure-sentinel-7f3a@example.com";
+    register_with_email(&app, "erasure", email).await;
+    let token = app.login("erasure").await["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned();
+    let before = database_bytes(&app);
+    assert!(contains(&before, email), "the email is stored before");
+    assert_eq!(argon2_hashes(&before).len(), 1, "one account, one hash");
+
+    let response = app
+        .client
+        .delete(app.url("/users/me"))
+        .bearer_auth(&token)
+        .json(&json!({ "password": GOOD_PASSWORD }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 204);
+
+    let after = database_bytes(&app);
+    assert!(!contains(&after, email), "the email is gone");
+    assert!(
+        !contains(&after, "$argon2id$"),
+        "no password hash is left: {:?}",
+        argon2_hashes(&after)
+    );
+}
+
+#[tokio::test]
+async fn an_account_deleted_by_an_admin_leaves_neither_its_email_nor_its_hash_in_the_database_files()
+{
+    let app = TestApp::spawn().await;
+    let admin = admin_token_for(&app, "eraser").await;
+    let admins_hashes = argon2_hashes(&database_bytes(&app));
+    assert_eq!(admins_hashes.len(), 1, "the admin's hash alone");
+    let email = "erasure-sentinel-91c4@example.com";
+    let id = register_with_email(&app, "erased", email).await;
+    app.login("erased").await;
+    let before = database_bytes(&app);
+    assert!(contains(&before, email), "the email is stored before");
+    assert_eq!(argon2_hashes(&before).len(), 2, "the victim's hash is stored");
+
+    let response = call(
+        &app,
+        Method::DELETE,
+        &format!("/admin/users/{id}"),
+        Some(&Credential::Bearer(admin)),
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 204);
+
+    let after = database_bytes(&app);
+    assert!(!contains(&after, email), "the email is gone");
+    assert_eq!(
+        argon2_hashes(&after),
+        admins_hashes,
+        "only the admin's own hash is left"
+    );
+}
