@@ -57,7 +57,12 @@ pub trait UserStore: Send + Sync {
     /// of its sessions in the same transaction.
     async fn set_disabled(&self, username: &Username, disabled: bool) -> Result<User, StoreError>;
 
-    /// Changes an account's role by username.
+    /// Changes an account's role by username. In the same transaction,
+    /// every stored grant of the user (each session's and API key's scopes)
+    /// is narrowed to what the new role allows
+    /// ([`Role::allowed_scopes`]); a session or key left with no scope is
+    /// ended. So a demotion is permanent for existing grants: promoting the
+    /// user again later revives none of them.
     async fn set_role(&self, username: &Username, role: Role) -> Result<User, StoreError>;
 
     /// Replaces the password hash and, in the same transaction, ends every
@@ -85,7 +90,9 @@ pub trait UserStore: Send + Sync {
     async fn list_users(&self, query: &UserListQuery) -> Result<UserPage, StoreError>;
 
     /// Applies an admin's changes in one transaction and returns the account.
-    /// Disabling also ends every session and API key of the user.
+    /// Disabling also ends every session and API key of the user. A role
+    /// change narrows every stored grant of the user exactly as
+    /// [`set_role`](Self::set_role) does, in the same transaction.
     /// [`StoreError::LastAdmin`] when the change would leave no enabled
     /// admin; [`StoreError::Conflict`] when the email is taken.
     async fn admin_update_user(

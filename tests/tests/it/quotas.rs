@@ -140,3 +140,77 @@ async fn an_account_deleted_by_an_admin_leaves_neither_its_email_nor_its_hash_in
         "only the admin's own hash is left"
     );
 }
+
+// --- finding 7: demotion narrows stored grants for good -----------------------
+
+/// Logs `username` in (an admin) and makes an API key with both scopes;
+/// returns the access token and the key.
+async fn admin_token_and_key(app: &TestApp, username: &str) -> (String, String) {
+    let token = admin_token_for(app, username).await;
+    let created = crate::support::new_api_key(
+        app,
+        &Credential::Bearer(token.clone()),
+        &json!({ "name": "ops", "scopes": ["profile", "admin"] }),
+    )
+    .await;
+    assert_eq!(created["scopes"], json!(["profile", "admin"]));
+    (token, crate::support::api_key_of(&created))
+}
+
+/// After a demotion and a re-promotion: both old credentials still work for
+/// `profile`, neither has `admin`, and the key listing shows only `profile`.
+async fn assert_old_grants_stay_narrowed(app: &TestApp, token: &str, key: &str) {
+    for credential in [
+        Credential::Bearer(token.to_owned()),
+        Credential::ApiKey(key.to_owned()),
+    ] {
+        let response = call(app, Method::GET, "/admin/users", Some(&credential), None).await;
+        crate::support::expect_admin_scope_missing(response, &format!("{credential:?}")).await;
+        let response = call(app, Method::GET, "/users/me", Some(&credential), None).await;
+        assert_eq!(response.status(), 200, "{credential:?} keeps profile");
+    }
+    let response = call(
+        app,
+        Method::GET,
+        "/users/me/api-keys",
+        Some(&Credential::Bearer(token.to_owned())),
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let keys: Value = response.json().await.expect("keys");
+    assert_eq!(keys[0]["scopes"], json!(["profile"]), "{keys}");
+}
+
+#[tokio::test]
+async fn a_demoted_and_re_promoted_admin_gets_no_admin_scope_back_on_old_grants_via_the_cli() {
+    let app = TestApp::spawn().await;
+    let (token, key) = admin_token_and_key(&app, "demotee").await;
+    let cli = portcullis::build_auth_service(&app.settings).expect("auth service");
+
+    cli.set_role("demotee", portcullis_domain::Role::User)
+        .await
+        .expect("demote");
+    cli.set_role("demotee", portcullis_domain::Role::Admin)
+        .await
+        .expect("promote again");
+
+    assert_old_grants_stay_narrowed(&app, &token, &key).await;
+}
+
+#[tokio::test]
+async fn a_demoted_and_re_promoted_admin_gets_no_admin_scope_back_on_old_grants_via_the_api() {
+    let app = TestApp::spawn().await;
+    let boss = Credential::Bearer(admin_token_for(&app, "boss").await);
+    let (token, key) = admin_token_and_key(&app, "demotee").await;
+    let me: Value = app.me(&token).await.json().await.expect("me");
+    let path = format!("/admin/users/{}", me["id"].as_str().expect("id"));
+
+    for roles in [json!(["user"]), json!(["admin"])] {
+        let body = json!({ "roles": roles });
+        let response = call(&app, Method::PATCH, &path, Some(&boss), Some(&body)).await;
+        assert_eq!(response.status(), 200, "setting roles {roles}");
+    }
+
+    assert_old_grants_stay_narrowed(&app, &token, &key).await;
+}

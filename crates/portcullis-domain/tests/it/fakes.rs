@@ -139,7 +139,10 @@ impl UserStore for MemoryStore {
             .find(|(user, _)| &user.username == username)
             .ok_or(StoreError::NotFound)?;
         entry.0.role = role;
-        Ok(entry.0.clone())
+        let user = entry.0.clone();
+        drop(users);
+        self.narrow_grants(user.id, role);
+        Ok(user)
     }
 
     async fn check_health(&self) -> Result<(), StoreError> {
@@ -234,6 +237,7 @@ impl UserStore for MemoryStore {
         }
         if let Some(role) = changes.role {
             entry.0.role = role;
+            self.narrow_grants(id, role);
         }
         if let Some(email) = &changes.email {
             entry.0.email = email.clone();
@@ -258,6 +262,24 @@ impl UserStore for MemoryStore {
 }
 
 impl MemoryStore {
+    /// The promise of `set_role` and `admin_update_user`: every live grant
+    /// of the user is narrowed to the role's scopes; an empty one ends.
+    fn narrow_grants(&self, id: UserId, role: Role) {
+        let allowed = role.allowed_scopes();
+        for session in self.sessions.lock().expect("lock").values_mut() {
+            if session.session.user_id == id && !session.revoked {
+                session.session.scopes = session.session.scopes.intersection(allowed);
+                session.revoked = session.session.scopes.is_empty();
+            }
+        }
+        for (key, revoked) in self.api_keys.lock().expect("lock").iter_mut() {
+            if key.user_id == id && !*revoked {
+                key.scopes = key.scopes.intersection(allowed);
+                *revoked = key.scopes.is_empty();
+            }
+        }
+    }
+
     fn is_last_enabled_admin(&self, id: UserId) -> bool {
         let users = self.users.lock().expect("lock");
         let is_admin = |user: &User| user.role == Role::Admin && !user.disabled;
