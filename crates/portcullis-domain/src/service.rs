@@ -157,6 +157,9 @@ pub struct ProfileUpdateRequest {
     pub email: Option<String>,
     /// New display name; `Some(None)` clears it.
     pub full_name: Option<Option<String>>,
+    /// The password in force: required (and re-verified) whenever `email`
+    /// is present; ignored otherwise.
+    pub current_password: Option<Password>,
 }
 
 /// The tokens a successful grant returns.
@@ -650,16 +653,39 @@ impl AuthService {
     }
 
     /// Changes the caller's email and/or display name.
+    ///
+    /// Changing the email re-authenticates: `current_password` is required
+    /// and re-verified like a password change's, after the attempt limiter
+    /// (per client address and the caller's username). Without that, any
+    /// `profile` credential could change the address, and the 409 on a
+    /// taken one answered an unthrottled, hash-free existence probe.
     pub async fn update_profile(
         &self,
         principal: &Principal,
         request: ProfileUpdateRequest,
+        client_ip: Option<IpAddr>,
     ) -> Result<User, AuthError> {
         let mut errors: Vec<FieldError> = Vec::new();
         let changes =
             parse_profile_changes(request.email.as_deref(), request.full_name, &mut errors);
+        let reauthenticate_with = match (&request.email, request.current_password) {
+            (None, _) => None,
+            (Some(_), Some(password)) => Some(password),
+            (Some(_), None) => {
+                errors.push(FieldError::new(
+                    "current_password",
+                    "is required to change the email",
+                ));
+                None
+            }
+        };
         if !errors.is_empty() {
             return Err(AuthError::Validation(errors));
+        }
+        if let Some(password) = reauthenticate_with {
+            self.limit_attempt(client_ip, principal.user.username.as_str())?;
+            self.reverify_password(principal, &password, "current_password")
+                .await?;
         }
         match self.users.update_profile(principal.user.id, &changes).await {
             Ok(user) => Ok(user),

@@ -214,3 +214,105 @@ async fn a_demoted_and_re_promoted_admin_gets_no_admin_scope_back_on_old_grants_
 
     assert_old_grants_stay_narrowed(&app, &token, &key).await;
 }
+
+// --- finding 4: changing the email re-authenticates ---------------------------
+
+/// Starts an app whose per-username credential-check budget is `per_user`
+/// a minute (the address budget stays out of the way).
+async fn spawn_with_user_budget(per_user: u32) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temporary directory");
+    let mut args = portcullis_tests::test_args(data_dir.path().join("data"));
+    args.login_per_user_per_min = Some(per_user);
+    let settings = portcullis::Settings::resolve(&args).expect("valid settings");
+    TestApp::spawn_with(data_dir, settings).await
+}
+
+async fn patch_me(app: &TestApp, token: &str, body: &Value) -> reqwest::Response {
+    call(
+        app,
+        Method::PATCH,
+        "/users/me",
+        Some(&Credential::Bearer(token.to_owned())),
+        Some(body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn changing_the_email_without_the_current_password_is_422_on_current_password() {
+    let app = TestApp::spawn().await;
+    let token = app.access_token_for("mover").await;
+
+    let response = patch_me(&app, &token, &json!({ "email": "moved@example.com" })).await;
+
+    let problem = expect_problem(response, 422).await;
+    assert_eq!(
+        problem["errors"],
+        json!([{ "field": "current_password", "message": "is required to change the email" }])
+    );
+    let me: Value = app.me(&token).await.json().await.expect("me");
+    assert_eq!(me["email"], "mover@example.com", "unchanged");
+}
+
+#[tokio::test]
+async fn changing_the_email_with_a_wrong_password_is_422_and_never_echoes_it() {
+    let app = TestApp::spawn().await;
+    let token = app.access_token_for("mover").await;
+    let wrong = "definitely-not-the-password-4471";
+
+    let response = patch_me(
+        &app,
+        &token,
+        &json!({ "email": "moved@example.com", "current_password": wrong }),
+    )
+    .await;
+
+    let problem = expect_problem(response, 422).await;
+    assert_eq!(
+        problem["errors"],
+        json!([{ "field": "current_password", "message": "is incorrect" }])
+    );
+    assert!(!problem.to_string().contains(wrong), "{problem}");
+}
+
+#[tokio::test]
+async fn changing_the_email_over_the_attempt_limit_is_429_with_retry_after() {
+    // Registration and login spend two of four attempts, two wrong guesses
+    // the rest.
+    let app = spawn_with_user_budget(4).await;
+    let token = app.access_token_for("mover").await;
+    for _ in 0..2 {
+        let body = json!({ "email": "taken@example.com", "current_password": "guess guess guess" });
+        assert_eq!(patch_me(&app, &token, &body).await.status(), 422);
+    }
+
+    let body = json!({ "email": "taken@example.com", "current_password": GOOD_PASSWORD });
+    let response = patch_me(&app, &token, &body).await;
+
+    assert_eq!(response.status(), 429);
+    let retry_after: u64 = crate::support::header(response.headers(), "retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("whole seconds");
+    assert!(retry_after >= 1);
+    expect_problem(response, 429).await;
+}
+
+#[tokio::test]
+async fn changing_the_email_with_the_right_password_is_200_and_a_name_alone_needs_none() {
+    let app = TestApp::spawn().await;
+    let token = app.access_token_for("mover").await;
+
+    let body = json!({ "email": "moved@example.com", "current_password": GOOD_PASSWORD });
+    let response = patch_me(&app, &token, &body).await;
+    assert_eq!(response.status(), 200);
+    let user: Value = response.json().await.expect("user");
+    assert_eq!(user["email"], "moved@example.com");
+    assert!(
+        !user.to_string().contains(GOOD_PASSWORD),
+        "the password is write-only"
+    );
+
+    let response = patch_me(&app, &token, &json!({ "full_name": "Mo Ver" })).await;
+    assert_eq!(response.status(), 200);
+}

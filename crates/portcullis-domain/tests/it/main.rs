@@ -6,5 +6,6 @@ mod fakes;
 mod lifecycle;
 mod login;
 mod properties;
+mod quotas;
 mod register;
 mod tokens;

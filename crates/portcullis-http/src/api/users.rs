@@ -68,10 +68,17 @@ impl UsersApi {
     ///
     /// Changes your `email` and/or `full_name`. Absent fields are left as they
     /// are; `full_name: null` clears it. Requires the `profile` scope.
+    ///
+    /// Changing `email` requires re-authentication: send `current_password`
+    /// with it (missing or wrong: 422 on `current_password`). That check
+    /// counts as a credential check, limited per client address and per
+    /// username like a login (429 with `Retry-After` when over). Changing
+    /// only `full_name` needs no password.
     #[oai(path = "/users/me", method = "patch", operation_id = "updateMe")]
     async fn update_me(
         &self,
         state: Data<&AppState>,
+        request: &Request,
         #[oai(scope = "ApiScopes::Profile")] auth: Authenticated<ProfileScope>,
         body: ValidatedJson<UpdateProfileRequest>,
     ) -> Result<UserResponse, ApiError> {
@@ -85,7 +92,9 @@ impl UsersApi {
                 ProfileUpdateRequest {
                     email: body.email.map(EmailString::into_inner),
                     full_name,
+                    current_password: body.current_password.map(Password::new),
                 },
+                state.trusted_proxies.client_ip(request),
             )
             .await?;
         Ok(UserResponse::Ok(Json(user.into())))

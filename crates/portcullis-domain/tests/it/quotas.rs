@@ -1,0 +1,170 @@
+//! The use-case side of the attack review (issue 18): re-authentication
+//! for an email change, caps and rate limits on credentials, and a store
+//! that cannot write refusing before any hash is spent.
+
+use std::sync::atomic::Ordering;
+
+use portcullis_domain::{
+    AuthError, ClientInfo, LoginRequest, Password, Principal, ProfileUpdateRequest,
+    RegistrationRequest, Role,
+};
+
+use crate::fakes::Harness;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+async fn register(harness: &Harness, username: &str) {
+    harness
+        .service
+        .create_user(
+            RegistrationRequest {
+                username: username.to_owned(),
+                email: format!("{username}@example.com"),
+                full_name: None,
+                password: Password::new(PASSWORD.to_owned()),
+            },
+            Role::User,
+        )
+        .await
+        .expect("registered");
+}
+
+fn login_request(username: &str) -> LoginRequest {
+    LoginRequest {
+        username: username.to_owned(),
+        password: Password::new(PASSWORD.to_owned()),
+        scope: None,
+        client: ClientInfo::default(),
+    }
+}
+
+async fn principal(harness: &Harness, username: &str) -> Principal {
+    let grant = harness
+        .service
+        .login(login_request(username))
+        .await
+        .expect("login");
+    harness
+        .service
+        .authenticate_access_token(&grant.access_token)
+        .await
+        .expect("valid")
+}
+
+fn email_change(current_password: Option<&str>) -> ProfileUpdateRequest {
+    ProfileUpdateRequest {
+        email: Some("changed@example.com".to_owned()),
+        full_name: None,
+        current_password: current_password.map(|p| Password::new(p.to_owned())),
+    }
+}
+
+fn fields(error: &AuthError) -> Vec<(&'static str, String)> {
+    match error {
+        AuthError::Validation(errors) => errors
+            .iter()
+            .map(|error| (error.field, error.message.clone()))
+            .collect(),
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_email_change_without_the_current_password_is_refused_before_any_check() {
+    let harness = Harness::new();
+    register(&harness, "mover").await;
+    let mover = principal(&harness, "mover").await;
+    let verifications = harness.hasher.verifications.load(Ordering::SeqCst);
+
+    let error = harness
+        .service
+        .update_profile(&mover, email_change(None), None)
+        .await
+        .expect_err("refused");
+
+    assert_eq!(
+        fields(&error),
+        [(
+            "current_password",
+            "is required to change the email".to_owned()
+        )]
+    );
+    assert_eq!(
+        harness.hasher.verifications.load(Ordering::SeqCst),
+        verifications
+    );
+}
+
+#[tokio::test]
+async fn an_email_change_with_a_wrong_password_is_a_validation_error_on_current_password() {
+    let harness = Harness::new();
+    register(&harness, "mover").await;
+    let mover = principal(&harness, "mover").await;
+
+    let error = harness
+        .service
+        .update_profile(&mover, email_change(Some("not the password at all")), None)
+        .await
+        .expect_err("refused");
+
+    assert_eq!(
+        fields(&error),
+        [("current_password", "is incorrect".to_owned())]
+    );
+    let stored = harness.service.get_user(mover.user.id).await.expect("user");
+    assert_eq!(stored.email.as_str(), "mover@example.com", "unchanged");
+}
+
+#[tokio::test]
+async fn an_email_change_over_the_attempt_limit_is_rate_limited_without_hashing() {
+    let harness = Harness::new();
+    register(&harness, "mover").await;
+    let mover = principal(&harness, "mover").await;
+    // The login spent one attempt of the username's budget.
+    *harness.limiter.budget.lock().expect("lock") = Some(1);
+    let verifications = harness.hasher.verifications.load(Ordering::SeqCst);
+
+    let error = harness
+        .service
+        .update_profile(&mover, email_change(Some(PASSWORD)), None)
+        .await
+        .expect_err("limited");
+
+    assert!(
+        matches!(error, AuthError::RateLimited { .. }),
+        "{error:?}"
+    );
+    assert_eq!(
+        harness.hasher.verifications.load(Ordering::SeqCst),
+        verifications,
+        "no hash was computed"
+    );
+}
+
+#[tokio::test]
+async fn an_email_change_with_the_right_password_is_applied_and_a_name_change_needs_none() {
+    let harness = Harness::new();
+    register(&harness, "mover").await;
+    let mover = principal(&harness, "mover").await;
+
+    let user = harness
+        .service
+        .update_profile(&mover, email_change(Some(PASSWORD)), None)
+        .await
+        .expect("changed");
+    assert_eq!(user.email.as_str(), "changed@example.com");
+
+    let user = harness
+        .service
+        .update_profile(
+            &mover,
+            ProfileUpdateRequest {
+                full_name: Some(Some("Mo Ver".to_owned())),
+                ..ProfileUpdateRequest::default()
+            },
+            None,
+        )
+        .await
+        .expect("renamed");
+    assert_eq!(user.full_name.map(|n| n.as_str().to_owned()).as_deref(), Some("Mo Ver"));
+}
