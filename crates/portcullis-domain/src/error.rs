@@ -56,9 +56,15 @@ pub enum StoreError {
     /// The change would leave no enabled admin.
     #[error("the last admin cannot be removed")]
     LastAdmin,
-    /// The store could not be reached or failed; the text is for logs only.
-    #[error("storage failure: {0}")]
+    /// The store cannot serve this right now but may shortly: another
+    /// writer holds the write lock beyond the wait, or no connection became
+    /// free in time. Retrying later may succeed. The text is for logs only.
+    #[error("storage temporarily unavailable: {0}")]
     Unavailable(String),
+    /// The store failed otherwise (I/O, a corrupt row, a broken schema);
+    /// retrying will not help. The text is for logs only.
+    #[error("storage failure: {0}")]
+    Failed(String),
 }
 
 /// What a password hasher can report.
@@ -130,6 +136,11 @@ pub enum AuthError {
     /// A bounded resource (password hashing) is saturated; retry later.
     #[error("service busy")]
     Busy,
+    /// The store cannot take the work right now (see
+    /// [`StoreError::Unavailable`]); retry later. The text is logged, never
+    /// sent to clients.
+    #[error("storage temporarily unavailable: {0}")]
+    Unavailable(String),
     /// Anything unexpected. The text is logged, never sent to clients.
     #[error("internal error: {0}")]
     Internal(String),
@@ -141,7 +152,8 @@ impl From<StoreError> for AuthError {
             StoreError::Conflict(field) => Self::Conflict(field),
             StoreError::NotFound => Self::NotFound,
             StoreError::LastAdmin => Self::LastAdmin,
-            StoreError::Unavailable(cause) => Self::Internal(cause),
+            StoreError::Unavailable(cause) => Self::Unavailable(cause),
+            StoreError::Failed(cause) => Self::Internal(cause),
         }
     }
 }

@@ -104,6 +104,13 @@ pub trait UserStore: Send + Sync {
 
     /// Succeeds when the store can be read.
     async fn check_health(&self) -> Result<(), StoreError>;
+
+    /// Succeeds when a write could start now; [`StoreError::Unavailable`]
+    /// when the store cannot take a write within a short wait (about a
+    /// second). Changes nothing. Use-cases ask before expensive work (a
+    /// password hash) whose result must be written, so that a store that
+    /// cannot write refuses at once instead of after the work.
+    async fn ensure_writable(&self) -> Result<(), StoreError>;
 }
 
 /// Persistent login sessions and their refresh tokens.

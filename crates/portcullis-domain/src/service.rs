@@ -339,6 +339,7 @@ impl AuthService {
         let (Some(username), Some(email), true) = (username, email, errors.is_empty()) else {
             return Err(AuthError::Validation(errors));
         };
+        self.users.ensure_writable().await?;
         let password_hash = self.hasher.hash_password(&request.password).await?;
         let user = User {
             id: UserId::random(),
@@ -371,7 +372,12 @@ impl AuthService {
             None => None,
         };
         let user = self
-            .verify_credentials(&request.username, &request.password, request.client.ip)
+            .check_credentials(
+                &request.username,
+                &request.password,
+                request.client.ip,
+                true,
+            )
             .await?;
         let scopes = grant_scopes(user.role, requested)?;
         self.start_session(&user, scopes, request.client).await
@@ -386,7 +392,24 @@ impl AuthService {
         password: &Password,
         client_ip: Option<IpAddr>,
     ) -> Result<User, AuthError> {
+        self.check_credentials(username, password, client_ip, false)
+            .await
+    }
+
+    /// [`verify_credentials`](Self::verify_credentials); with `will_write`
+    /// (a login, which then stores a session) the store is first asked
+    /// whether it can write, so a locked database refuses before the hash.
+    async fn check_credentials(
+        &self,
+        username: &str,
+        password: &Password,
+        client_ip: Option<IpAddr>,
+        will_write: bool,
+    ) -> Result<User, AuthError> {
         self.limit_attempt(client_ip, username)?;
+        if will_write {
+            self.users.ensure_writable().await?;
+        }
         let credentials = match Username::parse(username) {
             Ok(username) => self.users.find_credentials(&username).await?,
             Err(_) => None,
@@ -684,6 +707,7 @@ impl AuthService {
         }
         if let Some(password) = reauthenticate_with {
             self.limit_attempt(client_ip, principal.user.username.as_str())?;
+            self.users.ensure_writable().await?;
             self.reverify_password(principal, &password, "current_password")
                 .await?;
         }
@@ -695,9 +719,11 @@ impl AuthService {
         }
     }
 
-    /// Succeeds when the user store can be read.
+    /// Succeeds when the user store can be read and could take a write
+    /// within a short wait.
     pub async fn check_health(&self) -> Result<(), AuthError> {
-        Ok(self.users.check_health().await?)
+        self.users.check_health().await?;
+        Ok(self.users.ensure_writable().await?)
     }
 
     /// Disables or enables an account by username (CLI).
@@ -863,6 +889,7 @@ impl AuthService {
                 &user.email,
             )
             .map_err(|error| AuthError::Validation(vec![error]))?;
+        self.users.ensure_writable().await?;
         self.reverify_password(principal, &request.current_password, "current_password")
             .await?;
         let hash = self.hasher.hash_password(&request.new_password).await?;
@@ -882,6 +909,7 @@ impl AuthService {
         client_ip: Option<IpAddr>,
     ) -> Result<(), AuthError> {
         self.limit_attempt(client_ip, principal.user.username.as_str())?;
+        self.users.ensure_writable().await?;
         self.reverify_password(principal, password, "password")
             .await?;
         self.users

@@ -19,6 +19,10 @@ pub const INVALID_TOKEN_CHALLENGE: &str = r#"Bearer realm="portcullis", error="i
 /// Seconds a client should wait when hashing capacity is exhausted.
 pub const BUSY_RETRY_AFTER_SECS: u64 = 1;
 
+/// Seconds a client should wait when the database cannot take a write (a
+/// writer holds its lock past the store's wait).
+pub const STORE_UNAVAILABLE_RETRY_AFTER_SECS: u64 = 1;
+
 /// One invalid field of a request.
 #[derive(Debug, Clone, Object)]
 pub struct FieldErrorBody {
@@ -129,7 +133,8 @@ pub enum ApiError {
     /// An unexpected failure; the cause is logged, never returned.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
-    /// Temporarily unable to serve (password hashing saturated, database unreadable).
+    /// Temporarily unable to serve (password hashing saturated, database
+    /// locked or unreachable).
     #[oai(status = 503, content_type = "application/problem+json")]
     ServiceUnavailable(
         Json<Problem>,
@@ -270,6 +275,13 @@ impl From<AuthError> for ApiError {
             AuthError::Busy => {
                 Self::unavailable("the server is busy; retry shortly", BUSY_RETRY_AFTER_SECS)
             }
+            AuthError::Unavailable(cause) => {
+                tracing::warn!(%cause, "storage temporarily unavailable");
+                Self::unavailable(
+                    "the database is busy; retry shortly",
+                    STORE_UNAVAILABLE_RETRY_AFTER_SECS,
+                )
+            }
             AuthError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 Self::internal()
@@ -311,7 +323,8 @@ pub enum OAuthErrorResponse {
     /// An unexpected failure; the cause is logged, never returned.
     #[oai(status = 500)]
     Internal(Json<OAuthErrorBody>),
-    /// Password hashing is saturated; retry after the given number of seconds.
+    /// Password hashing is saturated or the database cannot take a write;
+    /// retry after the given number of seconds.
     #[oai(status = 503)]
     ServiceUnavailable(
         Json<OAuthErrorBody>,
@@ -411,6 +424,16 @@ impl From<AuthError> for OAuthErrorResponse {
                 ),
                 BUSY_RETRY_AFTER_SECS,
             ),
+            AuthError::Unavailable(cause) => {
+                tracing::warn!(%cause, "storage temporarily unavailable");
+                Self::ServiceUnavailable(
+                    Self::body(
+                        "temporarily_unavailable",
+                        "the database is busy; retry shortly",
+                    ),
+                    STORE_UNAVAILABLE_RETRY_AFTER_SECS,
+                )
+            }
             AuthError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 Self::internal()

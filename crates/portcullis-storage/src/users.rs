@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use portcullis_domain::ports::UserStore;
 use portcullis_domain::{
     AdminUserChanges, MAX_PAGE_SIZE, NewUser, PasswordHashString, ProfileChanges, Role, ScopeSet,
-    SessionId, StoreError, User, UserCredentials, UserCursor, UserId, UserListQuery, UserPage, Username,
+    SessionId, StoreError, User, UserCredentials, UserCursor, UserId, UserListQuery, UserPage,
+    Username,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
@@ -367,6 +368,10 @@ impl UserStore for SqliteStore {
         .await
     }
 
+    async fn ensure_writable(&self) -> Result<(), StoreError> {
+        self.probe_write().await
+    }
+
     async fn check_health(&self) -> Result<(), StoreError> {
         self.run("check_health", |connection| {
             // Reads the schema and a page of `users`: fails when the file is
@@ -455,7 +460,10 @@ fn narrow_grants(
 ) -> Result<(), OperationError> {
     let allowed = role.allowed_scopes();
     for (table, parse) in [
-        ("sessions", scope_set as fn(&str) -> Result<ScopeSet, StoreError>),
+        (
+            "sessions",
+            scope_set as fn(&str) -> Result<ScopeSet, StoreError>,
+        ),
         ("api_keys", api_key_scope_set),
     ] {
         let grants = connection
@@ -471,9 +479,7 @@ fn narrow_grants(
             let narrowed = granted.intersection(allowed);
             if narrowed.is_empty() {
                 connection
-                    .prepare_cached(&format!(
-                        "UPDATE {table} SET revoked_at = ?2 WHERE id = ?1"
-                    ))?
+                    .prepare_cached(&format!("UPDATE {table} SET revoked_at = ?2 WHERE id = ?1"))?
                     .execute(params![id, now])?;
             } else if narrowed != granted {
                 connection

@@ -110,7 +110,7 @@ async fn a_self_deleted_account_leaves_neither_its_email_nor_a_hash_in_the_datab
 
 #[tokio::test]
 async fn an_account_deleted_by_an_admin_leaves_neither_its_email_nor_its_hash_in_the_database_files()
-{
+ {
     let app = TestApp::spawn().await;
     let admin = admin_token_for(&app, "eraser").await;
     let admins_hashes = argon2_hashes(&database_bytes(&app));
@@ -120,7 +120,11 @@ async fn an_account_deleted_by_an_admin_leaves_neither_its_email_nor_its_hash_in
     app.login("erased").await;
     let before = database_bytes(&app);
     assert!(contains(&before, email), "the email is stored before");
-    assert_eq!(argon2_hashes(&before).len(), 2, "the victim's hash is stored");
+    assert_eq!(
+        argon2_hashes(&before).len(),
+        2,
+        "the victim's hash is stored"
+    );
 
     let response = call(
         &app,
@@ -315,4 +319,92 @@ async fn changing_the_email_with_the_right_password_is_200_and_a_name_alone_need
 
     let response = patch_me(&app, &token, &json!({ "full_name": "Mo Ver" })).await;
     assert_eq!(response.status(), 200);
+}
+
+// --- finding 19: a held write lock is a 503 before any hash ------------------
+
+/// Asserts a 503 with an integer `Retry-After` of at least 1.
+fn assert_retry_later(response: &reqwest::Response, case: &str) {
+    assert_eq!(response.status(), 503, "{case}");
+    let retry_after: u64 = crate::support::header(response.headers(), "retry-after")
+        .unwrap_or_else(|| panic!("{case}: Retry-After"))
+        .parse()
+        .expect("whole seconds");
+    assert!(retry_after >= 1, "{case}");
+}
+
+#[tokio::test]
+async fn a_held_write_lock_answers_503_with_retry_after_before_any_hash_and_health_says_so() {
+    // A deliberately slow hash (about a second or more even in release), so
+    // that an answer faster than a hash proves none was computed.
+    let data_dir = tempfile::tempdir().expect("temporary directory");
+    let mut args = portcullis_tests::test_args(data_dir.path().join("data"));
+    args.argon2_m_kib = Some(65_536);
+    args.argon2_t = Some(24);
+    let settings = portcullis::Settings::resolve(&args).expect("valid settings");
+    let app = TestApp::spawn_with(data_dir, settings).await;
+    app.register("locked").await;
+    let started = std::time::Instant::now();
+    app.login("locked").await;
+    let one_hash = started.elapsed();
+    assert!(
+        one_hash >= std::time::Duration::from_millis(800),
+        "the hash must be slow for this proof: {one_hash:?}"
+    );
+
+    let lock = portcullis_storage::SqliteStore::hold_write_lock_for_tests(&app.database_path())
+        .expect("take the write lock");
+    let registration = json!({
+        "username": "newcomer",
+        "email": "newcomer@example.com",
+        "password": GOOD_PASSWORD,
+    });
+    let started = std::time::Instant::now();
+    let response = app.register_json(&registration).await;
+    let register_took = started.elapsed();
+    assert_retry_later(&response, "registration");
+    expect_problem(response, 503).await;
+    let started = std::time::Instant::now();
+    let response = app
+        .token_form(&[
+            ("grant_type", "password"),
+            ("username", "locked"),
+            ("password", GOOD_PASSWORD),
+        ])
+        .await;
+    let login_took = started.elapsed();
+    assert_retry_later(&response, "login");
+    let body: Value = response.json().await.expect("OAuth error");
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+    let response = app
+        .client
+        .get(app.url("/health"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 503, "health");
+    let health: Value = response.json().await.expect("health body");
+    assert_eq!(health["database"], "unavailable", "{health}");
+    // The store waits about a second for the lock; a hash computed first
+    // would add a whole hash on top of that.
+    let limit = std::time::Duration::from_millis(1_300) + one_hash / 2;
+    assert!(
+        register_took < limit,
+        "registration took {register_took:?}, one hash {one_hash:?}"
+    );
+    assert!(
+        login_took < limit,
+        "login took {login_took:?}, one hash {one_hash:?}"
+    );
+
+    drop(lock);
+    assert_eq!(app.register_json(&registration).await.status(), 201);
+    app.login("newcomer").await;
+    let response = app
+        .client
+        .get(app.url("/health"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200, "healthy again");
 }

@@ -45,6 +45,8 @@ pub struct MemoryStore {
     /// Insertion order of users, for pagination.
     pub user_order: Mutex<Vec<UserId>>,
     pub hash_updates: AtomicUsize,
+    /// While set, the store cannot take a write: `ensure_writable` fails.
+    pub write_locked: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait]
@@ -147,6 +149,14 @@ impl UserStore for MemoryStore {
 
     async fn check_health(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    async fn ensure_writable(&self) -> Result<(), StoreError> {
+        if self.write_locked.load(Ordering::SeqCst) {
+            Err(StoreError::Unavailable("write lock held".to_owned()))
+        } else {
+            Ok(())
+        }
     }
 
     async fn change_password(

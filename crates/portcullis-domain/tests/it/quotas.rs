@@ -130,10 +130,7 @@ async fn an_email_change_over_the_attempt_limit_is_rate_limited_without_hashing(
         .await
         .expect_err("limited");
 
-    assert!(
-        matches!(error, AuthError::RateLimited { .. }),
-        "{error:?}"
-    );
+    assert!(matches!(error, AuthError::RateLimited { .. }), "{error:?}");
     assert_eq!(
         harness.hasher.verifications.load(Ordering::SeqCst),
         verifications,
@@ -166,5 +163,54 @@ async fn an_email_change_with_the_right_password_is_applied_and_a_name_change_ne
         )
         .await
         .expect("renamed");
-    assert_eq!(user.full_name.map(|n| n.as_str().to_owned()).as_deref(), Some("Mo Ver"));
+    assert_eq!(
+        user.full_name.map(|n| n.as_str().to_owned()).as_deref(),
+        Some("Mo Ver")
+    );
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_write_refuses_registration_and_login_before_any_hash() {
+    let harness = Harness::new();
+    register(&harness, "early").await;
+    harness.store.write_locked.store(true, Ordering::SeqCst);
+    let hashes = harness.hasher.hashes.load(Ordering::SeqCst);
+    let verifications = harness.hasher.verifications.load(Ordering::SeqCst);
+
+    let registration = harness
+        .service
+        .register(
+            RegistrationRequest {
+                username: "late".to_owned(),
+                email: "late@example.com".to_owned(),
+                full_name: None,
+                password: Password::new(PASSWORD.to_owned()),
+            },
+            &ClientInfo::default(),
+        )
+        .await;
+    let login = harness.service.login(login_request("early")).await;
+    let health = harness.service.check_health().await;
+
+    assert!(
+        matches!(registration, Err(AuthError::Unavailable(_))),
+        "{registration:?}"
+    );
+    assert!(matches!(login, Err(AuthError::Unavailable(_))), "{login:?}");
+    assert!(
+        matches!(health, Err(AuthError::Unavailable(_))),
+        "{health:?}"
+    );
+    assert_eq!(harness.hasher.hashes.load(Ordering::SeqCst), hashes);
+    assert_eq!(
+        harness.hasher.verifications.load(Ordering::SeqCst),
+        verifications
+    );
+
+    harness.store.write_locked.store(false, Ordering::SeqCst);
+    harness
+        .service
+        .login(login_request("early"))
+        .await
+        .expect("works again");
 }

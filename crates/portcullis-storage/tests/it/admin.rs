@@ -10,9 +10,7 @@ use portcullis_domain::{
 };
 use tokio::sync::Barrier;
 
-use crate::support::{
-    HOUR, TestDatabase, admin, alice, at, new_api_key, new_session, t0, user,
-};
+use crate::support::{HOUR, TestDatabase, admin, alice, at, new_api_key, new_session, t0, user};
 
 /// The next page after `after` of at most `limit` users matching `search`.
 async fn page(
