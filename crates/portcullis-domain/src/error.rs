@@ -56,6 +56,12 @@ pub enum StoreError {
     /// The change would leave no enabled admin.
     #[error("the last admin cannot be removed")]
     LastAdmin,
+    /// The user already has as many live API keys as allowed.
+    #[error("the api key limit is reached")]
+    ApiKeyLimitReached,
+    /// A listing cursor the store did not make (or can no longer read).
+    #[error("invalid cursor")]
+    InvalidCursor,
     /// The store cannot serve this right now but may shortly: another
     /// writer holds the write lock beyond the wait, or no connection became
     /// free in time. Retrying later may succeed. The text is for logs only.
@@ -124,6 +130,10 @@ pub enum AuthError {
     /// The change would leave no enabled admin.
     #[error("the last admin cannot be removed")]
     LastAdmin,
+    /// The caller already has as many live API keys as allowed; one must
+    /// be revoked (or expire) before another can be made.
+    #[error("api key limit reached")]
+    ApiKeyLimitReached,
     /// The request presented more than one credential (RFC 6750 §2).
     #[error("more than one credential")]
     AmbiguousCredentials,
@@ -152,6 +162,11 @@ impl From<StoreError> for AuthError {
             StoreError::Conflict(field) => Self::Conflict(field),
             StoreError::NotFound => Self::NotFound,
             StoreError::LastAdmin => Self::LastAdmin,
+            StoreError::ApiKeyLimitReached => Self::ApiKeyLimitReached,
+            StoreError::InvalidCursor => Self::Validation(vec![FieldError::new(
+                "cursor",
+                "is not a cursor returned by this endpoint",
+            )]),
             StoreError::Unavailable(cause) => Self::Unavailable(cause),
             StoreError::Failed(cause) => Self::Internal(cause),
         }

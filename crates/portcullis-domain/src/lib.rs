@@ -32,6 +32,7 @@ mod account;
 mod admin;
 mod api_key;
 mod error;
+mod listing;
 pub mod ports;
 mod scope;
 mod service;
@@ -50,6 +51,7 @@ pub use api_key::{
     MAX_API_KEY_DAYS, NewApiKey, is_well_formed_api_key,
 };
 pub use error::{AuthError, ConflictField, FieldError, HashingError, StoreError, TokenError};
+pub use listing::{MAX_LISTING_PAGE_SIZE, Page, PageCursor, PageRequest};
 pub use scope::{Scope, ScopeSet, UnknownScope};
 pub use service::{
     AdminUserUpdate, ApiKeyRequest, AuthService, AuthSettings, ClientInfo, Credential,

@@ -17,6 +17,7 @@ use crate::account::{
 use crate::admin::{AdminUserChanges, UserListQuery, UserPage};
 use crate::api_key::{ApiKeyHash, ApiKeyId, ApiKeyInfo, NewApiKey};
 use crate::error::{HashingError, StoreError, TokenError};
+use crate::listing::{Page, PageRequest};
 use crate::scope::ScopeSet;
 use crate::session::{
     AccessTokenClaims, NewSession, RefreshOutcome, RefreshTokenHash, RefreshTokenOwner, SessionId,
@@ -116,8 +117,19 @@ pub trait UserStore: Send + Sync {
 /// Persistent login sessions and their refresh tokens.
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    /// Stores a new session with its first refresh token.
-    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError>;
+    /// Stores a new session with its first refresh token, keeping the user
+    /// at no more than `max_active` active sessions (not revoked, not
+    /// expired, used within `idle_timeout`, all at `session.created_at`):
+    /// when the new one would exceed it, the least recently used ones (the
+    /// oldest `last_used_at`; among equal ones, the earliest created) are
+    /// ended, atomically with the creation, so that exactly `max_active`
+    /// remain, the new one included. Concurrent creations never leave more.
+    async fn create_session(
+        &self,
+        session: &NewSession,
+        max_active: u32,
+        idle_timeout: Duration,
+    ) -> Result<(), StoreError>;
 
     /// Returns the session's user and granted scopes when the session belongs
     /// to `user_id`, is not revoked, has not reached its absolute expiry and
@@ -172,14 +184,18 @@ pub trait SessionStore: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<u64, StoreError>;
 
-    /// The user's active sessions (not revoked, not expired, not idle), most
-    /// recently used first.
+    /// One page of the user's active sessions (not revoked, not expired,
+    /// not idle), most recently used first, in a total order (the session id
+    /// breaks ties), so that following the cursors returns every session
+    /// that stays active exactly once. [`StoreError::InvalidCursor`] for a
+    /// cursor this store did not make.
     async fn list_active_sessions(
         &self,
         user_id: UserId,
         now: OffsetDateTime,
         idle_timeout: Duration,
-    ) -> Result<Vec<SessionInfo>, StoreError>;
+        page: &PageRequest,
+    ) -> Result<Page<SessionInfo>, StoreError>;
 
     /// Deletes sessions that can never be used again (revoked, expired or
     /// idle) together with their refresh tokens; returns how many sessions.
@@ -196,12 +212,23 @@ pub trait SessionStore: Send + Sync {
 /// Persistent user-owned API keys.
 #[async_trait]
 pub trait ApiKeyStore: Send + Sync {
-    /// Stores a new key (its hash only).
-    async fn create_api_key(&self, key: &NewApiKey) -> Result<(), StoreError>;
+    /// Stores a new key (its hash only) unless its owner already has
+    /// `max_live` live keys (not revoked, not expired at `key.created_at`):
+    /// then [`StoreError::ApiKeyLimitReached`] and nothing is stored. The
+    /// count and the insert are atomic: of N concurrent creations for one
+    /// user, none takes the user past `max_live`.
+    async fn create_api_key(&self, key: &NewApiKey, max_live: u32) -> Result<(), StoreError>;
 
-    /// The user's keys that are not revoked (expired ones included, so their
-    /// owner can see them), newest first.
-    async fn list_api_keys(&self, user_id: UserId) -> Result<Vec<ApiKeyInfo>, StoreError>;
+    /// One page of the user's keys that are not revoked (expired ones
+    /// included, so their owner can see them), newest first, in a total
+    /// order (the key id breaks ties), so that following the cursors returns
+    /// every key that stays unrevoked exactly once.
+    /// [`StoreError::InvalidCursor`] for a cursor this store did not make.
+    async fn list_api_keys(
+        &self,
+        user_id: UserId,
+        page: &PageRequest,
+    ) -> Result<Page<ApiKeyInfo>, StoreError>;
 
     /// Revokes one key of `user_id`; whether a not-yet-revoked key was revoked.
     async fn revoke_api_key(
@@ -288,12 +315,17 @@ pub struct RateLimited {
 }
 
 /// Limits credential checks (logins, Basic, registration, password change,
-/// account deletion) per client address and per username, consulted before
-/// any password hash is computed.
+/// account deletion, email change) per client address and per username,
+/// consulted before any password hash is computed; and the creation of API
+/// keys per user.
 pub trait AttemptLimiter: Send + Sync {
     /// Records one attempt by `client_ip` (when known) against `username`
     /// (already normalised), or refuses it.
     fn check_attempt(&self, client_ip: Option<IpAddr>, username: &str) -> Result<(), RateLimited>;
+
+    /// Records the creation of one API key by `user_id`, or refuses it.
+    /// A budget of its own: creating keys spends no credential checks.
+    fn check_api_key_creation(&self, user_id: UserId) -> Result<(), RateLimited>;
 }
 
 /// A limiter that allows everything: for the CLI, whose caller already has
@@ -307,6 +339,10 @@ impl AttemptLimiter for NoAttemptLimit {
         _client_ip: Option<IpAddr>,
         _username: &str,
     ) -> Result<(), RateLimited> {
+        Ok(())
+    }
+
+    fn check_api_key_creation(&self, _user_id: UserId) -> Result<(), RateLimited> {
         Ok(())
     }
 }

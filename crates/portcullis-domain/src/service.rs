@@ -17,9 +17,10 @@ use crate::api_key::{
     is_well_formed_api_key,
 };
 use crate::error::{AuthError, FieldError, StoreError};
+use crate::listing::{MAX_LISTING_PAGE_SIZE, Page, PageRequest};
 use crate::ports::{
-    ApiKeyStore, AttemptLimiter, Clock, PasswordHasher, PasswordVerification, SessionStore,
-    TokenIssuer, TokenVerifier, UserStore,
+    ApiKeyStore, AttemptLimiter, Clock, PasswordHasher, PasswordVerification, RateLimited,
+    SessionStore, TokenIssuer, TokenVerifier, UserStore,
 };
 use crate::scope::{Scope, ScopeSet};
 use crate::session::{AccessTokenClaims, NewSession, RefreshOutcome, SessionId, SessionInfo};
@@ -35,6 +36,12 @@ pub struct AuthSettings {
     pub session_idle_timeout: Duration,
     /// Rules for new passwords.
     pub password_policy: PasswordPolicy,
+    /// Active sessions a user may have; a new one beyond it ends the least
+    /// recently used.
+    pub max_sessions_per_user: u32,
+    /// Live (unrevoked, unexpired) API keys a user may have; creating one
+    /// more is refused.
+    pub max_api_keys_per_user: u32,
 }
 
 impl Default for AuthSettings {
@@ -44,6 +51,8 @@ impl Default for AuthSettings {
             session_ttl: Duration::from_secs(2_592_000),
             session_idle_timeout: Duration::from_secs(604_800),
             password_policy: PasswordPolicy::default(),
+            max_sessions_per_user: 100,
+            max_api_keys_per_user: 100,
         }
     }
 }
@@ -301,9 +310,7 @@ impl AuthService {
             .to_ascii_lowercase();
         self.limiter
             .check_attempt(client_ip, &key)
-            .map_err(|limited| AuthError::RateLimited {
-                retry_after_secs: limited.retry_after.as_secs_f64().ceil().max(1.0) as u64,
-            })
+            .map_err(rate_limited)
     }
 
     /// Creates an account with the given role (the CLI uses this to make the
@@ -523,11 +530,20 @@ impl AuthService {
     /// Creates an API key for the caller; the key itself is returned this
     /// once. Its scopes default to, and may not exceed, the creating
     /// credential's scopes, so a narrowed token cannot mint a wider key.
+    ///
+    /// Bounded twice: every attempt spends the caller's creation budget
+    /// ([`AttemptLimiter::check_api_key_creation`], refused with
+    /// [`AuthError::RateLimited`]), and a caller who already has
+    /// [`AuthSettings::max_api_keys_per_user`] live keys gets
+    /// [`AuthError::ApiKeyLimitReached`].
     pub async fn create_api_key(
         &self,
         principal: &Principal,
         request: ApiKeyRequest,
     ) -> Result<(ApiKeyInfo, String), AuthError> {
+        self.limiter
+            .check_api_key_creation(principal.user.id)
+            .map_err(rate_limited)?;
         let mut errors = Vec::new();
         let name = ApiKeyName::parse(&request.name)
             .map_err(|e| errors.push(e))
@@ -578,7 +594,9 @@ impl AuthService {
                 .expires_in_days
                 .map(|days| now + Duration::from_secs(u64::from(days) * 86_400)),
         };
-        self.api_keys.create_api_key(&new_key).await?;
+        self.api_keys
+            .create_api_key(&new_key, self.settings.max_api_keys_per_user)
+            .await?;
         let info = ApiKeyInfo {
             id: new_key.id,
             name: new_key.name.as_str().to_owned(),
@@ -591,9 +609,19 @@ impl AuthService {
         Ok((info, key))
     }
 
-    /// The caller's keys; never the keys themselves.
-    pub async fn list_api_keys(&self, principal: &Principal) -> Result<Vec<ApiKeyInfo>, AuthError> {
-        Ok(self.api_keys.list_api_keys(principal.user.id).await?)
+    /// One page of the caller's keys, newest first; never the keys
+    /// themselves. The limit is clamped to 1..=[`MAX_LISTING_PAGE_SIZE`]; a
+    /// cursor that is not one a listing returned is a validation error on
+    /// `cursor`.
+    pub async fn list_api_keys(
+        &self,
+        principal: &Principal,
+        page: PageRequest,
+    ) -> Result<Page<ApiKeyInfo>, AuthError> {
+        Ok(self
+            .api_keys
+            .list_api_keys(principal.user.id, &clamp_page(page))
+            .await?)
     }
 
     /// Revokes one of the caller's keys; [`AuthError::NotFound`] otherwise.
@@ -918,17 +946,20 @@ impl AuthService {
             .map_err(gone_is_invalid_token)
     }
 
-    /// The caller's active sessions.
+    /// One page of the caller's active sessions, most recently used first;
+    /// paging as in [`list_api_keys`](Self::list_api_keys).
     pub async fn list_sessions(
         &self,
         principal: &Principal,
-    ) -> Result<Vec<SessionInfo>, AuthError> {
+        page: PageRequest,
+    ) -> Result<Page<SessionInfo>, AuthError> {
         Ok(self
             .sessions
             .list_active_sessions(
                 principal.user.id,
                 self.clock.now(),
                 self.settings.session_idle_timeout,
+                &clamp_page(page),
             )
             .await?)
     }
@@ -1015,16 +1046,20 @@ impl AuthService {
         let session_id = SessionId::random();
         let (refresh_token, refresh_token_hash) = self.issuer.new_refresh_token();
         self.sessions
-            .create_session(&NewSession {
-                id: session_id,
-                user_id: user.id,
-                scopes,
-                refresh_token_hash,
-                created_at: now,
-                expires_at: now + self.settings.session_ttl,
-                ip: client.ip.map(|ip| ip.to_string()),
-                user_agent: client.user_agent,
-            })
+            .create_session(
+                &NewSession {
+                    id: session_id,
+                    user_id: user.id,
+                    scopes,
+                    refresh_token_hash,
+                    created_at: now,
+                    expires_at: now + self.settings.session_ttl,
+                    ip: client.ip.map(|ip| ip.to_string()),
+                    user_agent: client.user_agent,
+                },
+                self.settings.max_sessions_per_user,
+                self.settings.session_idle_timeout,
+            )
             .await?;
         let access_token = self.issue_access_token(user, session_id, scopes, now)?;
         Ok(TokenGrant {
@@ -1071,6 +1106,19 @@ fn parse_profile_changes(
         None => None,
     };
     ProfileChanges { email, full_name }
+}
+
+/// A limiter's refusal as the use-cases report it: whole seconds, at least 1.
+fn rate_limited(limited: RateLimited) -> AuthError {
+    AuthError::RateLimited {
+        retry_after_secs: limited.retry_after.as_secs_f64().ceil().max(1.0) as u64,
+    }
+}
+
+/// A page request within the bounds every store is promised.
+fn clamp_page(mut page: PageRequest) -> PageRequest {
+    page.limit = page.limit.clamp(1, MAX_LISTING_PAGE_SIZE);
+    page
 }
 
 /// The account vanished between authentication and the change.

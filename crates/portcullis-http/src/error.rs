@@ -110,7 +110,8 @@ pub enum ApiError {
     /// No such resource.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
-    /// The username or email address is already taken.
+    /// The username or email address is already taken, the change would
+    /// leave no admin, or the API-key limit is reached.
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
     /// The request body is over 64 KiB.
@@ -251,6 +252,12 @@ impl From<AuthError> for ApiError {
                 Self::Conflict(Json(problem))
             }
             AuthError::NotFound => Self::not_found("no such resource"),
+            AuthError::ApiKeyLimitReached => Self::Conflict(Json(Problem::typed(
+                "urn:portcullis:problem:api-key-limit",
+                "API key limit reached",
+                409,
+                "you already have the most live API keys allowed; revoke a key first",
+            ))),
             AuthError::LastAdmin => {
                 let problem = Problem::typed(
                     "urn:portcullis:problem:last-admin",
@@ -407,9 +414,10 @@ impl From<AuthError> for OAuthErrorResponse {
                 Self::invalid_grant()
             }
             AuthError::InvalidScope | AuthError::InsufficientScope(_) => Self::invalid_scope(),
-            AuthError::Conflict(_) | AuthError::LastAdmin | AuthError::AmbiguousCredentials => {
-                Self::invalid_request("conflicting request")
-            }
+            AuthError::Conflict(_)
+            | AuthError::LastAdmin
+            | AuthError::ApiKeyLimitReached
+            | AuthError::AmbiguousCredentials => Self::invalid_request("conflicting request"),
             AuthError::RateLimited { retry_after_secs } => Self::TooManyRequests(
                 Self::body(
                     "rate_limited",

@@ -66,6 +66,7 @@
 //! ```
 
 mod api_keys;
+mod cursors;
 mod error;
 mod migrations;
 mod rows;

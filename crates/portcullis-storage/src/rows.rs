@@ -87,9 +87,9 @@ pub(crate) const SESSION_INFO_COLUMNS: &str =
 
 /// A `sessions` row as listed to its owner.
 pub(crate) struct SessionInfoRow {
-    id: String,
-    created_at: i64,
-    last_used_at: i64,
+    pub(crate) id: String,
+    pub(crate) created_at: i64,
+    pub(crate) last_used_at: i64,
     expires_at: i64,
     ip: Option<String>,
     user_agent: Option<String>,

@@ -408,3 +408,263 @@ async fn a_held_write_lock_answers_503_with_retry_after_before_any_hash_and_heal
         .expect("request");
     assert_eq!(response.status(), 200, "healthy again");
 }
+
+// --- finding 5: API keys and sessions are bounded, listings paginated --------
+
+async fn create_key(app: &TestApp, token: &str, name: &str) -> reqwest::Response {
+    call(
+        app,
+        Method::POST,
+        "/users/me/api-keys",
+        Some(&Credential::Bearer(token.to_owned())),
+        Some(&json!({ "name": name })),
+    )
+    .await
+}
+
+/// The `rel="next"` target of a response's `Link` header, if any.
+fn next_link(response: &reqwest::Response) -> Option<String> {
+    let link = crate::support::header(response.headers(), "link")?;
+    let target = link
+        .strip_prefix('<')
+        .and_then(|rest| rest.split_once(">; rel=\"next\""))
+        .unwrap_or_else(|| panic!("an RFC 8288 next link: {link}"))
+        .0;
+    Some(target.to_owned())
+}
+
+#[tokio::test]
+async fn the_101st_live_api_key_is_409_and_revoking_one_makes_room() {
+    let app = TestApp::spawn().await;
+    let token = app.access_token_for("hoarder").await;
+    let mut first_id = None;
+    for index in 0..100 {
+        let response = create_key(&app, &token, &format!("key {index}")).await;
+        assert_eq!(response.status(), 201, "key {index}");
+        if first_id.is_none() {
+            let created: Value = response.json().await.expect("key");
+            first_id = created["id"].as_str().map(str::to_owned);
+        }
+    }
+
+    let response = create_key(&app, &token, "one too many").await;
+    let problem = expect_problem(response, 409).await;
+    assert_eq!(problem["type"], "urn:portcullis:problem:api-key-limit");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("revoke a key")),
+        "{problem}"
+    );
+    assert!(!problem.to_string().contains("one too many"), "{problem}");
+
+    let path = format!("/users/me/api-keys/{}", first_id.expect("an id"));
+    let credential = Credential::Bearer(token.clone());
+    let response = call(&app, Method::DELETE, &path, Some(&credential), None).await;
+    assert_eq!(response.status(), 204);
+    assert_eq!(create_key(&app, &token, "room again").await.status(), 201);
+}
+
+#[tokio::test]
+async fn the_11th_api_key_creation_in_a_minute_is_429_with_retry_after() {
+    let data_dir = tempfile::tempdir().expect("temporary directory");
+    let mut args = portcullis_tests::test_args(data_dir.path().join("data"));
+    args.api_key_creations_per_user_per_min = Some(10);
+    let settings = portcullis::Settings::resolve(&args).expect("valid settings");
+    let app = TestApp::spawn_with(data_dir, settings).await;
+    let token = app.access_token_for("minter").await;
+    for index in 0..10 {
+        let response = create_key(&app, &token, &format!("key {index}")).await;
+        assert_eq!(response.status(), 201, "key {index}");
+    }
+
+    let response = create_key(&app, &token, "eleventh").await;
+
+    assert_eq!(response.status(), 429);
+    let retry_after: u64 = crate::support::header(response.headers(), "retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("whole seconds");
+    assert!(retry_after >= 1);
+    expect_problem(response, 429).await;
+    // Another user has a budget of their own.
+    let other = app.access_token_for("bystander").await;
+    assert_eq!(create_key(&app, &other, "mine").await.status(), 201);
+}
+
+#[tokio::test]
+async fn the_101st_login_leaves_100_sessions_and_the_least_recently_used_one_stops_working() {
+    let app = TestApp::spawn().await;
+    app.register("roamer").await;
+    let oldest = app.login("roamer").await;
+    // Stored times are whole seconds: make the first session strictly older.
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let mut latest = Value::Null;
+    for _ in 0..100 {
+        latest = app.login("roamer").await;
+    }
+    let latest_token = latest["access_token"].as_str().expect("token");
+
+    let response = app
+        .client
+        .get(app.url("/users/me/sessions"))
+        .bearer_auth(latest_token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    assert_eq!(next_link(&response), None, "all fit on the default page");
+    let sessions: Value = response.json().await.expect("sessions");
+    assert_eq!(sessions.as_array().map(Vec::len), Some(100));
+
+    let oldest_token = oldest["access_token"].as_str().expect("token");
+    assert_eq!(app.me(oldest_token).await.status(), 401);
+    let refresh = app
+        .token_form(&[
+            ("grant_type", "refresh_token"),
+            (
+                "refresh_token",
+                oldest["refresh_token"].as_str().expect("refresh"),
+            ),
+        ])
+        .await;
+    assert_eq!(refresh.status(), 400);
+    assert_eq!(app.me(latest_token).await.status(), 200);
+}
+
+#[tokio::test]
+async fn key_pages_return_every_key_exactly_once_with_a_link_on_all_but_the_last() {
+    let app = TestApp::spawn().await;
+    let token = app.access_token_for("pager").await;
+    for index in 0..25 {
+        assert_eq!(
+            create_key(&app, &token, &format!("k{index}"))
+                .await
+                .status(),
+            201
+        );
+    }
+    let whole: Value = app
+        .client
+        .get(app.url("/users/me/api-keys"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("keys");
+    let all: Vec<String> = whole
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|key| key["id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(all.len(), 25);
+
+    let mut seen = Vec::new();
+    let mut links = Vec::new();
+    let mut next = Some("/users/me/api-keys?limit=10".to_owned());
+    while let Some(path) = next {
+        let response = app
+            .client
+            .get(app.url(&path))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200, "{path}");
+        next = next_link(&response);
+        links.push(next.is_some());
+        let page: Value = response.json().await.expect("page");
+        let page = page.as_array().expect("the body stays a JSON array");
+        seen.extend(
+            page.iter()
+                .map(|key| key["id"].as_str().expect("id").to_owned()),
+        );
+        if let Some(next) = &next {
+            assert!(
+                next.starts_with("/users/me/api-keys?limit=10&cursor="),
+                "{next}"
+            );
+        }
+    }
+
+    assert_eq!(links, [true, true, false], "Link on all but the last page");
+    assert_eq!(seen, all, "every key once, newest first");
+}
+
+#[tokio::test]
+async fn session_pages_follow_the_link_and_a_garbled_cursor_is_422_on_cursor() {
+    let app = TestApp::spawn().await;
+    let token = app.access_token_for("sessions").await;
+    for _ in 0..2 {
+        app.login("sessions").await;
+    }
+    let get = |path: String| app.client.get(app.url(&path)).bearer_auth(&token).send();
+
+    let first = get("/users/me/sessions?limit=2".to_owned())
+        .await
+        .expect("request");
+    assert_eq!(first.status(), 200);
+    let next = next_link(&first).expect("a second page");
+    assert!(
+        next.starts_with("/users/me/sessions?limit=2&cursor="),
+        "{next}"
+    );
+    let first: Value = first.json().await.expect("page");
+    let second = get(next).await.expect("request");
+    assert_eq!(second.status(), 200);
+    assert_eq!(next_link(&second), None);
+    let second: Value = second.json().await.expect("page");
+    let ids: BTreeSet<&str> = [&first, &second]
+        .into_iter()
+        .flat_map(|page| page.as_array().expect("array"))
+        .map(|session| session["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids.len(), 3, "each of the three sessions once");
+
+    for path in [
+        "/users/me/sessions?cursor=bm90LWEtY3Vyc29y",
+        "/users/me/api-keys?cursor=bm90LWEtY3Vyc29y",
+    ] {
+        let response = get(path.to_owned()).await.expect("request");
+        let problem = expect_problem(response, 422).await;
+        assert_eq!(problem["errors"][0]["field"], "cursor", "{path}: {problem}");
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_declares_the_link_header_of_both_listings() {
+    let app = TestApp::spawn().await;
+    let document: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("document");
+    for path in ["/users/me/api-keys", "/users/me/sessions"] {
+        let operation = &document["paths"][path]["get"];
+        // poem-openapi writes header names upper-case; HTTP does not care.
+        let headers = operation["responses"]["200"]["headers"]
+            .as_object()
+            .expect("headers");
+        assert!(
+            headers.keys().any(|name| name.eq_ignore_ascii_case("link")),
+            "{path}: {headers:?}"
+        );
+        let parameters: Vec<&str> = operation["parameters"]
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .filter_map(|parameter| parameter["name"].as_str())
+            .collect();
+        assert!(
+            parameters.contains(&"limit") && parameters.contains(&"cursor"),
+            "{path}: {parameters:?}"
+        );
+    }
+}

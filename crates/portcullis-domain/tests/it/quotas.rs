@@ -5,8 +5,8 @@
 use std::sync::atomic::Ordering;
 
 use portcullis_domain::{
-    AuthError, ClientInfo, LoginRequest, Password, Principal, ProfileUpdateRequest,
-    RegistrationRequest, Role,
+    ApiKeyRequest, AuthError, ClientInfo, LoginRequest, PageCursor, PageRequest, Password,
+    Principal, ProfileUpdateRequest, RegistrationRequest, Role,
 };
 
 use crate::fakes::Harness;
@@ -213,4 +213,132 @@ async fn a_store_that_cannot_write_refuses_registration_and_login_before_any_has
         .login(login_request("early"))
         .await
         .expect("works again");
+}
+
+fn key_request() -> ApiKeyRequest {
+    ApiKeyRequest {
+        name: "ci".to_owned(),
+        scopes: None,
+        expires_in_days: None,
+    }
+}
+
+#[tokio::test]
+async fn creating_a_key_beyond_the_cap_is_refused_until_one_is_revoked() {
+    // The harness allows three live keys per user.
+    let harness = Harness::new();
+    register(&harness, "keeper").await;
+    let keeper = principal(&harness, "keeper").await;
+    let mut made = Vec::new();
+    for _ in 0..3 {
+        made.push(
+            harness
+                .service
+                .create_api_key(&keeper, key_request())
+                .await
+                .expect("within the cap")
+                .0,
+        );
+    }
+
+    let refused = harness.service.create_api_key(&keeper, key_request()).await;
+    assert!(
+        matches!(refused, Err(AuthError::ApiKeyLimitReached)),
+        "{refused:?}"
+    );
+    harness
+        .service
+        .revoke_api_key(&keeper, made[0].id)
+        .await
+        .expect("revoke");
+    harness
+        .service
+        .create_api_key(&keeper, key_request())
+        .await
+        .expect("room again");
+}
+
+#[tokio::test]
+async fn key_creations_over_the_per_user_budget_are_rate_limited_before_anything_is_stored() {
+    let harness = Harness::new();
+    register(&harness, "minter").await;
+    let minter = principal(&harness, "minter").await;
+    *harness.limiter.creation_budget.lock().expect("lock") = Some(1);
+    harness
+        .service
+        .create_api_key(&minter, key_request())
+        .await
+        .expect("first");
+
+    let refused = harness.service.create_api_key(&minter, key_request()).await;
+
+    assert!(
+        matches!(
+            refused,
+            Err(AuthError::RateLimited {
+                retry_after_secs: 3
+            })
+        ),
+        "{refused:?}"
+    );
+    let keys = harness
+        .service
+        .list_api_keys(&minter, PageRequest::default())
+        .await
+        .expect("list");
+    assert_eq!(keys.items.len(), 1);
+}
+
+#[tokio::test]
+async fn a_login_beyond_the_session_cap_ends_the_least_recently_used_session() {
+    // The harness allows three active sessions per user.
+    let harness = Harness::new();
+    register(&harness, "roamer").await;
+    let first = principal(&harness, "roamer").await;
+    for _ in 0..3 {
+        harness.clock.advance(std::time::Duration::from_secs(60));
+        principal(&harness, "roamer").await;
+    }
+
+    let latest = principal(&harness, "roamer").await;
+    let listed = harness
+        .service
+        .list_sessions(&latest, PageRequest::default())
+        .await
+        .expect("list");
+    assert_eq!(listed.items.len(), 3);
+    assert!(
+        listed
+            .items
+            .iter()
+            .all(|session| Some(session.id) != first.session_id()),
+        "the least recently used session ended"
+    );
+}
+
+#[tokio::test]
+async fn a_garbled_cursor_is_a_validation_error_on_cursor() {
+    let harness = Harness::new();
+    register(&harness, "pager").await;
+    let pager = principal(&harness, "pager").await;
+
+    let refused = harness
+        .service
+        .list_api_keys(
+            &pager,
+            PageRequest {
+                limit: 10,
+                after: Some(PageCursor::new("garbled")),
+            },
+        )
+        .await
+        .expect_err("refused");
+
+    assert_eq!(
+        fields(&refused),
+        [(
+            "cursor",
+            "is not a cursor returned by this endpoint".to_owned()
+        )]
+    );
 }

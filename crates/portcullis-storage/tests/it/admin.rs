@@ -10,7 +10,9 @@ use portcullis_domain::{
 };
 use tokio::sync::Barrier;
 
-use crate::support::{HOUR, TestDatabase, admin, alice, at, new_api_key, new_session, t0, user};
+use crate::support::{
+    DAY, HOUR, TestDatabase, admin, alice, at, new_api_key, new_session, t0, user,
+};
 
 /// The next page after `after` of at most `limit` users matching `search`.
 async fn page(
@@ -661,7 +663,10 @@ async fn admin_with_admin_grants(db: &TestDatabase, name: &str) -> User {
     db.insert(&boss).await;
     let mut session = new_session(&boss, t0());
     session.scopes = both;
-    db.store.create_session(&session).await.expect("session");
+    db.store
+        .create_session(&session, 100, DAY)
+        .await
+        .expect("session");
     let mut wide = new_api_key(&boss, t0());
     wide.scopes = both;
     db.create_key(&wide).await;

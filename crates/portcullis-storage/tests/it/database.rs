@@ -1,5 +1,6 @@
 //! The database file itself: pragmas, cascades, reopening, migrations.
 
+use portcullis_domain::PageRequest;
 use portcullis_domain::ports::{ApiKeyStore, UserStore};
 use portcullis_storage::{SqliteStore, StorageError};
 
@@ -182,8 +183,16 @@ async fn a_database_of_the_first_schema_is_upgraded_keeping_its_accounts() {
         .expect("user_version");
     assert_eq!(version, SCHEMA_VERSION);
     let key = new_api_key(&alice, t0());
-    store.create_api_key(&key).await.expect("create a key");
-    assert_eq!(store.list_api_keys(alice.id).await.expect("list").len(), 1);
+    store.create_api_key(&key, 100).await.expect("create a key");
+    assert_eq!(
+        store
+            .list_api_keys(alice.id, &PageRequest::default())
+            .await
+            .expect("list")
+            .items
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]

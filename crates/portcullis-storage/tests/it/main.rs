@@ -4,6 +4,7 @@
 mod admin;
 mod api_keys;
 mod database;
+mod quotas;
 mod refresh;
 mod session_lifecycle;
 mod sessions;
