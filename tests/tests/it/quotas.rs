@@ -624,13 +624,16 @@ async fn session_pages_follow_the_link_and_a_garbled_cursor_is_422_on_cursor() {
         .collect();
     assert_eq!(ids.len(), 3, "each of the three sessions once");
 
-    for path in [
-        "/users/me/sessions?cursor=bm90LWEtY3Vyc29y",
-        "/users/me/api-keys?cursor=bm90LWEtY3Vyc29y",
+    for (path, field) in [
+        ("/users/me/sessions?cursor=bm90LWEtY3Vyc29y", "cursor"),
+        ("/users/me/api-keys?cursor=bm90LWEtY3Vyc29y", "cursor"),
+        ("/users/me/api-keys?cursor=%21%21", "cursor"),
+        ("/users/me/sessions?limit=0", "limit"),
+        ("/users/me/api-keys?limit=101", "limit"),
     ] {
         let response = get(path.to_owned()).await.expect("request");
         let problem = expect_problem(response, 422).await;
-        assert_eq!(problem["errors"][0]["field"], "cursor", "{path}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], field, "{path}: {problem}");
     }
 }
 
