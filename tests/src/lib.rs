@@ -33,9 +33,9 @@ pub struct TestApp {
 }
 
 /// Settings for a test app in `data_dir`: port 0, a known secret, the
-/// cheapest argon2 parameters (explicitly marked insecure), and login limits
-/// high enough that only tests about rate limiting meet them (every test
-/// client is 127.0.0.1).
+/// cheapest argon2 parameters (explicitly marked insecure), and login and
+/// API-key creation limits high enough that only tests about rate limiting
+/// meet them (every test client is 127.0.0.1).
 pub fn test_settings(data_dir: PathBuf) -> Settings {
     Settings::resolve(&test_args(data_dir)).expect("test settings are valid")
 }
@@ -52,6 +52,7 @@ pub fn test_args(data_dir: PathBuf) -> SettingsArgs {
         insecure_test_hashing: Some(true),
         login_per_ip_per_min: Some(100_000),
         login_per_user_per_min: Some(100_000),
+        api_key_creations_per_user_per_min: Some(100_000),
         ..SettingsArgs::default()
     }
 }

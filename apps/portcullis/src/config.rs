@@ -67,6 +67,19 @@ pub struct SettingsArgs {
     /// Credential checks allowed per username per minute [default: 10].
     #[arg(long, env = "PORTCULLIS_LOGIN_PER_USER_PER_MIN", global = true)]
     pub login_per_user_per_min: Option<u32>,
+    /// Live API keys one user may hold [default: 100].
+    #[arg(long, env = "PORTCULLIS_MAX_API_KEYS_PER_USER", global = true)]
+    pub max_api_keys_per_user: Option<u32>,
+    /// API keys one user may create per minute [default: 10].
+    #[arg(
+        long,
+        env = "PORTCULLIS_API_KEY_CREATIONS_PER_USER_PER_MIN",
+        global = true
+    )]
+    pub api_key_creations_per_user_per_min: Option<u32>,
+    /// Active sessions one user may hold; a new one ends the least recently used [default: 100].
+    #[arg(long, env = "PORTCULLIS_MAX_SESSIONS_PER_USER", global = true)]
+    pub max_sessions_per_user: Option<u32>,
     /// Minimum password length in code points, at least 8 [default: 15].
     #[arg(long, env = "PORTCULLIS_PASSWORD_MIN_LENGTH", global = true)]
     pub password_min_length: Option<usize>,
@@ -134,6 +147,9 @@ struct FileSettings {
     refresh_idle_secs: Option<u64>,
     login_per_ip_per_min: Option<u32>,
     login_per_user_per_min: Option<u32>,
+    max_api_keys_per_user: Option<u32>,
+    api_key_creations_per_user_per_min: Option<u32>,
+    max_sessions_per_user: Option<u32>,
     password_min_length: Option<usize>,
     argon2_m_kib: Option<u32>,
     argon2_t: Option<u32>,
@@ -185,6 +201,12 @@ pub struct Settings {
     pub login_per_ip_per_min: u32,
     /// Credential checks per username per minute.
     pub login_per_user_per_min: u32,
+    /// Live API keys per user.
+    pub max_api_keys_per_user: u32,
+    /// API-key creations per user per minute.
+    pub api_key_creations_per_user_per_min: u32,
+    /// Active sessions per user.
+    pub max_sessions_per_user: u32,
     /// Minimum password length.
     pub password_min_length: usize,
     /// argon2id memory cost, KiB.
@@ -277,6 +299,21 @@ impl Settings {
                 file.login_per_user_per_min,
                 10,
             ),
+            max_api_keys_per_user: pick(
+                args.max_api_keys_per_user,
+                file.max_api_keys_per_user,
+                100,
+            ),
+            api_key_creations_per_user_per_min: pick(
+                args.api_key_creations_per_user_per_min,
+                file.api_key_creations_per_user_per_min,
+                10,
+            ),
+            max_sessions_per_user: pick(
+                args.max_sessions_per_user,
+                file.max_sessions_per_user,
+                100,
+            ),
             password_min_length: pick(args.password_min_length, file.password_min_length, 15),
             argon2_m_kib: pick(args.argon2_m_kib, file.argon2_m_kib, 19_456),
             argon2_t: pick(args.argon2_t, file.argon2_t, 2),
@@ -363,6 +400,18 @@ impl Settings {
             (
                 "login_per_user_per_min",
                 u64::from(self.login_per_user_per_min),
+            ),
+            (
+                "max_api_keys_per_user",
+                u64::from(self.max_api_keys_per_user),
+            ),
+            (
+                "api_key_creations_per_user_per_min",
+                u64::from(self.api_key_creations_per_user_per_min),
+            ),
+            (
+                "max_sessions_per_user",
+                u64::from(self.max_sessions_per_user),
             ),
         ] {
             if value == 0 {
@@ -491,6 +540,9 @@ mod tests {
         assert_eq!(settings.refresh_ttl_secs, 2_592_000);
         assert_eq!(settings.refresh_idle_secs, 604_800);
         assert_eq!(settings.password_min_length, 15);
+        assert_eq!(settings.max_api_keys_per_user, 100);
+        assert_eq!(settings.api_key_creations_per_user_per_min, 10);
+        assert_eq!(settings.max_sessions_per_user, 100);
         assert_eq!(
             (settings.argon2_m_kib, settings.argon2_t, settings.argon2_p),
             (19_456, 2, 1)

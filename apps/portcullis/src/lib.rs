@@ -130,6 +130,8 @@ fn build_components(
             .context("login_per_ip_per_min must be greater than 0")?,
         std::num::NonZeroU32::new(settings.login_per_user_per_min)
             .context("login_per_user_per_min must be greater than 0")?,
+        std::num::NonZeroU32::new(settings.api_key_creations_per_user_per_min)
+            .context("api_key_creations_per_user_per_min must be greater than 0")?,
     ));
     let service = AuthService::new(
         Ports {
@@ -147,6 +149,8 @@ fn build_components(
             session_ttl: Duration::from_secs(settings.refresh_ttl_secs),
             session_idle_timeout: Duration::from_secs(settings.refresh_idle_secs),
             password_policy,
+            max_sessions_per_user: settings.max_sessions_per_user,
+            max_api_keys_per_user: settings.max_api_keys_per_user,
         },
     );
     Ok((service, limiter))

@@ -56,9 +56,21 @@ pub enum StoreError {
     /// The change would leave no enabled admin.
     #[error("the last admin cannot be removed")]
     LastAdmin,
-    /// The store could not be reached or failed; the text is for logs only.
-    #[error("storage failure: {0}")]
+    /// The user already has as many live API keys as allowed.
+    #[error("the api key limit is reached")]
+    ApiKeyLimitReached,
+    /// A listing cursor the store did not make (or can no longer read).
+    #[error("invalid cursor")]
+    InvalidCursor,
+    /// The store cannot serve this right now but may shortly: another
+    /// writer holds the write lock beyond the wait, or no connection became
+    /// free in time. Retrying later may succeed. The text is for logs only.
+    #[error("storage temporarily unavailable: {0}")]
     Unavailable(String),
+    /// The store failed otherwise (I/O, a corrupt row, a broken schema);
+    /// retrying will not help. The text is for logs only.
+    #[error("storage failure: {0}")]
+    Failed(String),
 }
 
 /// What a password hasher can report.
@@ -118,6 +130,10 @@ pub enum AuthError {
     /// The change would leave no enabled admin.
     #[error("the last admin cannot be removed")]
     LastAdmin,
+    /// The caller already has as many live API keys as allowed; one must
+    /// be revoked (or expire) before another can be made.
+    #[error("api key limit reached")]
+    ApiKeyLimitReached,
     /// The request presented more than one credential (RFC 6750 §2).
     #[error("more than one credential")]
     AmbiguousCredentials,
@@ -130,6 +146,11 @@ pub enum AuthError {
     /// A bounded resource (password hashing) is saturated; retry later.
     #[error("service busy")]
     Busy,
+    /// The store cannot take the work right now (see
+    /// [`StoreError::Unavailable`]); retry later. The text is logged, never
+    /// sent to clients.
+    #[error("storage temporarily unavailable: {0}")]
+    Unavailable(String),
     /// Anything unexpected. The text is logged, never sent to clients.
     #[error("internal error: {0}")]
     Internal(String),
@@ -141,7 +162,13 @@ impl From<StoreError> for AuthError {
             StoreError::Conflict(field) => Self::Conflict(field),
             StoreError::NotFound => Self::NotFound,
             StoreError::LastAdmin => Self::LastAdmin,
-            StoreError::Unavailable(cause) => Self::Internal(cause),
+            StoreError::ApiKeyLimitReached => Self::ApiKeyLimitReached,
+            StoreError::InvalidCursor => Self::Validation(vec![FieldError::new(
+                "cursor",
+                "is not a cursor returned by this endpoint",
+            )]),
+            StoreError::Unavailable(cause) => Self::Unavailable(cause),
+            StoreError::Failed(cause) => Self::Internal(cause),
         }
     }
 }

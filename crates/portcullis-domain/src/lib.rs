@@ -33,6 +33,7 @@ mod admin;
 mod api_key;
 mod email;
 mod error;
+mod listing;
 mod password;
 pub mod ports;
 mod scope;
@@ -54,6 +55,7 @@ pub use api_key::{
 };
 pub use email::{EmailAddress, normalise_search_term};
 pub use error::{AuthError, ConflictField, FieldError, HashingError, StoreError, TokenError};
+pub use listing::{MAX_LISTING_PAGE_SIZE, Page, PageCursor, PageRequest};
 pub use password::{
     MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH_FLOOR, Password, PasswordPolicy, TrivialPattern,
     common_password_count, find_trivial_pattern, is_common_password, is_repetitive_or_sequential,

@@ -16,6 +16,7 @@ use crate::account::{
 use crate::admin::{AdminUserChanges, UserListQuery, UserPage};
 use crate::api_key::{ApiKeyHash, ApiKeyId, ApiKeyInfo, NewApiKey};
 use crate::error::{HashingError, StoreError, TokenError};
+use crate::listing::{Page, PageRequest};
 use crate::password::Password;
 use crate::scope::ScopeSet;
 use crate::session::{
@@ -57,7 +58,12 @@ pub trait UserStore: Send + Sync {
     /// of its sessions in the same transaction.
     async fn set_disabled(&self, username: &Username, disabled: bool) -> Result<User, StoreError>;
 
-    /// Changes an account's role by username.
+    /// Changes an account's role by username. In the same transaction,
+    /// every stored grant of the user (each session's and API key's scopes)
+    /// is narrowed to what the new role allows
+    /// ([`Role::allowed_scopes`]); a session or key left with no scope is
+    /// ended. So a demotion is permanent for existing grants: promoting the
+    /// user again later revives none of them.
     async fn set_role(&self, username: &Username, role: Role) -> Result<User, StoreError>;
 
     /// Replaces the password hash and, in the same transaction, ends every
@@ -73,6 +79,11 @@ pub trait UserStore: Send + Sync {
     /// Deletes the account with its sessions and every credential of it, in
     /// one transaction. [`StoreError::NotFound`] when there is no such user,
     /// [`StoreError::LastAdmin`] when it is the last enabled admin.
+    ///
+    /// Erasure: once it returns, the deleted email and password hash are no
+    /// longer readable in the store's files, as far as concurrent readers
+    /// allow; whatever they held back is erased by a later
+    /// [`SessionStore::purge_dead_sessions`].
     async fn delete_user(&self, id: UserId) -> Result<(), StoreError>;
 
     /// One page of users in creation order, optionally filtered by a
@@ -80,7 +91,9 @@ pub trait UserStore: Send + Sync {
     async fn list_users(&self, query: &UserListQuery) -> Result<UserPage, StoreError>;
 
     /// Applies an admin's changes in one transaction and returns the account.
-    /// Disabling also ends every session and API key of the user.
+    /// Disabling also ends every session and API key of the user. A role
+    /// change narrows every stored grant of the user exactly as
+    /// [`set_role`](Self::set_role) does, in the same transaction.
     /// [`StoreError::LastAdmin`] when the change would leave no enabled
     /// admin; [`StoreError::Conflict`] when the email is taken.
     async fn admin_update_user(
@@ -92,13 +105,31 @@ pub trait UserStore: Send + Sync {
 
     /// Succeeds when the store can be read.
     async fn check_health(&self) -> Result<(), StoreError>;
+
+    /// Succeeds when a write could start now; [`StoreError::Unavailable`]
+    /// when the store cannot take a write within a short wait (about a
+    /// second). Changes nothing. Use-cases ask before expensive work (a
+    /// password hash) whose result must be written, so that a store that
+    /// cannot write refuses at once instead of after the work.
+    async fn ensure_writable(&self) -> Result<(), StoreError>;
 }
 
 /// Persistent login sessions and their refresh tokens.
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    /// Stores a new session with its first refresh token.
-    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError>;
+    /// Stores a new session with its first refresh token, keeping the user
+    /// at no more than `max_active` active sessions (not revoked, not
+    /// expired, used within `idle_timeout`, all at `session.created_at`):
+    /// when the new one would exceed it, the least recently used ones (the
+    /// oldest `last_used_at`; among equal ones, the earliest created) are
+    /// ended, atomically with the creation, so that exactly `max_active`
+    /// remain, the new one included. Concurrent creations never leave more.
+    async fn create_session(
+        &self,
+        session: &NewSession,
+        max_active: u32,
+        idle_timeout: Duration,
+    ) -> Result<(), StoreError>;
 
     /// Returns the session's user and granted scopes when the session belongs
     /// to `user_id`, is not revoked, has not reached its absolute expiry and
@@ -153,19 +184,24 @@ pub trait SessionStore: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<u64, StoreError>;
 
-    /// The user's active sessions (not revoked, not expired, not idle), most
-    /// recently used first.
+    /// One page of the user's active sessions (not revoked, not expired,
+    /// not idle), most recently used first, in a total order (the session id
+    /// breaks ties), so that following the cursors returns every session
+    /// that stays active exactly once. [`StoreError::InvalidCursor`] for a
+    /// cursor this store did not make.
     async fn list_active_sessions(
         &self,
         user_id: UserId,
         now: OffsetDateTime,
         idle_timeout: Duration,
-    ) -> Result<Vec<SessionInfo>, StoreError>;
+        page: &PageRequest,
+    ) -> Result<Page<SessionInfo>, StoreError>;
 
     /// Deletes sessions that can never be used again (revoked, expired or
     /// idle) together with their refresh tokens; returns how many sessions.
     /// Used refresh tokens of live sessions are kept: they are what reuse
-    /// detection recognises.
+    /// detection recognises. Also completes the erasure of deleted accounts
+    /// that concurrent readers held back (see [`UserStore::delete_user`]).
     async fn purge_dead_sessions(
         &self,
         now: OffsetDateTime,
@@ -176,12 +212,23 @@ pub trait SessionStore: Send + Sync {
 /// Persistent user-owned API keys.
 #[async_trait]
 pub trait ApiKeyStore: Send + Sync {
-    /// Stores a new key (its hash only).
-    async fn create_api_key(&self, key: &NewApiKey) -> Result<(), StoreError>;
+    /// Stores a new key (its hash only) unless its owner already has
+    /// `max_live` live keys (not revoked, not expired at `key.created_at`):
+    /// then [`StoreError::ApiKeyLimitReached`] and nothing is stored. The
+    /// count and the insert are atomic: of N concurrent creations for one
+    /// user, none takes the user past `max_live`.
+    async fn create_api_key(&self, key: &NewApiKey, max_live: u32) -> Result<(), StoreError>;
 
-    /// The user's keys that are not revoked (expired ones included, so their
-    /// owner can see them), newest first.
-    async fn list_api_keys(&self, user_id: UserId) -> Result<Vec<ApiKeyInfo>, StoreError>;
+    /// One page of the user's keys that are not revoked (expired ones
+    /// included, so their owner can see them), newest first, in a total
+    /// order (the key id breaks ties), so that following the cursors returns
+    /// every key that stays unrevoked exactly once.
+    /// [`StoreError::InvalidCursor`] for a cursor this store did not make.
+    async fn list_api_keys(
+        &self,
+        user_id: UserId,
+        page: &PageRequest,
+    ) -> Result<Page<ApiKeyInfo>, StoreError>;
 
     /// Revokes one key of `user_id`; whether a not-yet-revoked key was revoked.
     async fn revoke_api_key(
@@ -272,12 +319,17 @@ pub struct RateLimited {
 }
 
 /// Limits credential checks (logins, Basic, registration, password change,
-/// account deletion) per client address and per username, consulted before
-/// any password hash is computed.
+/// account deletion, email change) per client address and per username,
+/// consulted before any password hash is computed; and the creation of API
+/// keys per user.
 pub trait AttemptLimiter: Send + Sync {
     /// Records one attempt by `client_ip` (when known) against `username`
     /// (already normalised), or refuses it.
     fn check_attempt(&self, client_ip: Option<IpAddr>, username: &str) -> Result<(), RateLimited>;
+
+    /// Records the creation of one API key by `user_id`, or refuses it.
+    /// A budget of its own: creating keys spends no credential checks.
+    fn check_api_key_creation(&self, user_id: UserId) -> Result<(), RateLimited>;
 }
 
 /// A limiter that allows everything: for the CLI, whose caller already has
@@ -291,6 +343,10 @@ impl AttemptLimiter for NoAttemptLimit {
         _client_ip: Option<IpAddr>,
         _username: &str,
     ) -> Result<(), RateLimited> {
+        Ok(())
+    }
+
+    fn check_api_key_creation(&self, _user_id: UserId) -> Result<(), RateLimited> {
         Ok(())
     }
 }

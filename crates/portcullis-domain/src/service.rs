@@ -19,10 +19,11 @@ use crate::api_key::{
 };
 use crate::email::EmailAddress;
 use crate::error::{AuthError, FieldError, StoreError};
+use crate::listing::{MAX_LISTING_PAGE_SIZE, Page, PageRequest};
 use crate::password::{Password, PasswordPolicy};
 use crate::ports::{
-    ApiKeyStore, AttemptLimiter, Clock, PasswordHasher, SessionStore, TokenIssuer, TokenVerifier,
-    UserStore,
+    ApiKeyStore, AttemptLimiter, Clock, PasswordHasher, RateLimited, SessionStore, TokenIssuer,
+    TokenVerifier, UserStore,
 };
 use crate::scope::{Scope, ScopeSet};
 use crate::session::{AccessTokenClaims, NewSession, RefreshOutcome, SessionId, SessionInfo};
@@ -38,6 +39,12 @@ pub struct AuthSettings {
     pub session_idle_timeout: Duration,
     /// Rules for new passwords.
     pub password_policy: PasswordPolicy,
+    /// Active sessions a user may have; a new one beyond it ends the least
+    /// recently used.
+    pub max_sessions_per_user: u32,
+    /// Live (unrevoked, unexpired) API keys a user may have; creating one
+    /// more is refused.
+    pub max_api_keys_per_user: u32,
 }
 
 impl Default for AuthSettings {
@@ -47,6 +54,8 @@ impl Default for AuthSettings {
             session_ttl: Duration::from_secs(2_592_000),
             session_idle_timeout: Duration::from_secs(604_800),
             password_policy: PasswordPolicy::default(),
+            max_sessions_per_user: 100,
+            max_api_keys_per_user: 100,
         }
     }
 }
@@ -160,6 +169,9 @@ pub struct ProfileUpdateRequest {
     pub email: Option<String>,
     /// New display name; `Some(None)` clears it.
     pub full_name: Option<Option<String>>,
+    /// The password in force: required (and re-verified) whenever `email`
+    /// is present; ignored otherwise.
+    pub current_password: Option<Password>,
 }
 
 /// The tokens a successful grant returns.
@@ -301,9 +313,7 @@ impl AuthService {
             .to_ascii_lowercase();
         self.limiter
             .check_attempt(client_ip, &key)
-            .map_err(|limited| AuthError::RateLimited {
-                retry_after_secs: limited.retry_after.as_secs_f64().ceil().max(1.0) as u64,
-            })
+            .map_err(rate_limited)
     }
 
     /// Creates an account with the given role (the CLI uses this to make the
@@ -339,6 +349,7 @@ impl AuthService {
         let (Some(username), Some(email), true) = (username, email, errors.is_empty()) else {
             return Err(AuthError::Validation(errors));
         };
+        self.users.ensure_writable().await?;
         // The policy judged the NFKC form; that is also the form stored.
         let password_hash = self.hasher.hash_password(&request.password.nfkc()).await?;
         let user = User {
@@ -372,7 +383,12 @@ impl AuthService {
             None => None,
         };
         let user = self
-            .verify_credentials(&request.username, &request.password, request.client.ip)
+            .check_credentials(
+                &request.username,
+                &request.password,
+                request.client.ip,
+                true,
+            )
             .await?;
         let scopes = grant_scopes(user.role, requested)?;
         self.start_session(&user, scopes, request.client).await
@@ -391,7 +407,24 @@ impl AuthService {
         password: &Password,
         client_ip: Option<IpAddr>,
     ) -> Result<User, AuthError> {
+        self.check_credentials(username, password, client_ip, false)
+            .await
+    }
+
+    /// [`verify_credentials`](Self::verify_credentials); with `will_write`
+    /// (a login, which then stores a session) the store is first asked
+    /// whether it can write, so a locked database refuses before the hash.
+    async fn check_credentials(
+        &self,
+        username: &str,
+        password: &Password,
+        client_ip: Option<IpAddr>,
+        will_write: bool,
+    ) -> Result<User, AuthError> {
         self.limit_attempt(client_ip, username)?;
+        if will_write {
+            self.users.ensure_writable().await?;
+        }
         let credentials = match Username::parse(username) {
             Ok(username) => self.users.find_credentials(&username).await?,
             Err(_) => None,
@@ -506,11 +539,20 @@ impl AuthService {
     /// Creates an API key for the caller; the key itself is returned this
     /// once. Its scopes default to, and may not exceed, the creating
     /// credential's scopes, so a narrowed token cannot mint a wider key.
+    ///
+    /// Bounded twice: every attempt spends the caller's creation budget
+    /// ([`AttemptLimiter::check_api_key_creation`], refused with
+    /// [`AuthError::RateLimited`]), and a caller who already has
+    /// [`AuthSettings::max_api_keys_per_user`] live keys gets
+    /// [`AuthError::ApiKeyLimitReached`].
     pub async fn create_api_key(
         &self,
         principal: &Principal,
         request: ApiKeyRequest,
     ) -> Result<(ApiKeyInfo, String), AuthError> {
+        self.limiter
+            .check_api_key_creation(principal.user.id)
+            .map_err(rate_limited)?;
         let mut errors = Vec::new();
         let name = ApiKeyName::parse(&request.name)
             .map_err(|e| errors.push(e))
@@ -562,7 +604,9 @@ impl AuthService {
                 .map(|days| later(now, Duration::from_secs(u64::from(days) * 86_400)))
                 .transpose()?,
         };
-        self.api_keys.create_api_key(&new_key).await?;
+        self.api_keys
+            .create_api_key(&new_key, self.settings.max_api_keys_per_user)
+            .await?;
         let info = ApiKeyInfo {
             id: new_key.id,
             name: new_key.name.as_str().to_owned(),
@@ -575,9 +619,19 @@ impl AuthService {
         Ok((info, key))
     }
 
-    /// The caller's keys; never the keys themselves.
-    pub async fn list_api_keys(&self, principal: &Principal) -> Result<Vec<ApiKeyInfo>, AuthError> {
-        Ok(self.api_keys.list_api_keys(principal.user.id).await?)
+    /// One page of the caller's keys, newest first; never the keys
+    /// themselves. The limit is clamped to 1..=[`MAX_LISTING_PAGE_SIZE`]; a
+    /// cursor that is not one a listing returned is a validation error on
+    /// `cursor`.
+    pub async fn list_api_keys(
+        &self,
+        principal: &Principal,
+        page: PageRequest,
+    ) -> Result<Page<ApiKeyInfo>, AuthError> {
+        Ok(self
+            .api_keys
+            .list_api_keys(principal.user.id, &clamp_page(page))
+            .await?)
     }
 
     /// Revokes one of the caller's keys; [`AuthError::NotFound`] otherwise.
@@ -660,16 +714,40 @@ impl AuthService {
     }
 
     /// Changes the caller's email and/or display name.
+    ///
+    /// Changing the email re-authenticates: `current_password` is required
+    /// and re-verified like a password change's, after the attempt limiter
+    /// (per client address and the caller's username). Without that, any
+    /// `profile` credential could change the address, and the 409 on a
+    /// taken one answered an unthrottled, hash-free existence probe.
     pub async fn update_profile(
         &self,
         principal: &Principal,
         request: ProfileUpdateRequest,
+        client_ip: Option<IpAddr>,
     ) -> Result<User, AuthError> {
         let mut errors: Vec<FieldError> = Vec::new();
         let changes =
             parse_profile_changes(request.email.as_deref(), request.full_name, &mut errors);
+        let reauthenticate_with = match (&request.email, request.current_password) {
+            (None, _) => None,
+            (Some(_), Some(password)) => Some(password),
+            (Some(_), None) => {
+                errors.push(FieldError::new(
+                    "current_password",
+                    "is required to change the email",
+                ));
+                None
+            }
+        };
         if !errors.is_empty() {
             return Err(AuthError::Validation(errors));
+        }
+        if let Some(password) = reauthenticate_with {
+            self.limit_attempt(client_ip, principal.user.username.as_str())?;
+            self.users.ensure_writable().await?;
+            self.reverify_password(principal, &password, "current_password")
+                .await?;
         }
         match self.users.update_profile(principal.user.id, &changes).await {
             Ok(user) => Ok(user),
@@ -679,9 +757,11 @@ impl AuthService {
         }
     }
 
-    /// Succeeds when the user store can be read.
+    /// Succeeds when the user store can be read and could take a write
+    /// within a short wait.
     pub async fn check_health(&self) -> Result<(), AuthError> {
-        Ok(self.users.check_health().await?)
+        self.users.check_health().await?;
+        Ok(self.users.ensure_writable().await?)
     }
 
     /// Disables or enables an account by username (CLI).
@@ -847,6 +927,7 @@ impl AuthService {
                 &user.email,
             )
             .map_err(|error| AuthError::Validation(vec![error]))?;
+        self.users.ensure_writable().await?;
         self.reverify_password(principal, &request.current_password, "current_password")
             .await?;
         let hash = self
@@ -869,6 +950,7 @@ impl AuthService {
         client_ip: Option<IpAddr>,
     ) -> Result<(), AuthError> {
         self.limit_attempt(client_ip, principal.user.username.as_str())?;
+        self.users.ensure_writable().await?;
         self.reverify_password(principal, password, "password")
             .await?;
         self.users
@@ -877,17 +959,20 @@ impl AuthService {
             .map_err(gone_is_invalid_token)
     }
 
-    /// The caller's active sessions.
+    /// One page of the caller's active sessions, most recently used first;
+    /// paging as in [`list_api_keys`](Self::list_api_keys).
     pub async fn list_sessions(
         &self,
         principal: &Principal,
-    ) -> Result<Vec<SessionInfo>, AuthError> {
+        page: PageRequest,
+    ) -> Result<Page<SessionInfo>, AuthError> {
         Ok(self
             .sessions
             .list_active_sessions(
                 principal.user.id,
                 self.clock.now(),
                 self.settings.session_idle_timeout,
+                &clamp_page(page),
             )
             .await?)
     }
@@ -976,16 +1061,20 @@ impl AuthService {
         let session_id = SessionId::random();
         let (refresh_token, refresh_token_hash) = self.issuer.new_refresh_token();
         self.sessions
-            .create_session(&NewSession {
-                id: session_id,
-                user_id: user.id,
-                scopes,
-                refresh_token_hash,
-                created_at: now,
-                expires_at: later(now, self.settings.session_ttl)?,
-                ip: client.ip.map(|ip| ip.to_string()),
-                user_agent: client.user_agent,
-            })
+            .create_session(
+                &NewSession {
+                    id: session_id,
+                    user_id: user.id,
+                    scopes,
+                    refresh_token_hash,
+                    created_at: now,
+                    expires_at: later(now, self.settings.session_ttl)?,
+                    ip: client.ip.map(|ip| ip.to_string()),
+                    user_agent: client.user_agent,
+                },
+                self.settings.max_sessions_per_user,
+                self.settings.session_idle_timeout,
+            )
             .await?;
         let access_token = self.issue_access_token(user, session_id, scopes, now)?;
         Ok(TokenGrant {
@@ -1044,6 +1133,19 @@ fn later(now: OffsetDateTime, duration: Duration) -> Result<OffsetDateTime, Auth
         .ok_or_else(|| {
             AuthError::Internal("a lifetime is beyond the representable time".to_owned())
         })
+}
+
+/// A limiter's refusal as the use-cases report it: whole seconds, at least 1.
+fn rate_limited(limited: RateLimited) -> AuthError {
+    AuthError::RateLimited {
+        retry_after_secs: limited.retry_after.as_secs_f64().ceil().max(1.0) as u64,
+    }
+}
+
+/// A page request within the bounds every store is promised.
+fn clamp_page(mut page: PageRequest) -> PageRequest {
+    page.limit = page.limit.clamp(1, MAX_LISTING_PAGE_SIZE);
+    page
 }
 
 /// The account vanished between authentication and the change.

@@ -271,7 +271,8 @@ impl TokenVerifier for JwtTokens {
 
 /// governor keyed limiters behind the domain's [`AttemptLimiter`] port: one
 /// keyed by client address (IPv6 by /64, the usual smallest allocation, so a
-/// host cannot rotate through its own addresses), one by username.
+/// host cannot rotate through its own addresses), one by username, and one
+/// by user id for API-key creations.
 ///
 /// governor never forgets keys on its own (STACK-NOTES 12): call
 /// [`retain_recent`](Self::retain_recent) periodically.
@@ -279,15 +280,22 @@ impl TokenVerifier for JwtTokens {
 pub struct GovernorAttemptLimiter {
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
     per_user: DefaultKeyedRateLimiter<String>,
+    api_key_creations: DefaultKeyedRateLimiter<UserId>,
 }
 
 impl GovernorAttemptLimiter {
-    /// Allows `per_ip_per_minute` attempts per client address and
-    /// `per_user_per_minute` per username, each with a burst of the same size.
-    pub fn new(per_ip_per_minute: NonZeroU32, per_user_per_minute: NonZeroU32) -> Self {
+    /// Allows `per_ip_per_minute` attempts per client address,
+    /// `per_user_per_minute` per username and `api_key_creations_per_minute`
+    /// API-key creations per user, each with a burst of the same size.
+    pub fn new(
+        per_ip_per_minute: NonZeroU32,
+        per_user_per_minute: NonZeroU32,
+        api_key_creations_per_minute: NonZeroU32,
+    ) -> Self {
         Self {
             per_ip: RateLimiter::keyed(Quota::per_minute(per_ip_per_minute)),
             per_user: RateLimiter::keyed(Quota::per_minute(per_user_per_minute)),
+            api_key_creations: RateLimiter::keyed(Quota::per_minute(api_key_creations_per_minute)),
         }
     }
 
@@ -297,11 +305,13 @@ impl GovernorAttemptLimiter {
         self.per_ip.shrink_to_fit();
         self.per_user.retain_recent();
         self.per_user.shrink_to_fit();
+        self.api_key_creations.retain_recent();
+        self.api_key_creations.shrink_to_fit();
     }
 
-    /// How many keys are remembered (both limiters).
+    /// How many keys are remembered (all limiters).
     pub fn len(&self) -> usize {
-        self.per_ip.len() + self.per_user.len()
+        self.per_ip.len() + self.per_user.len() + self.api_key_creations.len()
     }
 
     /// Whether no key is remembered.
@@ -334,6 +344,14 @@ impl AttemptLimiter for GovernorAttemptLimiter {
             .check_key(&username.to_owned())
             .map_err(refuse)?;
         Ok(())
+    }
+
+    fn check_api_key_creation(&self, user_id: UserId) -> Result<(), RateLimited> {
+        self.api_key_creations
+            .check_key(&user_id)
+            .map_err(|not_until| RateLimited {
+                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+            })
     }
 }
 

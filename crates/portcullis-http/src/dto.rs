@@ -154,6 +154,11 @@ pub struct UpdateProfileRequest {
     )]
     #[serde(default)]
     pub full_name: MaybeUndefined<String>,
+    /// Your current password: required whenever `email` is present (a wrong
+    /// one is a 422 on this field); not needed to change only `full_name`.
+    #[oai(write_only, validator(max_length = 256))]
+    #[validate(length(max = 256))]
+    pub current_password: Option<String>,
 }
 
 /// The JSON login: the password grant as a JSON object.

@@ -19,6 +19,10 @@ pub const INVALID_TOKEN_CHALLENGE: &str = r#"Bearer realm="portcullis", error="i
 /// Seconds a client should wait when hashing capacity is exhausted.
 pub const BUSY_RETRY_AFTER_SECS: u64 = 1;
 
+/// Seconds a client should wait when the database cannot take a write (a
+/// writer holds its lock past the store's wait).
+pub const STORE_UNAVAILABLE_RETRY_AFTER_SECS: u64 = 1;
+
 /// One invalid field of a request.
 #[derive(Debug, Clone, Object)]
 pub struct FieldErrorBody {
@@ -106,7 +110,8 @@ pub enum ApiError {
     /// No such resource.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
-    /// The username or email address is already taken.
+    /// The username or email address is already taken, the change would
+    /// leave no admin, or the API-key limit is reached.
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
     /// The request body is over 64 KiB.
@@ -129,7 +134,8 @@ pub enum ApiError {
     /// An unexpected failure; the cause is logged, never returned.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
-    /// Temporarily unable to serve (password hashing saturated, database unreadable).
+    /// Temporarily unable to serve (password hashing saturated, database
+    /// locked or unreachable).
     #[oai(status = 503, content_type = "application/problem+json")]
     ServiceUnavailable(
         Json<Problem>,
@@ -246,6 +252,12 @@ impl From<AuthError> for ApiError {
                 Self::Conflict(Json(problem))
             }
             AuthError::NotFound => Self::not_found("no such resource"),
+            AuthError::ApiKeyLimitReached => Self::Conflict(Json(Problem::typed(
+                "urn:portcullis:problem:api-key-limit",
+                "API key limit reached",
+                409,
+                "you already have the most live API keys allowed; revoke a key first",
+            ))),
             AuthError::LastAdmin => {
                 let problem = Problem::typed(
                     "urn:portcullis:problem:last-admin",
@@ -269,6 +281,13 @@ impl From<AuthError> for ApiError {
             ),
             AuthError::Busy => {
                 Self::unavailable("the server is busy; retry shortly", BUSY_RETRY_AFTER_SECS)
+            }
+            AuthError::Unavailable(cause) => {
+                tracing::warn!(%cause, "storage temporarily unavailable");
+                Self::unavailable(
+                    "the database is busy; retry shortly",
+                    STORE_UNAVAILABLE_RETRY_AFTER_SECS,
+                )
             }
             AuthError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
@@ -311,7 +330,8 @@ pub enum OAuthErrorResponse {
     /// An unexpected failure; the cause is logged, never returned.
     #[oai(status = 500)]
     Internal(Json<OAuthErrorBody>),
-    /// Password hashing is saturated; retry after the given number of seconds.
+    /// Password hashing is saturated or the database cannot take a write;
+    /// retry after the given number of seconds.
     #[oai(status = 503)]
     ServiceUnavailable(
         Json<OAuthErrorBody>,
@@ -394,9 +414,10 @@ impl From<AuthError> for OAuthErrorResponse {
                 Self::invalid_grant()
             }
             AuthError::InvalidScope | AuthError::InsufficientScope(_) => Self::invalid_scope(),
-            AuthError::Conflict(_) | AuthError::LastAdmin | AuthError::AmbiguousCredentials => {
-                Self::invalid_request("conflicting request")
-            }
+            AuthError::Conflict(_)
+            | AuthError::LastAdmin
+            | AuthError::ApiKeyLimitReached
+            | AuthError::AmbiguousCredentials => Self::invalid_request("conflicting request"),
             AuthError::RateLimited { retry_after_secs } => Self::TooManyRequests(
                 Self::body(
                     "rate_limited",
@@ -411,6 +432,16 @@ impl From<AuthError> for OAuthErrorResponse {
                 ),
                 BUSY_RETRY_AFTER_SECS,
             ),
+            AuthError::Unavailable(cause) => {
+                tracing::warn!(%cause, "storage temporarily unavailable");
+                Self::ServiceUnavailable(
+                    Self::body(
+                        "temporarily_unavailable",
+                        "the database is busy; retry shortly",
+                    ),
+                    STORE_UNAVAILABLE_RETRY_AFTER_SECS,
+                )
+            }
             AuthError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 Self::internal()

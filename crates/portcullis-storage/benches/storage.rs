@@ -57,16 +57,20 @@ fn seeded() -> (
         let user = last.expect("seeded");
         let session = SessionId::random();
         store
-            .create_session(&NewSession {
-                id: session,
-                user_id: user.id,
-                scopes: ScopeSet::parse("profile").expect("scope"),
-                refresh_token_hash: RefreshTokenHash::from_digest(vec![1; 32]),
-                created_at: now(),
-                expires_at: now() + Duration::from_secs(3600),
-                ip: None,
-                user_agent: None,
-            })
+            .create_session(
+                &NewSession {
+                    id: session,
+                    user_id: user.id,
+                    scopes: ScopeSet::parse("profile").expect("scope"),
+                    refresh_token_hash: RefreshTokenHash::from_digest(vec![1; 32]),
+                    created_at: now(),
+                    expires_at: now() + Duration::from_secs(3600),
+                    ip: None,
+                    user_agent: None,
+                },
+                100,
+                Duration::from_secs(3600),
+            )
             .await
             .expect("session");
         (user, session)

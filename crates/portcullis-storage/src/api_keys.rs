@@ -3,11 +3,13 @@
 use async_trait::async_trait;
 use portcullis_domain::ports::ApiKeyStore;
 use portcullis_domain::{
-    ApiKeyHash, ApiKeyId, ApiKeyInfo, NewApiKey, ScopeSet, StoreError, User, UserId,
+    ApiKeyHash, ApiKeyId, ApiKeyInfo, NewApiKey, Page, PageRequest, ScopeSet, StoreError, User,
+    UserId,
 };
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
 
+use crate::cursors::{api_key_cursor, read_api_key_cursor};
 use crate::rows::{
     API_KEY_INFO_COLUMNS, ApiKeyInfoRow, JOINED_USER_COLUMNS, USER_COLUMN_COUNT, UserRow,
     api_key_id, api_key_scope_set, to_unix,
@@ -21,7 +23,7 @@ const LAST_USED_RESOLUTION_SECONDS: i64 = 60;
 
 #[async_trait]
 impl ApiKeyStore for SqliteStore {
-    async fn create_api_key(&self, key: &NewApiKey) -> Result<(), StoreError> {
+    async fn create_api_key(&self, key: &NewApiKey, max_live: u32) -> Result<(), StoreError> {
         let id = key.id.to_string();
         let user_id = key.user_id.to_string();
         let name = key.name.as_str().to_owned();
@@ -31,9 +33,23 @@ impl ApiKeyStore for SqliteStore {
         let created_at = to_unix(key.created_at);
         let expires_at = key.expires_at.map(to_unix);
         self.run("create_api_key", move |connection| {
-            // One statement: the foreign key decides a race with the owner's
-            // deletion, and the loser is told the user is gone.
-            connection
+            // The count and the insert under one write lock, so concurrent
+            // creations cannot each see room for one more. The foreign key
+            // decides a race with the owner's deletion, and the loser is told
+            // the user is gone.
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let live: i64 = transaction
+                .prepare_cached(
+                    "SELECT count(*) FROM api_keys \
+                     WHERE user_id = ?1 AND revoked_at IS NULL \
+                     AND (expires_at IS NULL OR expires_at > ?2)",
+                )?
+                .query_row(params![user_id, created_at], |row| row.get(0))?;
+            if live >= i64::from(max_live) {
+                return Err(StoreError::ApiKeyLimitReached.into());
+            }
+            transaction
                 .prepare_cached(
                     "INSERT INTO api_keys \
                      (id, user_id, name, prefix, key_hash, scope, created_at, \
@@ -44,31 +60,54 @@ impl ApiKeyStore for SqliteStore {
                     id, user_id, name, prefix, key_hash, scope, created_at, expires_at
                 ])
                 .map_err(user_gone_is_not_found)?;
+            transaction.commit()?;
             Ok(())
         })
         .await
     }
 
-    async fn list_api_keys(&self, user_id: UserId) -> Result<Vec<ApiKeyInfo>, StoreError> {
+    async fn list_api_keys(
+        &self,
+        user_id: UserId,
+        page: &PageRequest,
+    ) -> Result<Page<ApiKeyInfo>, StoreError> {
         let user_id = user_id.to_string();
+        let after = page.after.as_ref().map(read_api_key_cursor).transpose()?;
+        let (after_created, after_id) = after.unzip();
+        let limit = usize::try_from(page.limit.max(1)).unwrap_or(1);
+        // One row more than asked for tells whether there is a next page.
+        let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
         self.run("list_api_keys", move |connection| {
             // Found through the `api_keys_user_id` index; `id` last makes the
             // order total, so keys created in the same second never swap
-            // places between calls. Expired keys are listed on purpose: the
-            // owner should see that they exist and have run out.
+            // places between calls, and the cursor condition is exactly
+            // "after the last key of the previous page" in that order.
+            // Expired keys are listed on purpose: the owner should see that
+            // they exist and have run out.
             let rows = connection
                 .prepare_cached(&format!(
                     "SELECT {API_KEY_INFO_COLUMNS} FROM api_keys \
                      WHERE user_id = ?1 AND revoked_at IS NULL \
-                     ORDER BY created_at DESC, id"
+                     AND (?2 IS NULL OR created_at < ?2 OR (created_at = ?2 AND id > ?3)) \
+                     ORDER BY created_at DESC, id \
+                     LIMIT ?4"
                 ))?
-                .query_map([&user_id], ApiKeyInfoRow::read)?
+                .query_map(
+                    params![user_id, after_created, after_id, fetch],
+                    ApiKeyInfoRow::read,
+                )?
                 .collect::<Result<Vec<_>, _>>()?;
-            let keys = rows
+            let mut keys = rows
                 .into_iter()
                 .map(ApiKeyInfo::try_from)
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(keys)
+            let more = keys.len() > limit;
+            keys.truncate(limit);
+            let next = keys
+                .last()
+                .filter(|_| more)
+                .map(|key| api_key_cursor(to_unix(key.created_at), &key.id.to_string()));
+            Ok(Page { items: keys, next })
         })
         .await
     }

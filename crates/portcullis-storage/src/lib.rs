@@ -25,8 +25,9 @@
 //! `rusqlite` type: failures are the domain's
 //! [`StoreError`](portcullis_domain::StoreError), with a unique violation on
 //! username or email as [`StoreError::Conflict`](portcullis_domain::StoreError::Conflict)
-//! and anything else as `Unavailable` with a text meant for logs that never
-//! contains stored values, hashes or tokens. Only opening has its own error,
+//! a lock held by another writer past the wait (or no free connection) as
+//! the transient `Unavailable`, and anything else as `Failed`, each with a
+//! text meant for logs that never contains stored values, hashes or tokens. Only opening has its own error,
 //! [`StorageError`].
 //!
 //! # Example
@@ -65,6 +66,7 @@
 //! ```
 
 mod api_keys;
+mod cursors;
 mod error;
 mod migrations;
 mod rows;
@@ -73,6 +75,6 @@ mod store;
 mod users;
 
 pub use error::StorageError;
-#[doc(hidden)]
-pub use store::ConnectionSettings;
 pub use store::SqliteStore;
+#[doc(hidden)]
+pub use store::{ConnectionSettings, WriteLockForTests};

@@ -3,7 +3,7 @@
 //! A row is read as plain SQLite values first and only then parsed through
 //! the domain's own parsers, so a row that no longer satisfies the domain's
 //! rules (edited by hand, written by an older version) surfaces as
-//! [`StoreError::Unavailable`] instead of a panic or an invalid value.
+//! [`StoreError::Failed`] instead of a panic or an invalid value.
 
 use std::time::Duration;
 
@@ -91,9 +91,9 @@ pub(crate) const SESSION_INFO_COLUMNS: &str =
 
 /// A `sessions` row as listed to its owner.
 pub(crate) struct SessionInfoRow {
-    id: String,
-    created_at: i64,
-    last_used_at: i64,
+    pub(crate) id: String,
+    pub(crate) created_at: i64,
+    pub(crate) last_used_at: i64,
     expires_at: i64,
     ip: Option<String>,
     user_agent: Option<String>,
@@ -245,5 +245,5 @@ pub(crate) fn from_unix(seconds: i64) -> Option<OffsetDateTime> {
 
 /// The error for a row whose `column` no longer parses.
 fn corrupt(table: &str, column: &str) -> StoreError {
-    StoreError::Unavailable(format!("corrupt row in {table}: invalid {column}"))
+    StoreError::Failed(format!("corrupt row in {table}: invalid {column}"))
 }

@@ -5,21 +5,27 @@ use std::time::Duration;
 use async_trait::async_trait;
 use portcullis_domain::ports::SessionStore;
 use portcullis_domain::{
-    NewSession, RefreshOutcome, RefreshTokenHash, RefreshTokenOwner, ScopeSet, SessionId,
-    SessionInfo, StoreError, User, UserId,
+    NewSession, Page, PageRequest, RefreshOutcome, RefreshTokenHash, RefreshTokenOwner, ScopeSet,
+    SessionId, SessionInfo, StoreError, User, UserId,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
 
+use crate::cursors::{read_session_cursor, session_cursor};
 use crate::rows::{
     JOINED_USER_COLUMNS, SESSION_INFO_COLUMNS, SessionInfoRow, USER_COLUMN_COUNT, UserRow,
     idle_cutoff, scope_set, session_id, session_user_id, to_unix,
 };
-use crate::store::{OperationError, SqliteStore, user_gone_is_not_found};
+use crate::store::{OperationError, SqliteStore, truncate_wal, user_gone_is_not_found};
 
 #[async_trait]
 impl SessionStore for SqliteStore {
-    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
+    async fn create_session(
+        &self,
+        session: &NewSession,
+        max_active: u32,
+        idle_timeout: Duration,
+    ) -> Result<(), StoreError> {
         let id = session.id.to_string();
         let user_id = session.user_id.to_string();
         let scope = session.scopes.to_string();
@@ -28,9 +34,11 @@ impl SessionStore for SqliteStore {
         let expires_at = to_unix(session.expires_at);
         let ip = session.ip.clone();
         let user_agent = session.user_agent.clone();
+        let idle_cutoff = idle_cutoff(created_at, idle_timeout);
         self.run("create_session", move |connection| {
             // A session without its refresh token (or the reverse) must never
-            // be visible, so both rows go in one transaction.
+            // be visible, and the user must never be seen over the cap, so
+            // both rows and the eviction go in one transaction.
             let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
             transaction
                 .prepare_cached(
@@ -46,6 +54,21 @@ impl SessionStore for SqliteStore {
                      VALUES (?1, ?2, ?3, NULL)",
                 )?
                 .execute(params![token_hash, id, created_at])?;
+            // Keep the `max_active` most recently used active sessions, the
+            // new one first among them (latest use, then the latest rowid:
+            // among sessions used in the same second, the last created);
+            // end the rest. Revoked, not deleted: their refresh tokens must
+            // still be recognised as reused until the purge.
+            transaction
+                .prepare_cached(
+                    "UPDATE sessions SET revoked_at = ?2 WHERE id IN ( \
+                     SELECT id FROM sessions \
+                     WHERE user_id = ?1 AND revoked_at IS NULL \
+                     AND expires_at > ?2 AND last_used_at > ?3 \
+                     ORDER BY last_used_at DESC, created_at DESC, rowid DESC \
+                     LIMIT -1 OFFSET ?4)",
+                )?
+                .execute(params![user_id, created_at, idle_cutoff, max_active])?;
             transaction.commit()?;
             Ok(())
         })
@@ -189,14 +212,25 @@ impl SessionStore for SqliteStore {
         user_id: UserId,
         now: OffsetDateTime,
         idle_timeout: Duration,
-    ) -> Result<Vec<SessionInfo>, StoreError> {
+        page: &PageRequest,
+    ) -> Result<Page<SessionInfo>, StoreError> {
         let user_id = user_id.to_string();
         let now = to_unix(now);
         let idle_cutoff = idle_cutoff(now, idle_timeout);
+        let after = page.after.as_ref().map(read_session_cursor).transpose()?;
+        let (after_used, after_created, after_id) = match after {
+            Some((used, created, id)) => (Some(used), Some(created), Some(id)),
+            None => (None, None, None),
+        };
+        let limit = usize::try_from(page.limit.max(1)).unwrap_or(1);
+        // One row more than asked for tells whether there is a next page.
+        let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
         self.run("list_active_sessions", move |connection| {
             // Found through the `sessions_user_id` index; a user has few
-            // sessions, so sorting them afterwards is cheap. `id` last makes
-            // the order total, so equal times never reorder between calls.
+            // sessions (at most the cap active), so sorting them afterwards
+            // is cheap. `id` last makes the order total, so equal times never
+            // reorder between calls, and the cursor condition is exactly
+            // "after the last session of the previous page" in that order.
             let rows = connection
                 .prepare_cached(&format!(
                     "SELECT {SESSION_INFO_COLUMNS} FROM sessions \
@@ -204,15 +238,39 @@ impl SessionStore for SqliteStore {
                      AND revoked_at IS NULL \
                      AND expires_at > ?2 \
                      AND last_used_at > ?3 \
-                     ORDER BY last_used_at DESC, created_at DESC, id"
+                     AND (?4 IS NULL OR last_used_at < ?4 \
+                          OR (last_used_at = ?4 AND created_at < ?5) \
+                          OR (last_used_at = ?4 AND created_at = ?5 AND id > ?6)) \
+                     ORDER BY last_used_at DESC, created_at DESC, id \
+                     LIMIT ?7"
                 ))?
-                .query_map(params![user_id, now, idle_cutoff], SessionInfoRow::read)?
+                .query_map(
+                    params![
+                        user_id,
+                        now,
+                        idle_cutoff,
+                        after_used,
+                        after_created,
+                        after_id,
+                        fetch
+                    ],
+                    SessionInfoRow::read,
+                )?
                 .collect::<Result<Vec<_>, _>>()?;
+            let more = rows.len() > limit;
+            let next = rows
+                .get(limit.wrapping_sub(1))
+                .filter(|_| more)
+                .map(|row| session_cursor(row.last_used_at, row.created_at, &row.id));
             let sessions = rows
                 .into_iter()
+                .take(limit)
                 .map(|row| row.into_session_info(idle_timeout))
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(sessions)
+            Ok(Page {
+                items: sessions,
+                next,
+            })
         })
         .await
     }
@@ -237,6 +295,9 @@ impl SessionStore for SqliteStore {
                      OR last_used_at <= ?2",
                 )?
                 .execute(params![now, idle_cutoff])?;
+            // Also the retry of a truncation an account deletion could not
+            // complete because readers were active at that moment.
+            truncate_wal(connection, "purge_dead_sessions");
             Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
         })
         .await

@@ -21,6 +21,15 @@ const POOL_MAX_SIZE: u32 = 8;
 /// enough that a request does not hang.
 const POOL_CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a writer waits for the write lock (`busy_timeout`, set in
+/// [`CONNECTION_PRAGMAS`]).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long [`SqliteStore::probe_write`] waits for a connection and for the
+/// write lock: long enough to ride out an ordinary commit, short enough to
+/// refuse before the caller spends a password hash.
+const WRITE_PROBE_WAIT: Duration = Duration::from_secs(1);
+
 /// Run on every connection the pool opens (and on the migration connection).
 ///
 /// - `foreign_keys=ON`: SQLite enforces foreign keys (and so `ON DELETE
@@ -30,8 +39,13 @@ const POOL_CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
 /// - `synchronous=NORMAL`: in WAL mode a commit is still durable against a
 ///   process crash (`kill -9`); only an OS crash or power loss may lose the
 ///   last commits, in exchange for not syncing on every commit.
-const CONNECTION_PRAGMAS: &str =
-    "PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000; PRAGMA synchronous=NORMAL;";
+/// - `secure_delete=ON`: deleted content (a deleted account's email and
+///   password hash) is overwritten with zeros instead of lingering in free
+///   space of its page or on the free list. It costs writing the zeros; the
+///   write-ahead log still holds the old frames until it is truncated, which
+///   [`truncate_wal`] does after a deletion.
+const CONNECTION_PRAGMAS: &str = "PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000; \
+     PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON;";
 
 /// The SQLite implementation of the domain's
 /// [`UserStore`](portcullis_domain::ports::UserStore),
@@ -111,8 +125,42 @@ impl SqliteStore {
                     .pragma_query_value(None, "busy_timeout", |row| row.get(0))?,
                 synchronous: connection
                     .pragma_query_value(None, "synchronous", |row| row.get(0))?,
+                secure_delete: connection
+                    .pragma_query_value(None, "secure_delete", |row| row.get(0))?,
             };
             Ok(settings)
+        })
+        .await
+    }
+
+    /// Takes the write lock from a connection of its own and holds it until
+    /// the returned guard is dropped, so that tests can watch the store (and
+    /// the application over it) meet a busy database. Not part of the
+    /// supported API.
+    #[doc(hidden)]
+    pub fn hold_write_lock_for_tests(path: &Path) -> Result<WriteLockForTests, StorageError> {
+        let connection =
+            Connection::open(path).map_err(|error| StorageError::Open(error.to_string()))?;
+        connection
+            .execute_batch("PRAGMA busy_timeout=5000; BEGIN IMMEDIATE;")
+            .map_err(|error| StorageError::Open(error.to_string()))?;
+        Ok(WriteLockForTests { connection })
+    }
+
+    /// Whether a write could start now: takes the write lock and gives it
+    /// back at once (`BEGIN IMMEDIATE`, then a rollback), waiting at most
+    /// [`WRITE_PROBE_WAIT`] for a connection and for the lock.
+    pub(crate) async fn probe_write(&self) -> Result<(), StoreError> {
+        self.run_waiting("ensure_writable", WRITE_PROBE_WAIT, |connection| {
+            connection.busy_timeout(WRITE_PROBE_WAIT)?;
+            let probed = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .and_then(rusqlite::Transaction::rollback);
+            // The pooled connection goes back with its usual wait either way.
+            let restored = connection.busy_timeout(BUSY_TIMEOUT);
+            probed?;
+            restored?;
+            Ok(())
         })
         .await
     }
@@ -126,9 +174,25 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, OperationError> + Send + 'static,
     {
+        self.run_waiting(operation, POOL_CONNECTION_TIMEOUT, work)
+            .await
+    }
+
+    /// [`run`](Self::run), waiting at most `connection_wait` for a pooled
+    /// connection.
+    async fn run_waiting<T, F>(
+        &self,
+        operation: &'static str,
+        connection_wait: Duration,
+        work: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, OperationError> + Send + 'static,
+    {
         let pool = self.pool.clone();
         let outcome = tokio::task::spawn_blocking(move || {
-            let mut connection = pool.get().map_err(|error| {
+            let mut connection = pool.get_timeout(connection_wait).map_err(|error| {
                 OperationError::Store(StoreError::Unavailable(format!(
                     "no database connection: {error}"
                 )))
@@ -139,10 +203,25 @@ impl SqliteStore {
         match outcome {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(error.into_store_error(operation)),
-            Err(join_error) => Err(StoreError::Unavailable(format!(
+            Err(join_error) => Err(StoreError::Failed(format!(
                 "{operation}: storage task failed: {join_error}"
             ))),
         }
+    }
+}
+
+/// The write lock of [`SqliteStore::hold_write_lock_for_tests`]; dropping it
+/// releases the lock.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct WriteLockForTests {
+    connection: Connection,
+}
+
+impl Drop for WriteLockForTests {
+    fn drop(&mut self) {
+        // Closing the connection would roll back too; this says so.
+        let _ = self.connection.execute_batch("ROLLBACK");
     }
 }
 
@@ -158,6 +237,8 @@ pub struct ConnectionSettings {
     pub busy_timeout_ms: i64,
     /// `PRAGMA synchronous`: 0 off, 1 normal, 2 full, 3 extra.
     pub synchronous: i64,
+    /// `PRAGMA secure_delete`: whether deleted content is overwritten.
+    pub secure_delete: bool,
 }
 
 /// What the work of one operation can fail with, before it is turned into
@@ -184,20 +265,25 @@ impl From<StoreError> for OperationError {
 
 impl OperationError {
     /// Maps a unique violation on `users.username`, `users.email` or
-    /// `users.email_key` to
-    /// [`StoreError::Conflict`]; every other SQLite failure is
-    /// [`StoreError::Unavailable`], prefixed with the operation's name.
+    /// `users.email_key` to [`StoreError::Conflict`], a database busy or
+    /// locked beyond the wait to [`StoreError::Unavailable`], and every other
+    /// SQLite failure to [`StoreError::Failed`], each text prefixed with the
+    /// operation's name.
     pub(crate) fn into_store_error(self, operation: &'static str) -> StoreError {
         match self {
             Self::Store(StoreError::Unavailable(text)) => {
                 StoreError::Unavailable(format!("{operation}: {text}"))
             }
+            Self::Store(StoreError::Failed(text)) => {
+                StoreError::Failed(format!("{operation}: {text}"))
+            }
             Self::Store(error) => error,
+            // SQLite's messages name tables, columns and constraints but
+            // never the bound values, so they are safe to log.
             Self::Sqlite(error) => match conflict_field(&error) {
                 Some(field) => StoreError::Conflict(field),
-                // SQLite's messages name tables, columns and constraints but
-                // never the bound values, so they are safe to log.
-                None => StoreError::Unavailable(format!("{operation}: {error}")),
+                None if is_busy(&error) => StoreError::Unavailable(format!("{operation}: {error}")),
+                None => StoreError::Failed(format!("{operation}: {error}")),
             },
         }
     }
@@ -225,6 +311,15 @@ fn conflict_field(error: &rusqlite::Error) -> Option<portcullis_domain::Conflict
     })
 }
 
+/// Whether a failure is another connection holding a lock past the wait:
+/// transient, unlike everything else SQLite can report.
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 /// Whether a failure is a foreign key violation (the referenced row is gone).
 fn is_foreign_key_violation(error: &rusqlite::Error) -> bool {
     error
@@ -239,6 +334,28 @@ pub(crate) fn user_gone_is_not_found(error: rusqlite::Error) -> OperationError {
         OperationError::Store(StoreError::NotFound)
     } else {
         OperationError::Sqlite(error)
+    }
+}
+
+/// Copies the write-ahead log into the database file and truncates it to
+/// zero bytes, so that frames holding deleted content (with `secure_delete`
+/// the file itself no longer does) leave the disk.
+///
+/// Best effort: a reader in the middle of a transaction keeps the log from
+/// being reset; then this logs at debug and the next call (the periodic
+/// purge makes one) tries again. Never fails the caller, whose change is
+/// already committed.
+pub(crate) fn truncate_wal(connection: &Connection, after: &'static str) {
+    let outcome = connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+        row.get::<_, i64>(0)
+    });
+    match outcome {
+        Ok(0) => {}
+        Ok(_) => tracing::debug!(
+            after,
+            "WAL not truncated: readers are active; retried later"
+        ),
+        Err(error) => tracing::debug!(after, %error, "WAL not truncated; retried later"),
     }
 }
 

@@ -3,16 +3,19 @@
 use async_trait::async_trait;
 use portcullis_domain::ports::UserStore;
 use portcullis_domain::{
-    AdminUserChanges, MAX_PAGE_SIZE, NewUser, PasswordHashString, ProfileChanges, Role, SessionId,
-    StoreError, User, UserCredentials, UserCursor, UserId, UserListQuery, UserPage, Username,
+    AdminUserChanges, MAX_PAGE_SIZE, NewUser, PasswordHashString, ProfileChanges, Role, ScopeSet,
+    SessionId, StoreError, User, UserCredentials, UserCursor, UserId, UserListQuery, UserPage,
+    Username,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
 
 use crate::api_keys::revoke_user_api_keys;
-use crate::rows::{USER_COLUMN_COUNT, USER_COLUMNS, UserRow, to_unix};
+use crate::rows::{
+    USER_COLUMN_COUNT, USER_COLUMNS, UserRow, api_key_scope_set, scope_set, to_unix,
+};
 use crate::sessions::revoke_other_sessions;
-use crate::store::{OperationError, SqliteStore};
+use crate::store::{OperationError, SqliteStore, truncate_wal};
 
 #[async_trait]
 impl UserStore for SqliteStore {
@@ -195,17 +198,28 @@ impl UserStore for SqliteStore {
 
     async fn set_role(&self, username: &Username, role: Role) -> Result<User, StoreError> {
         let username = username.as_str().to_owned();
-        let role = role.as_str();
         self.run("set_role", move |connection| {
-            let updated = connection
+            // The role and the narrowing of every stored grant change
+            // together, so a later promotion cannot revive old admin grants.
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let now: i64 = transaction
+                .prepare_cached("SELECT unixepoch()")?
+                .query_row([], |row| row.get(0))?;
+            let updated = transaction
                 .prepare_cached(&format!(
-                    "UPDATE users SET role = ?2, updated_at = unixepoch() \
+                    "UPDATE users SET role = ?2, updated_at = ?3 \
                      WHERE username = ?1 \
                      RETURNING {USER_COLUMNS}"
                 ))?
-                .query_row(params![username, role], |row| UserRow::read(row, 0))
+                .query_row(params![username, role.as_str(), now], |row| {
+                    UserRow::read(row, 0)
+                })
                 .optional()?;
-            user_or_not_found(updated)
+            let user = user_or_not_found(updated)?;
+            narrow_grants(&transaction, &user.id.to_string(), role, now)?;
+            transaction.commit()?;
+            Ok(user)
         })
         .await
     }
@@ -263,6 +277,9 @@ impl UserStore for SqliteStore {
                 .prepare_cached("DELETE FROM users WHERE id = ?1")?
                 .execute([&id])?;
             transaction.commit()?;
+            // With secure_delete the rows are zeroed in their pages, but the
+            // log still holds the frames written before; drop them too.
+            truncate_wal(connection, "delete_user");
             Ok(())
         })
         .await
@@ -356,6 +373,9 @@ impl UserStore for SqliteStore {
                 )
                 .optional()?;
             let user = user_or_not_found(updated)?;
+            if let Some(role) = role {
+                narrow_grants(&transaction, &id, role, now)?;
+            }
             if disable == Some(true) {
                 end_every_credential(&transaction, &id, now)?;
             }
@@ -363,6 +383,10 @@ impl UserStore for SqliteStore {
             Ok(user)
         })
         .await
+    }
+
+    async fn ensure_writable(&self) -> Result<(), StoreError> {
+        self.probe_write().await
     }
 
     async fn check_health(&self) -> Result<(), StoreError> {
@@ -437,6 +461,50 @@ fn end_every_credential(
         )?
         .execute(params![user_id, now])?;
     revoke_user_api_keys(connection, user_id, now)?;
+    Ok(())
+}
+
+/// Narrows the scopes of every not-yet-revoked session and API key of user
+/// `user_id` to what `role` allows, and ends (revokes at `now`) those left
+/// with no scope: what changing a role means for the grants already made.
+/// A promotion widens nothing, as every grant is already within the wider
+/// role. Meant to run inside the transaction that changes the role.
+fn narrow_grants(
+    connection: &Connection,
+    user_id: &str,
+    role: Role,
+    now: i64,
+) -> Result<(), OperationError> {
+    let allowed = role.allowed_scopes();
+    for (table, parse) in [
+        (
+            "sessions",
+            scope_set as fn(&str) -> Result<ScopeSet, StoreError>,
+        ),
+        ("api_keys", api_key_scope_set),
+    ] {
+        let grants = connection
+            .prepare_cached(&format!(
+                "SELECT id, scope FROM {table} WHERE user_id = ?1 AND revoked_at IS NULL"
+            ))?
+            .query_map([user_id], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        for (id, scope) in grants {
+            let granted = parse(&scope)?;
+            let narrowed = granted.intersection(allowed);
+            if narrowed.is_empty() {
+                connection
+                    .prepare_cached(&format!("UPDATE {table} SET revoked_at = ?2 WHERE id = ?1"))?
+                    .execute(params![id, now])?;
+            } else if narrowed != granted {
+                connection
+                    .prepare_cached(&format!("UPDATE {table} SET scope = ?2 WHERE id = ?1"))?
+                    .execute(params![id, narrowed.to_string()])?;
+            }
+        }
+    }
     Ok(())
 }
 

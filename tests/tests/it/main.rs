@@ -11,6 +11,7 @@ mod errors;
 mod hardening;
 mod layering;
 mod lifecycle;
+mod quotas;
 mod register;
 mod storage_secrets;
 mod support;

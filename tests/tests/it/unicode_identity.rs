@@ -166,12 +166,14 @@ async fn changing_an_email_to_a_spoof_of_another_account_is_409_on_both_patch_ro
         "KATE@BüCHER.example",
     ] {
         let body = json!({ "email": spoof });
+        // Changing one's own email re-authenticates (finding 4).
+        let own_body = json!({ "email": spoof, "current_password": GOOD_PASSWORD });
         let own = call(
             &app,
             Method::PATCH,
             "/users/me",
             Some(&mallory),
-            Some(&body),
+            Some(&own_body),
         )
         .await;
         expect_email_refused(own, 409, spoof, "PATCH /users/me").await;

@@ -349,7 +349,11 @@ async fn patch_me_changes_email_and_full_name() {
     let response = patch_me(
         &app,
         &token,
-        &json!({"email": "new-patchy@example.com", "full_name": "Pat Chy"}),
+        &json!({
+            "email": "new-patchy@example.com",
+            "full_name": "Pat Chy",
+            "current_password": GOOD_PASSWORD,
+        }),
     )
     .await;
     assert_eq!(response.status(), 200);
@@ -383,7 +387,12 @@ async fn patch_me_leaves_absent_fields_unchanged() {
     let first = patch_me(&app, &token, &json!({"full_name": "Kept Name"})).await;
     assert_eq!(first.status(), 200);
 
-    let response = patch_me(&app, &token, &json!({"email": "absent2@example.com"})).await;
+    let response = patch_me(
+        &app,
+        &token,
+        &json!({"email": "absent2@example.com", "current_password": GOOD_PASSWORD}),
+    )
+    .await;
     assert_eq!(response.status(), 200);
     let updated: Value = response.json().await.unwrap();
     assert_eq!(updated["full_name"], "Kept Name", "full_name untouched");
@@ -401,7 +410,12 @@ async fn patch_me_with_another_users_email_is_409() {
     let app = TestApp::spawn().await;
     app.register("owner").await;
     let token = app.access_token_for("taker").await;
-    let response = patch_me(&app, &token, &json!({"email": "OWNER@example.com"})).await;
+    let response = patch_me(
+        &app,
+        &token,
+        &json!({"email": "OWNER@example.com", "current_password": GOOD_PASSWORD}),
+    )
+    .await;
     let problem = expect_problem(response, 409).await;
     assert_eq!(problem["errors"][0]["field"], "email", "{problem}");
     let me: Value = app.me(&token).await.json().await.unwrap();
@@ -412,7 +426,12 @@ async fn patch_me_with_another_users_email_is_409() {
 async fn patch_me_with_an_invalid_email_is_422_without_echoing_it() {
     let app = TestApp::spawn().await;
     let token = app.access_token_for("badmail").await;
-    let response = patch_me(&app, &token, &json!({"email": "no-at-sign-zqx"})).await;
+    let response = patch_me(
+        &app,
+        &token,
+        &json!({"email": "no-at-sign-zqx", "current_password": GOOD_PASSWORD}),
+    )
+    .await;
     let problem = expect_problem(response, 422).await;
     assert_eq!(problem["errors"][0]["field"], "email", "{problem}");
     assert!(!problem.to_string().contains("no-at-sign-zqx"), "{problem}");

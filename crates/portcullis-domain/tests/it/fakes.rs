@@ -17,8 +17,8 @@ use portcullis_domain::{
     StoreError, TokenError, User, UserCredentials, UserId, Username,
 };
 use portcullis_domain::{
-    AdminUserChanges, ApiKeyHash, ApiKeyId, ApiKeyInfo, NewApiKey, Ports, UserCursor,
-    UserListQuery, UserPage,
+    AdminUserChanges, ApiKeyHash, ApiKeyId, ApiKeyInfo, NewApiKey, Page, PageCursor, PageRequest,
+    Ports, UserCursor, UserListQuery, UserPage,
 };
 use time::OffsetDateTime;
 
@@ -26,6 +26,8 @@ pub struct FakeSession {
     pub session: NewSession,
     pub last_used: OffsetDateTime,
     pub revoked: bool,
+    /// Creation order, which breaks ties between equal times.
+    pub sequence: usize,
 }
 
 impl FakeSession {
@@ -45,6 +47,8 @@ pub struct MemoryStore {
     /// Insertion order of users, for pagination.
     pub user_order: Mutex<Vec<UserId>>,
     pub hash_updates: AtomicUsize,
+    /// While set, the store cannot take a write: `ensure_writable` fails.
+    pub write_locked: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait]
@@ -136,11 +140,22 @@ impl UserStore for MemoryStore {
             .find(|(user, _)| &user.username == username)
             .ok_or(StoreError::NotFound)?;
         entry.0.role = role;
-        Ok(entry.0.clone())
+        let user = entry.0.clone();
+        drop(users);
+        self.narrow_grants(user.id, role);
+        Ok(user)
     }
 
     async fn check_health(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    async fn ensure_writable(&self) -> Result<(), StoreError> {
+        if self.write_locked.load(Ordering::SeqCst) {
+            Err(StoreError::Unavailable("write lock held".to_owned()))
+        } else {
+            Ok(())
+        }
     }
 
     async fn change_password(
@@ -228,6 +243,7 @@ impl UserStore for MemoryStore {
         }
         if let Some(role) = changes.role {
             entry.0.role = role;
+            self.narrow_grants(id, role);
         }
         if let Some(email) = &changes.email {
             entry.0.email = email.clone();
@@ -272,6 +288,24 @@ fn email_is_free(
 }
 
 impl MemoryStore {
+    /// The promise of `set_role` and `admin_update_user`: every live grant
+    /// of the user is narrowed to the role's scopes; an empty one ends.
+    fn narrow_grants(&self, id: UserId, role: Role) {
+        let allowed = role.allowed_scopes();
+        for session in self.sessions.lock().expect("lock").values_mut() {
+            if session.session.user_id == id && !session.revoked {
+                session.session.scopes = session.session.scopes.intersection(allowed);
+                session.revoked = session.session.scopes.is_empty();
+            }
+        }
+        for (key, revoked) in self.api_keys.lock().expect("lock").iter_mut() {
+            if key.user_id == id && !*revoked {
+                key.scopes = key.scopes.intersection(allowed);
+                *revoked = key.scopes.is_empty();
+            }
+        }
+    }
+
     fn is_last_enabled_admin(&self, id: UserId) -> bool {
         let users = self.users.lock().expect("lock");
         let is_admin = |user: &User| user.role == Role::Admin && !user.disabled;
@@ -282,16 +316,30 @@ impl MemoryStore {
 
 #[async_trait]
 impl ApiKeyStore for MemoryStore {
-    async fn create_api_key(&self, key: &NewApiKey) -> Result<(), StoreError> {
-        self.api_keys
-            .lock()
-            .expect("lock")
-            .push((key.clone(), false));
+    async fn create_api_key(&self, key: &NewApiKey, max_live: u32) -> Result<(), StoreError> {
+        // One lock around the count and the push: atomic.
+        let mut keys = self.api_keys.lock().expect("lock");
+        let live = keys
+            .iter()
+            .filter(|(k, revoked)| {
+                k.user_id == key.user_id
+                    && !revoked
+                    && k.expires_at.is_none_or(|at| at > key.created_at)
+            })
+            .count();
+        if live >= max_live as usize {
+            return Err(StoreError::ApiKeyLimitReached);
+        }
+        keys.push((key.clone(), false));
         Ok(())
     }
 
-    async fn list_api_keys(&self, user_id: UserId) -> Result<Vec<ApiKeyInfo>, StoreError> {
-        Ok(self
+    async fn list_api_keys(
+        &self,
+        user_id: UserId,
+        page: &PageRequest,
+    ) -> Result<Page<ApiKeyInfo>, StoreError> {
+        let keys: Vec<ApiKeyInfo> = self
             .api_keys
             .lock()
             .expect("lock")
@@ -306,7 +354,19 @@ impl ApiKeyStore for MemoryStore {
                 last_used_at: None,
                 expires_at: key.expires_at,
             })
-            .collect())
+            .collect();
+        // Newest first, the id breaking ties: the store's total order.
+        paginate(
+            keys,
+            page,
+            |key| (std::cmp::Reverse(key.created_at), key.id.to_string()),
+            |key| format!("{}|{}", key.created_at.unix_timestamp(), key.id),
+            |cursor| {
+                let (created, id) = cursor.split_once('|')?;
+                let created = OffsetDateTime::from_unix_timestamp(created.parse().ok()?).ok()?;
+                Some((std::cmp::Reverse(created), id.to_owned()))
+            },
+        )
     }
 
     async fn revoke_api_key(
@@ -351,19 +411,38 @@ impl ApiKeyStore for MemoryStore {
 
 #[async_trait]
 impl SessionStore for MemoryStore {
-    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
+    async fn create_session(
+        &self,
+        session: &NewSession,
+        max_active: u32,
+        idle_timeout: Duration,
+    ) -> Result<(), StoreError> {
         self.refresh_tokens.lock().expect("lock").insert(
             session.refresh_token_hash.as_bytes().to_vec(),
             (session.id, false),
         );
-        self.sessions.lock().expect("lock").insert(
+        // One lock around the insert and the eviction: atomic.
+        let mut sessions = self.sessions.lock().expect("lock");
+        let sequence = sessions.len();
+        sessions.insert(
             session.id,
             FakeSession {
                 session: session.clone(),
                 last_used: session.created_at,
                 revoked: false,
+                sequence,
             },
         );
+        let now = session.created_at;
+        let mut active: Vec<&mut FakeSession> = sessions
+            .values_mut()
+            .filter(|s| s.session.user_id == session.user_id && s.is_active(now, idle_timeout))
+            .collect();
+        // Most recently used first; the least recently used are ended.
+        active.sort_by_key(|s| std::cmp::Reverse((s.last_used, s.session.created_at, s.sequence)));
+        for evicted in active.into_iter().skip(max_active as usize) {
+            evicted.revoked = true;
+        }
         Ok(())
     }
 
@@ -486,9 +565,10 @@ impl SessionStore for MemoryStore {
         user_id: UserId,
         now: OffsetDateTime,
         idle_timeout: Duration,
-    ) -> Result<Vec<SessionInfo>, StoreError> {
+        page: &PageRequest,
+    ) -> Result<Page<SessionInfo>, StoreError> {
         let sessions = self.sessions.lock().expect("lock");
-        Ok(sessions
+        let listed: Vec<SessionInfo> = sessions
             .values()
             .filter(|s| s.session.user_id == user_id && s.is_active(now, idle_timeout))
             .map(|s| SessionInfo {
@@ -499,7 +579,40 @@ impl SessionStore for MemoryStore {
                 ip: s.session.ip.clone(),
                 user_agent: s.session.user_agent.clone(),
             })
-            .collect())
+            .collect();
+        // Most recently used first, the id breaking ties: the store's order.
+        let time = |text: &str| {
+            text.parse()
+                .ok()
+                .and_then(|seconds| OffsetDateTime::from_unix_timestamp(seconds).ok())
+        };
+        paginate(
+            listed,
+            page,
+            |s| {
+                (
+                    std::cmp::Reverse(s.last_used_at),
+                    std::cmp::Reverse(s.created_at),
+                    s.id.to_string(),
+                )
+            },
+            |s| {
+                format!(
+                    "{}|{}|{}",
+                    s.last_used_at.unix_timestamp(),
+                    s.created_at.unix_timestamp(),
+                    s.id
+                )
+            },
+            |cursor| {
+                let mut parts = cursor.split('|');
+                Some((
+                    std::cmp::Reverse(time(parts.next()?)?),
+                    std::cmp::Reverse(time(parts.next()?)?),
+                    parts.next()?.to_owned(),
+                ))
+            },
+        )
     }
 
     async fn purge_dead_sessions(
@@ -512,6 +625,32 @@ impl SessionStore for MemoryStore {
         sessions.retain(|_, session| session.is_active(now, idle_timeout));
         Ok((before - sessions.len()) as u64)
     }
+}
+
+/// One page of `items`, sorted by `sort_key`: those whose key comes after
+/// the cursor's (`read_cursor` gives the key a cursor names, `None` for a
+/// cursor this fake did not make), with `cursor_of` the last item's cursor
+/// when more follow. Keyset paging, like the real store.
+fn paginate<T, K: Ord>(
+    mut items: Vec<T>,
+    page: &PageRequest,
+    sort_key: impl Fn(&T) -> K,
+    cursor_of: impl Fn(&T) -> String,
+    read_cursor: impl Fn(&str) -> Option<K>,
+) -> Result<Page<T>, StoreError> {
+    items.sort_by_key(&sort_key);
+    if let Some(cursor) = &page.after {
+        let after = read_cursor(cursor.as_str()).ok_or(StoreError::InvalidCursor)?;
+        items.retain(|item| sort_key(item) > after);
+    }
+    let limit = page.limit as usize;
+    let more = items.len() > limit;
+    items.truncate(limit);
+    let next = items
+        .last()
+        .filter(|_| more)
+        .map(|item| PageCursor::new(cursor_of(item)));
+    Ok(Page { items, next })
 }
 
 /// "Hashes" as `v<version>:<password>` and counts every call, so tests can
@@ -649,6 +788,9 @@ impl Clock for ManualClock {
 pub struct CountingLimiter {
     pub budget: Mutex<Option<usize>>,
     pub seen: Mutex<Vec<(Option<std::net::IpAddr>, String)>>,
+    /// API-key creations allowed per user (unlimited when `None`).
+    pub creation_budget: Mutex<Option<usize>>,
+    pub creations: Mutex<Vec<UserId>>,
 }
 
 impl portcullis_domain::ports::AttemptLimiter for CountingLimiter {
@@ -663,6 +805,21 @@ impl portcullis_domain::ports::AttemptLimiter for CountingLimiter {
         match *self.budget.lock().expect("lock") {
             Some(budget) if used > budget => Err(portcullis_domain::ports::RateLimited {
                 retry_after: Duration::from_millis(1500),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_api_key_creation(
+        &self,
+        user_id: UserId,
+    ) -> Result<(), portcullis_domain::ports::RateLimited> {
+        let mut creations = self.creations.lock().expect("lock");
+        creations.push(user_id);
+        let used = creations.iter().filter(|id| **id == user_id).count();
+        match *self.creation_budget.lock().expect("lock") {
+            Some(budget) if used > budget => Err(portcullis_domain::ports::RateLimited {
+                retry_after: Duration::from_millis(2500),
             }),
             _ => Ok(()),
         }
@@ -693,6 +850,8 @@ impl Harness {
             session_ttl: Duration::from_secs(3600),
             session_idle_timeout: Duration::from_secs(1800),
             password_policy: PasswordPolicy::default(),
+            max_sessions_per_user: 3,
+            max_api_keys_per_user: 3,
         };
         let service = AuthService::new(
             Ports {

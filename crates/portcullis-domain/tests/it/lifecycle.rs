@@ -278,9 +278,10 @@ async fn ending_someone_elses_session_is_not_found() {
     assert_eq!(
         harness
             .service
-            .list_sessions(&principal)
+            .list_sessions(&principal, portcullis_domain::PageRequest::default())
             .await
             .expect("list")
+            .items
             .len(),
         1
     );

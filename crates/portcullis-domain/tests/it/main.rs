@@ -7,5 +7,6 @@ mod lifecycle;
 mod login;
 mod normalisation;
 mod properties;
+mod quotas;
 mod register;
 mod tokens;

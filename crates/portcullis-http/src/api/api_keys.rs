@@ -1,13 +1,13 @@
 //! The caller's API keys.
 
 use poem::web::Data;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 use portcullis_domain::{ApiKeyId, ApiKeyName, ApiKeyRequest, AuthError, FieldError, Scope};
 use uuid::Uuid;
 
-use super::ApiTags;
+use super::{ApiTags, next_page_link, page_request};
 use crate::dto::{ApiKeyBody, ApiKeyRequestBody, NewApiKeyBody};
 use crate::error::ApiError;
 use crate::payload::ValidatedJson;
@@ -27,9 +27,15 @@ enum CreatedKeyResponse {
 
 #[derive(ApiResponse)]
 enum KeysResponse {
-    /// Your keys that are not revoked, newest first.
+    /// One page of your keys that are not revoked, newest first.
     #[oai(status = 200)]
-    Ok(Json<Vec<ApiKeyBody>>),
+    Ok(
+        Json<Vec<ApiKeyBody>>,
+        /// `</users/me/api-keys?limit=N&cursor=...>; rel="next"` (RFC 8288)
+        /// when there is a next page; absent on the last page.
+        #[oai(header = "Link")]
+        Option<String>,
+    ),
 }
 
 #[derive(ApiResponse)]
@@ -54,6 +60,12 @@ impl ApiKeysApi {
     /// response is the only time the key is shown; only its hash is stored.
     /// `scopes` defaults to, and may not exceed, the scopes of the credential
     /// making the request.
+    ///
+    /// Each account may hold a limited number of live (unrevoked, unexpired)
+    /// keys, 100 by default: one more is a 409 of type
+    /// `urn:portcullis:problem:api-key-limit`; revoke a key first. Creations
+    /// are also rate-limited per account (10 a minute by default): 429 with
+    /// `Retry-After`.
     #[oai(
         path = "/users/me/api-keys",
         method = "post",
@@ -91,8 +103,10 @@ impl ApiKeysApi {
 
     /// List your API keys
     ///
-    /// Your keys that are not revoked (expired ones included). Never contains
-    /// the keys themselves.
+    /// Your keys that are not revoked (expired ones included), newest first,
+    /// `limit` (1–100, default 100) at a time. Never contains the keys
+    /// themselves. When there are more, the `Link` header (`rel="next"`)
+    /// names the next page; its `cursor` is opaque, pass it back unchanged.
     #[oai(
         path = "/users/me/api-keys",
         method = "get",
@@ -102,11 +116,21 @@ impl ApiKeysApi {
         &self,
         state: Data<&AppState>,
         #[oai(scope = "ApiScopes::Profile")] auth: Authenticated<ProfileScope>,
+        /// Page size, 1–100 (default 100).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// The `cursor` of a `Link` this listing returned.
+        #[oai(validator(max_length = 128, pattern = r"^[A-Za-z0-9_-]*$"))]
+        cursor: Query<Option<String>>,
     ) -> Result<KeysResponse, ApiError> {
-        let keys = state.auth.list_api_keys(&auth.principal).await?;
-        Ok(KeysResponse::Ok(Json(
-            keys.into_iter().map(Into::into).collect(),
-        )))
+        let request = page_request(limit.0, cursor.0);
+        let limit = request.limit;
+        let page = state.auth.list_api_keys(&auth.principal, request).await?;
+        let link = next_page_link("/users/me/api-keys", limit, page.next.as_ref());
+        Ok(KeysResponse::Ok(
+            Json(page.items.into_iter().map(Into::into).collect()),
+            link,
+        ))
     }
 
     /// Revoke an API key

@@ -14,7 +14,7 @@ pub use users::UsersApi;
 
 use poem::Request;
 use poem_openapi::Tags;
-use portcullis_domain::ClientInfo;
+use portcullis_domain::{ClientInfo, MAX_LISTING_PAGE_SIZE, PageCursor, PageRequest};
 
 use crate::state::AppState;
 
@@ -45,4 +45,26 @@ pub(crate) fn client_info(state: &AppState, request: &Request) -> ClientInfo {
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect()),
     }
+}
+
+/// The page a credential listing asks for: `limit` (already validated to
+/// 1–100 by the operation, absent: 100) after `cursor` (absent or empty:
+/// the first page).
+pub(crate) fn page_request(limit: Option<u32>, cursor: Option<String>) -> PageRequest {
+    PageRequest {
+        limit: limit.unwrap_or(MAX_LISTING_PAGE_SIZE),
+        after: cursor.filter(|c| !c.is_empty()).map(PageCursor::new),
+    }
+}
+
+/// The RFC 8288 `Link` to the next page of the listing at `path`, relative
+/// to this server, when there is one.
+pub(crate) fn next_page_link(path: &str, limit: u32, next: Option<&PageCursor>) -> Option<String> {
+    // Store cursors are base64url text, which needs no escaping in a query.
+    next.map(|cursor| {
+        format!(
+            "<{path}?limit={limit}&cursor={}>; rel=\"next\"",
+            cursor.as_str()
+        )
+    })
 }

@@ -2,13 +2,13 @@
 
 use poem::Request;
 use poem::web::Data;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 use portcullis_domain::{Password, PasswordChangeRequest, ProfileUpdateRequest, SessionId};
 use uuid::Uuid;
 
-use super::ApiTags;
+use super::{ApiTags, next_page_link, page_request};
 use crate::dto::{
     AccountDeletionRequest, PasswordChangeRequest as PasswordChangeBody, SessionBody,
     UpdateProfileRequest, UserBody,
@@ -38,9 +38,15 @@ enum NoContentResponse {
 
 #[derive(ApiResponse)]
 enum SessionsResponse {
-    /// Your active sessions, most recently used first.
+    /// One page of your active sessions, most recently used first.
     #[oai(status = 200)]
-    Ok(Json<Vec<SessionBody>>),
+    Ok(
+        Json<Vec<SessionBody>>,
+        /// `</users/me/sessions?limit=N&cursor=...>; rel="next"` (RFC 8288)
+        /// when there is a next page; absent on the last page.
+        #[oai(header = "Link")]
+        Option<String>,
+    ),
 }
 
 #[OpenApi(
@@ -68,10 +74,17 @@ impl UsersApi {
     ///
     /// Changes your `email` and/or `full_name`. Absent fields are left as they
     /// are; `full_name: null` clears it. Requires the `profile` scope.
+    ///
+    /// Changing `email` requires re-authentication: send `current_password`
+    /// with it (missing or wrong: 422 on `current_password`). That check
+    /// counts as a credential check, limited per client address and per
+    /// username like a login (429 with `Retry-After` when over). Changing
+    /// only `full_name` needs no password.
     #[oai(path = "/users/me", method = "patch", operation_id = "updateMe")]
     async fn update_me(
         &self,
         state: Data<&AppState>,
+        request: &Request,
         #[oai(scope = "ApiScopes::Profile")] auth: Authenticated<ProfileScope>,
         body: ValidatedJson<UpdateProfileRequest>,
     ) -> Result<UserResponse, ApiError> {
@@ -85,7 +98,9 @@ impl UsersApi {
                 ProfileUpdateRequest {
                     email: body.email.map(EmailString::into_inner),
                     full_name,
+                    current_password: body.current_password.map(Password::new),
                 },
+                state.trusted_proxies.client_ip(request),
             )
             .await?;
         Ok(UserResponse::Ok(Json(user.into())))
@@ -149,7 +164,12 @@ impl UsersApi {
 
     /// List your sessions
     ///
-    /// Your active sessions, with the one making this request marked `current`.
+    /// Your active sessions, most recently used first, with the one making
+    /// this request marked `current`; `limit` (1–100, default 100) at a
+    /// time. When there are more, the `Link` header (`rel="next"`) names the
+    /// next page; its `cursor` is opaque, pass it back unchanged. An account
+    /// keeps at most 100 active sessions by default: a new sign-in beyond
+    /// that ends the least recently used one.
     #[oai(
         path = "/users/me/sessions",
         method = "get",
@@ -159,18 +179,30 @@ impl UsersApi {
         &self,
         state: Data<&AppState>,
         #[oai(scope = "ApiScopes::Profile")] auth: Authenticated<ProfileScope>,
+        /// Page size, 1–100 (default 100).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// The `cursor` of a `Link` this listing returned.
+        #[oai(validator(max_length = 128, pattern = r"^[A-Za-z0-9_-]*$"))]
+        cursor: Query<Option<String>>,
     ) -> Result<SessionsResponse, ApiError> {
         let current = auth.principal.session_id();
-        let sessions = state.auth.list_sessions(&auth.principal).await?;
-        Ok(SessionsResponse::Ok(Json(
-            sessions
-                .into_iter()
-                .map(|session| {
-                    let is_current = Some(session.id) == current;
-                    SessionBody::new(session, is_current)
-                })
-                .collect(),
-        )))
+        let request = page_request(limit.0, cursor.0);
+        let limit = request.limit;
+        let page = state.auth.list_sessions(&auth.principal, request).await?;
+        let link = next_page_link("/users/me/sessions", limit, page.next.as_ref());
+        Ok(SessionsResponse::Ok(
+            Json(
+                page.items
+                    .into_iter()
+                    .map(|session| {
+                        let is_current = Some(session.id) == current;
+                        SessionBody::new(session, is_current)
+                    })
+                    .collect(),
+            ),
+            link,
+        ))
     }
 
     /// End one session

@@ -3,14 +3,16 @@
 
 use std::sync::Arc;
 
-use portcullis_domain::ports::UserStore;
+use portcullis_domain::ports::{SessionStore, UserStore};
 use portcullis_domain::{
-    AdminUserChanges, ConflictField, EmailAddress, FullName, Role, StoreError, User, UserCursor,
-    UserId, UserListQuery, UserPage, UserSearch,
+    AdminUserChanges, ConflictField, EmailAddress, FullName, Role, Scope, ScopeSet, StoreError,
+    User, UserCursor, UserId, UserListQuery, UserPage, UserSearch,
 };
 use tokio::sync::Barrier;
 
-use crate::support::{HOUR, TestDatabase, admin, alice, at, new_api_key, t0, user};
+use crate::support::{
+    DAY, HOUR, TestDatabase, admin, alice, at, new_api_key, new_session, t0, user,
+};
 
 /// The next page after `after` of at most `limit` users matching `search`.
 async fn page(
@@ -634,4 +636,87 @@ fn updated_at(db: &TestDatabase, user: &User) -> i64 {
             |row| row.get(0),
         )
         .expect("updated_at")
+}
+
+/// The scopes stored for each of `user`'s unrevoked sessions and keys.
+fn stored_grants(db: &TestDatabase, user: &User) -> (Vec<String>, Vec<String>) {
+    let connection = db.raw_connection();
+    let read = |table: &str| -> Vec<String> {
+        connection
+            .prepare(&format!(
+                "SELECT scope FROM {table} WHERE user_id = ?1 AND revoked_at IS NULL ORDER BY scope"
+            ))
+            .expect("prepare")
+            .query_map([user.id.to_string()], |row| row.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    (read("sessions"), read("api_keys"))
+}
+
+/// An admin with one `profile admin` session, one `profile admin` key and
+/// one key that carries `admin` alone.
+async fn admin_with_admin_grants(db: &TestDatabase, name: &str) -> User {
+    let both = ScopeSet::EMPTY.with(Scope::Profile).with(Scope::Admin);
+    let boss = admin(name);
+    db.insert(&boss).await;
+    let mut session = new_session(&boss, t0());
+    session.scopes = both;
+    db.store
+        .create_session(&session, 100, DAY)
+        .await
+        .expect("session");
+    let mut wide = new_api_key(&boss, t0());
+    wide.scopes = both;
+    db.create_key(&wide).await;
+    let mut admin_only = new_api_key(&boss, t0());
+    admin_only.scopes = ScopeSet::EMPTY.with(Scope::Admin);
+    db.create_key(&admin_only).await;
+    boss
+}
+
+#[tokio::test]
+async fn demoting_with_set_role_narrows_every_stored_grant_and_ends_the_empty_ones() {
+    let db = TestDatabase::new();
+    let boss = admin_with_admin_grants(&db, "boss").await;
+
+    db.store
+        .set_role(&boss.username, Role::User)
+        .await
+        .expect("demote");
+    db.store
+        .set_role(&boss.username, Role::Admin)
+        .await
+        .expect("promote again");
+
+    assert_eq!(
+        stored_grants(&db, &boss),
+        (vec!["profile".to_owned()], vec!["profile".to_owned()]),
+        "the admin-only key is revoked, the others keep only profile"
+    );
+}
+
+#[tokio::test]
+async fn demoting_through_an_admin_change_narrows_every_stored_grant_in_the_same_change() {
+    let db = TestDatabase::new();
+    db.insert(&admin("keeper")).await;
+    let boss = admin_with_admin_grants(&db, "boss").await;
+
+    db.store
+        .admin_update_user(
+            boss.id,
+            &AdminUserChanges {
+                role: Some(Role::User),
+                ..AdminUserChanges::default()
+            },
+            at(HOUR),
+        )
+        .await
+        .expect("demote");
+
+    assert_eq!(
+        stored_grants(&db, &boss),
+        (vec!["profile".to_owned()], vec!["profile".to_owned()])
+    );
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use portcullis_domain::ports::{ApiKeyStore, UserStore};
-use portcullis_domain::{ApiKeyHash, ApiKeyId, Scope, ScopeSet, StoreError, UserId};
+use portcullis_domain::{ApiKeyHash, ApiKeyId, PageRequest, Scope, ScopeSet, StoreError, UserId};
 
 use crate::support::{
     DAY, HOUR, TestDatabase, alice, at, fresh_token_hash, listed, new_api_key, t0, unix_at, user,
@@ -30,7 +30,12 @@ async fn a_users_keys_are_listed_newest_first_expired_ones_included_and_no_one_e
     }
     db.create_key(&new_api_key(&bob, at(HOUR * 5))).await;
 
-    let keys = db.store.list_api_keys(alice.id).await.expect("list");
+    let keys = db
+        .store
+        .list_api_keys(alice.id, &PageRequest::default())
+        .await
+        .expect("list")
+        .items;
 
     assert_eq!(
         keys,
@@ -38,9 +43,10 @@ async fn a_users_keys_are_listed_newest_first_expired_ones_included_and_no_one_e
     );
     let nobodys = db
         .store
-        .list_api_keys(UserId::random())
+        .list_api_keys(UserId::random(), &PageRequest::default())
         .await
-        .expect("list");
+        .expect("list")
+        .items;
     assert!(nobodys.is_empty());
 }
 
@@ -56,9 +62,10 @@ async fn keys_created_in_the_same_second_are_listed_in_a_stable_order() {
 
     let listed_ids: Vec<ApiKeyId> = db
         .store
-        .list_api_keys(alice.id)
+        .list_api_keys(alice.id, &PageRequest::default())
         .await
         .expect("list")
+        .items
         .into_iter()
         .map(|key| key.id)
         .collect();
@@ -73,7 +80,10 @@ async fn a_key_for_a_user_that_does_not_exist_is_not_found() {
     let db = TestDatabase::new();
     let ghost = alice();
 
-    let result = db.store.create_api_key(&new_api_key(&ghost, t0())).await;
+    let result = db
+        .store
+        .create_api_key(&new_api_key(&ghost, t0()), 100)
+        .await;
 
     assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
     assert_eq!(db.count("api_keys"), 0);
@@ -104,7 +114,11 @@ async fn a_revoked_key_leaves_the_listing_and_cannot_be_revoked_twice() {
     assert!(first);
     assert!(!second);
     assert_eq!(
-        db.store.list_api_keys(alice.id).await.expect("list"),
+        db.store
+            .list_api_keys(alice.id, &PageRequest::default())
+            .await
+            .expect("list")
+            .items,
         vec![listed(&kept)]
     );
     // The second attempt did not move the time of the revocation.
@@ -135,7 +149,11 @@ async fn someone_elses_key_or_an_unknown_key_is_not_revoked() {
     assert!(!by_bob);
     assert!(!unknown);
     assert_eq!(
-        db.store.list_api_keys(alice.id).await.expect("list"),
+        db.store
+            .list_api_keys(alice.id, &PageRequest::default())
+            .await
+            .expect("list")
+            .items,
         vec![listed(&alices)]
     );
     assert_eq!(db.key_use(alices.id).revoked_at, None);
@@ -248,9 +266,10 @@ async fn the_last_use_is_recorded_at_first_use_and_then_at_most_once_a_minute() 
 
     let listed_key = db
         .store
-        .list_api_keys(alice.id)
+        .list_api_keys(alice.id, &PageRequest::default())
         .await
         .expect("list")
+        .items
         .pop()
         .expect("the key is listed");
     assert_eq!(listed_key.last_used_at, Some(at(HOUR * 2)));
@@ -279,7 +298,11 @@ async fn deleting_the_owner_deletes_its_keys_and_no_one_elses() {
         .expect("authenticate");
     assert_eq!(found, None);
     assert_eq!(
-        db.store.list_api_keys(bob.id).await.expect("list"),
+        db.store
+            .list_api_keys(bob.id, &PageRequest::default())
+            .await
+            .expect("list")
+            .items,
         vec![listed(&bobs)]
     );
 }

@@ -1,5 +1,6 @@
 //! The database file itself: pragmas, cascades, reopening, migrations.
 
+use portcullis_domain::PageRequest;
 use portcullis_domain::ports::{ApiKeyStore, UserStore};
 use portcullis_storage::{SqliteStore, StorageError};
 
@@ -25,6 +26,7 @@ async fn pooled_connections_use_wal_foreign_keys_a_busy_timeout_and_normal_sync(
         assert!(settings.foreign_keys);
         assert_eq!(settings.busy_timeout_ms, 5000);
         assert_eq!(settings.synchronous, 1, "NORMAL");
+        assert!(settings.secure_delete, "deleted content is overwritten");
     }
 }
 
@@ -181,6 +183,49 @@ async fn a_database_of_the_first_schema_is_upgraded_keeping_its_accounts() {
         .expect("user_version");
     assert_eq!(version, SCHEMA_VERSION);
     let key = new_api_key(&alice, t0());
-    store.create_api_key(&key).await.expect("create a key");
-    assert_eq!(store.list_api_keys(alice.id).await.expect("list").len(), 1);
+    store.create_api_key(&key, 100).await.expect("create a key");
+    assert_eq!(
+        store
+            .list_api_keys(alice.id, &PageRequest::default())
+            .await
+            .expect("list")
+            .items
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_held_write_lock_makes_the_write_probe_fail_as_unavailable_within_about_a_second() {
+    use portcullis_domain::StoreError;
+
+    let db = TestDatabase::new();
+    db.store.ensure_writable().await.expect("writable at first");
+    let lock = SqliteStore::hold_write_lock_for_tests(&db.path()).expect("take the write lock");
+
+    let started = std::time::Instant::now();
+    let probed = db.store.ensure_writable().await;
+    let waited = started.elapsed();
+
+    assert!(
+        matches!(probed, Err(StoreError::Unavailable(_))),
+        "{probed:?}"
+    );
+    assert!(
+        waited >= std::time::Duration::from_millis(900)
+            && waited < std::time::Duration::from_secs(4),
+        "waited {waited:?}"
+    );
+    db.store.check_health().await.expect("reads still work");
+    drop(lock);
+    db.store.ensure_writable().await.expect("writable again");
+    // The probe gave the pooled connections their usual wait back.
+    for _ in 0..4 {
+        let settings = db
+            .store
+            .pooled_connection_settings()
+            .await
+            .expect("settings");
+        assert_eq!(settings.busy_timeout_ms, 5000);
+    }
 }

@@ -5,6 +5,7 @@ mod admin;
 mod api_keys;
 mod database;
 mod email_key;
+mod quotas;
 mod refresh;
 mod session_lifecycle;
 mod sessions;

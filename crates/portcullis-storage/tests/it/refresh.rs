@@ -304,10 +304,7 @@ async fn a_replacement_that_collides_with_a_stored_token_fails_and_consumes_noth
         )
         .await;
 
-    assert!(
-        matches!(result, Err(StoreError::Unavailable(_))),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(StoreError::Failed(_))), "{result:?}");
     assert_eq!(db.token_used_at(&session.refresh_token_hash), Some(None));
     assert_eq!(
         db.session_use(session.id).last_used_at,

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use portcullis_domain::ports::SessionStore;
-use portcullis_domain::{NewSession, SessionId, SessionInfo, UserId};
+use portcullis_domain::{NewSession, PageRequest, SessionId, SessionInfo, UserId};
 
 use crate::support::{DAY, HOUR, TestDatabase, alice, at, t0, unix_at, user};
 
@@ -178,9 +178,10 @@ async fn listing_shows_only_live_sessions_most_recently_used_first_ending_at_the
 
     let listed = db
         .store
-        .list_active_sessions(alice.id, now, idle)
+        .list_active_sessions(alice.id, now, idle, &PageRequest::default())
         .await
-        .expect("list");
+        .expect("list")
+        .items;
 
     let info = |session: &NewSession, last_used: Duration, ends: Duration| SessionInfo {
         id: session.id,
@@ -209,9 +210,10 @@ async fn listing_with_an_enormous_idle_timeout_ends_sessions_at_their_absolute_e
 
     let listed = db
         .store
-        .list_active_sessions(alice.id, at(HOUR), Duration::MAX)
+        .list_active_sessions(alice.id, at(HOUR), Duration::MAX, &PageRequest::default())
         .await
-        .expect("list");
+        .expect("list")
+        .items;
 
     let ends: Vec<_> = listed.iter().map(|info| info.expires_at).collect();
     assert_eq!(ends, vec![session.expires_at]);
@@ -225,9 +227,10 @@ async fn listing_the_sessions_of_a_user_without_any_is_empty() {
 
     let listed = db
         .store
-        .list_active_sessions(alice.id, at(HOUR), DAY)
+        .list_active_sessions(alice.id, at(HOUR), DAY, &PageRequest::default())
         .await
-        .expect("list");
+        .expect("list")
+        .items;
 
     assert!(listed.is_empty());
 }

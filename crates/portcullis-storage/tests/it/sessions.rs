@@ -14,7 +14,10 @@ async fn a_new_session_is_active_and_yields_its_user_and_scopes() {
     db.insert(&alice).await;
     let mut session = new_session(&alice, t0());
     session.scopes = ScopeSet::EMPTY.with(Scope::Profile).with(Scope::Admin);
-    db.store.create_session(&session).await.expect("create");
+    db.store
+        .create_session(&session, 100, DAY)
+        .await
+        .expect("create");
 
     let active = db
         .store
@@ -226,7 +229,10 @@ async fn creating_a_session_for_an_unknown_user_is_not_found_and_stores_nothing(
     let db = TestDatabase::new();
     let ghost = alice();
 
-    let result = db.store.create_session(&new_session(&ghost, t0())).await;
+    let result = db
+        .store
+        .create_session(&new_session(&ghost, t0()), 100, DAY)
+        .await;
 
     assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
     let rows: i64 = db

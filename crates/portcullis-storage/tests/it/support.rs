@@ -56,7 +56,7 @@ impl TestDatabase {
     pub async fn start_session(&self, user: &User, started: OffsetDateTime) -> NewSession {
         let session = new_session(user, started);
         self.store
-            .create_session(&session)
+            .create_session(&session, 100, DAY)
             .await
             .expect("create session");
         session
@@ -256,7 +256,7 @@ impl TestDatabase {
     /// Stores `key`.
     pub async fn create_key(&self, key: &NewApiKey) {
         self.store
-            .create_api_key(key)
+            .create_api_key(key, 100)
             .await
             .expect("create api key");
     }

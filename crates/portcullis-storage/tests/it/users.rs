@@ -377,14 +377,14 @@ async fn a_row_that_no_longer_parses_is_unavailable_without_echoing_its_content(
 
     let result = db.store.find_user(alice.id).await;
 
-    let Err(StoreError::Unavailable(text)) = result else {
-        panic!("expected unavailable, got {result:?}");
+    let Err(StoreError::Failed(text)) = result else {
+        panic!("expected a failure, got {result:?}");
     };
     assert!(text.contains("corrupt row"), "{text}");
     assert!(!text.contains("secretvalue"), "{text}");
     let credentials = db.store.find_credentials(&alice.username).await;
     assert!(
-        matches!(credentials, Err(StoreError::Unavailable(_))),
+        matches!(credentials, Err(StoreError::Failed(_))),
         "{credentials:?}"
     );
 }
@@ -399,10 +399,7 @@ async fn health_check_passes_on_a_readable_store_and_fails_without_the_users_tab
         .expect("drop tables");
 
     let result = db.store.check_health().await;
-    assert!(
-        matches!(result, Err(StoreError::Unavailable(_))),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(StoreError::Failed(_))), "{result:?}");
 }
 
 #[tokio::test]
