@@ -18,12 +18,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use portcullis_adapters::{BlockingArgon2Hasher, GovernorAttemptLimiter, HashingLimits, JwtTokens};
 use portcullis_crypto::{Argon2Hasher, Argon2Policy, JwtCodec};
 use portcullis_domain::ports::SystemClock;
 use portcullis_domain::{AuthService, AuthSettings, PasswordPolicy, Ports};
-use portcullis_http::adapters::{
-    BlockingArgon2Hasher, GovernorAttemptLimiter, HashingLimits, JwtTokens,
-};
 use portcullis_http::client_ip::TrustedProxies;
 use portcullis_http::{AppState, HttpOptions};
 use portcullis_storage::SqliteStore;

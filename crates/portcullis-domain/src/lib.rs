@@ -31,6 +31,7 @@
 mod account;
 mod admin;
 mod api_key;
+mod client;
 mod email;
 mod error;
 mod listing;
@@ -53,6 +54,7 @@ pub use api_key::{
     API_KEY_PREFIX, API_KEY_SHOWN_CHARS, ApiKeyHash, ApiKeyId, ApiKeyInfo, ApiKeyName,
     MAX_API_KEY_DAYS, NewApiKey, is_well_formed_api_key,
 };
+pub use client::canonical_ip;
 pub use email::{EmailAddress, normalise_search_term};
 pub use error::{AuthError, ConflictField, FieldError, HashingError, StoreError, TokenError};
 pub use listing::{MAX_LISTING_PAGE_SIZE, Page, PageCursor, PageRequest};

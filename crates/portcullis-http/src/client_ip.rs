@@ -87,10 +87,7 @@ impl TrustedProxies {
 
 /// IPv4-mapped IPv6 addresses are IPv4 addresses.
 pub fn canonical(address: IpAddr) -> IpAddr {
-    match address {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
-        IpAddr::V4(_) => address,
-    }
+    portcullis_domain::canonical_ip(address)
 }
 
 #[cfg(test)]

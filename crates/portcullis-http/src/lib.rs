@@ -5,18 +5,18 @@
 //! [`build_app`] turns an [`AppState`] (the domain's `AuthService`, built
 //! from whatever store and crypto adapters you choose) into a poem
 //! endpoint that serves the API, `/openapi.json` and Swagger UI on
-//! `/docs`. [`adapters`] holds ready-made adapters from `portcullis-crypto`
-//! to the domain's ports.
+//! `/docs`. Ready-made adapters for the domain's ports (hashing, tokens,
+//! rate limits) are in `portcullis-adapters`.
 //!
 //! What it is not: a server. Binding sockets, TLS, configuration and signals
-//! are the binary's job (`apps/portcullis`), and the crate never touches a
-//! database: storage reaches it only through the domain's traits.
+//! are the binary's job (`apps/portcullis`), and the crate depends on no
+//! other Portcullis crate but `portcullis-domain`: storage, hashing and
+//! token signing reach it only through the domain's traits.
 //!
 //! To protect your own poem-openapi operations with Portcullis credentials,
 //! take an [`Authenticated`](security::Authenticated) parameter; its type
 //! parameter names the scope the operation requires.
 
-pub mod adapters;
 pub mod api;
 pub mod client_ip;
 pub mod dto;

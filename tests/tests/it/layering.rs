@@ -9,6 +9,7 @@ const DOMAIN: &str = "portcullis-domain";
 const CRYPTO: &str = "portcullis-crypto";
 const STORAGE: &str = "portcullis-storage";
 const HTTP: &str = "portcullis-http";
+const ADAPTERS: &str = "portcullis-adapters";
 const APP: &str = "portcullis";
 const TESTS: &str = "portcullis-tests";
 
@@ -75,7 +76,7 @@ fn assert_only(graph: &BTreeMap<String, BTreeSet<String>>, package: &str, allowe
 #[test]
 fn every_layered_crate_is_a_workspace_member() {
     let graph = non_dev_dependencies(&metadata());
-    for package in [DOMAIN, CRYPTO, STORAGE, HTTP, APP, TESTS] {
+    for package in [DOMAIN, CRYPTO, STORAGE, HTTP, ADAPTERS, APP, TESTS] {
         assert!(
             graph.contains_key(package),
             "{package} in {:?}",
@@ -98,18 +99,27 @@ fn storage_depends_only_on_domain() {
 }
 
 #[test]
-fn http_depends_on_domain_and_crypto_but_not_storage() {
+fn http_depends_on_the_domain_only() {
     let graph = non_dev_dependencies(&metadata());
-    assert_only(&graph, HTTP, &[DOMAIN, CRYPTO]);
+    assert_only(&graph, HTTP, &[DOMAIN]);
     let edges = workspace_edges(&graph, HTTP);
     assert!(
         edges.contains(DOMAIN),
         "{HTTP} -> {DOMAIN} is missing: {edges:?}"
     );
-    assert!(
-        edges.contains(CRYPTO),
-        "{HTTP} -> {CRYPTO} is missing: {edges:?}"
-    );
+}
+
+#[test]
+fn adapters_depend_on_domain_and_crypto_only() {
+    let graph = non_dev_dependencies(&metadata());
+    assert_only(&graph, ADAPTERS, &[DOMAIN, CRYPTO]);
+    let edges = workspace_edges(&graph, ADAPTERS);
+    for library in [DOMAIN, CRYPTO] {
+        assert!(
+            edges.contains(library),
+            "{ADAPTERS} -> {library} is missing: {edges:?}"
+        );
+    }
 }
 
 #[test]
@@ -137,12 +147,33 @@ fn only_the_app_and_the_tests_depend_on_the_app_or_on_storage() {
 fn the_app_wires_every_library_crate() {
     let graph = non_dev_dependencies(&metadata());
     let edges = workspace_edges(&graph, APP);
-    for library in [DOMAIN, CRYPTO, STORAGE, HTTP] {
+    for library in [DOMAIN, CRYPTO, STORAGE, HTTP, ADAPTERS] {
         assert!(
             edges.contains(library),
             "{APP} -> {library} is missing: {edges:?}"
         );
     }
+}
+
+#[test]
+fn adapters_use_no_http_or_database_crate() {
+    let metadata = metadata();
+    let forbidden = ["poem", "poem-openapi", "rusqlite", "r2d2", "r2d2_sqlite"];
+    let offending: Vec<String> = metadata
+        .workspace_packages()
+        .into_iter()
+        .filter(|package| package.name.as_str() == ADAPTERS)
+        .flat_map(|package| package.dependencies.iter())
+        .filter(|dependency| {
+            dependency.kind != DependencyKind::Development
+                && forbidden.contains(&dependency.name.as_str())
+        })
+        .map(|dependency| format!("{ADAPTERS} -> {}", dependency.name))
+        .collect();
+    assert!(
+        offending.is_empty(),
+        "HTTP or SQLite in the adapters: {offending:?}"
+    );
 }
 
 #[test]

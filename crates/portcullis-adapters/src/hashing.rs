@@ -1,27 +1,14 @@
-//! Adapters from `portcullis-crypto` to the domain's ports, with the runtime
-//! concerns the crypto crate deliberately lacks: hashing on blocking threads
-//! with bounded concurrency and a bounded queue.
+//! argon2id behind the domain's `PasswordHasher` port, on dedicated threads.
 
-use std::net::{IpAddr, Ipv6Addr};
-use std::num::NonZeroU32;
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use governor::clock::{Clock as _, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use portcullis_crypto::{Argon2Hasher, Argon2Workspace, JwtCodec, JwtError, PasswordCheck};
-use portcullis_domain::ports::{
-    AttemptLimiter, PasswordHasher, PasswordVerification, RateLimited, TokenIssuer, TokenVerifier,
-};
-use portcullis_domain::{
-    API_KEY_PREFIX, AccessTokenClaims, ApiKeyHash, HashingError, Password, PasswordHashString,
-    RefreshTokenHash, ScopeSet, SessionId, TokenError, UserId,
-};
+use portcullis_crypto::{Argon2Hasher, Argon2Workspace, PasswordCheck};
+use portcullis_domain::ports::{PasswordHasher, PasswordVerification};
+use portcullis_domain::{HashingError, Password, PasswordHashString};
 use secrecy::{ExposeSecret, SecretString};
-use time::OffsetDateTime;
-use uuid::Uuid;
 
 /// How much password hashing may happen at once.
 #[derive(Debug, Clone, Copy)]
@@ -173,188 +160,6 @@ impl PasswordHasher for BlockingArgon2Hasher {
     }
 }
 
-/// RFC 9068 access tokens and opaque refresh tokens behind the domain's
-/// [`TokenIssuer`] and [`TokenVerifier`] ports.
-#[derive(Debug, Clone)]
-pub struct JwtTokens {
-    codec: Option<JwtCodec>,
-}
-
-impl JwtTokens {
-    /// Wraps a configured codec.
-    pub fn new(codec: JwtCodec) -> Self {
-        Self { codec: Some(codec) }
-    }
-
-    /// Opaque tokens only: signing or verifying an access token fails. For
-    /// processes that must never touch the signing key (the administration
-    /// commands).
-    pub fn without_access_tokens() -> Self {
-        Self { codec: None }
-    }
-}
-
-impl TokenIssuer for JwtTokens {
-    fn issue_access_token(&self, claims: &AccessTokenClaims) -> Result<String, TokenError> {
-        let Some(codec) = &self.codec else {
-            return Err(TokenError::Signing(
-                "this process has no signing key".to_owned(),
-            ));
-        };
-        let issued_at = claims.issued_at.unix_timestamp();
-        codec
-            .encode(&portcullis_crypto::AccessTokenClaims {
-                iss: codec.issuer().to_owned(),
-                aud: codec.audience().to_owned(),
-                sub: claims.user_id.to_string(),
-                exp: claims.expires_at.unix_timestamp(),
-                iat: issued_at,
-                nbf: issued_at,
-                jti: claims.token_id.to_string(),
-                sid: claims.session_id.to_string(),
-                scope: claims.scopes.to_string(),
-            })
-            .map_err(|e| TokenError::Signing(e.to_string()))
-    }
-
-    fn new_refresh_token(&self) -> (String, RefreshTokenHash) {
-        let token = portcullis_crypto::generate_opaque_token("");
-        let hash = self.hash_refresh_token(&token);
-        (token, hash)
-    }
-
-    fn hash_refresh_token(&self, token: &str) -> RefreshTokenHash {
-        RefreshTokenHash::from_digest(portcullis_crypto::token_digest(token).to_vec())
-    }
-
-    fn new_api_key(&self) -> (String, ApiKeyHash) {
-        let key = portcullis_crypto::generate_opaque_token(API_KEY_PREFIX);
-        let hash = self.hash_api_key(&key);
-        (key, hash)
-    }
-
-    fn hash_api_key(&self, key: &str) -> ApiKeyHash {
-        ApiKeyHash::from_digest(portcullis_crypto::token_digest(key).to_vec())
-    }
-}
-
-impl TokenVerifier for JwtTokens {
-    fn verify_access_token(
-        &self,
-        token: &str,
-        now: OffsetDateTime,
-    ) -> Result<AccessTokenClaims, TokenError> {
-        let Some(codec) = &self.codec else {
-            return Err(TokenError::Malformed);
-        };
-        let claims = codec
-            .decode(token, now.unix_timestamp())
-            .map_err(|error| match error {
-                JwtError::Malformed => TokenError::Malformed,
-                JwtError::WrongIssuerOrAudience => TokenError::WrongAudience,
-                JwtError::Expired => TokenError::Expired,
-            })?;
-        let uuid = |value: &str| Uuid::parse_str(value).map_err(|_| TokenError::Malformed);
-        let time = |value: i64| {
-            OffsetDateTime::from_unix_timestamp(value).map_err(|_| TokenError::Malformed)
-        };
-        Ok(AccessTokenClaims {
-            user_id: UserId::from_uuid(uuid(&claims.sub)?),
-            session_id: SessionId::from_uuid(uuid(&claims.sid)?),
-            scopes: ScopeSet::parse(&claims.scope).map_err(|_| TokenError::Malformed)?,
-            token_id: uuid(&claims.jti)?,
-            issued_at: time(claims.iat)?,
-            expires_at: time(claims.exp)?,
-        })
-    }
-}
-
-/// governor keyed limiters behind the domain's [`AttemptLimiter`] port: one
-/// keyed by client address (IPv6 by /64, the usual smallest allocation, so a
-/// host cannot rotate through its own addresses), one by username, and one
-/// by user id for API-key creations.
-///
-/// governor never forgets keys on its own (STACK-NOTES 12): call
-/// [`retain_recent`](Self::retain_recent) periodically.
-#[derive(Debug)]
-pub struct GovernorAttemptLimiter {
-    per_ip: DefaultKeyedRateLimiter<IpAddr>,
-    per_user: DefaultKeyedRateLimiter<String>,
-    api_key_creations: DefaultKeyedRateLimiter<UserId>,
-}
-
-impl GovernorAttemptLimiter {
-    /// Allows `per_ip_per_minute` attempts per client address,
-    /// `per_user_per_minute` per username and `api_key_creations_per_minute`
-    /// API-key creations per user, each with a burst of the same size.
-    pub fn new(
-        per_ip_per_minute: NonZeroU32,
-        per_user_per_minute: NonZeroU32,
-        api_key_creations_per_minute: NonZeroU32,
-    ) -> Self {
-        Self {
-            per_ip: RateLimiter::keyed(Quota::per_minute(per_ip_per_minute)),
-            per_user: RateLimiter::keyed(Quota::per_minute(per_user_per_minute)),
-            api_key_creations: RateLimiter::keyed(Quota::per_minute(api_key_creations_per_minute)),
-        }
-    }
-
-    /// Forgets keys whose budget is full again and releases their memory.
-    pub fn retain_recent(&self) {
-        self.per_ip.retain_recent();
-        self.per_ip.shrink_to_fit();
-        self.per_user.retain_recent();
-        self.per_user.shrink_to_fit();
-        self.api_key_creations.retain_recent();
-        self.api_key_creations.shrink_to_fit();
-    }
-
-    /// How many keys are remembered (all limiters).
-    pub fn len(&self) -> usize {
-        self.per_ip.len() + self.per_user.len() + self.api_key_creations.len()
-    }
-
-    /// Whether no key is remembered.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// The limiter key of an address: IPv4 as is, IPv6 by its /64 network.
-pub fn address_key(address: IpAddr) -> IpAddr {
-    match crate::client_ip::canonical(address) {
-        IpAddr::V6(v6) => {
-            let network = u128::from(v6) & !((1u128 << 64) - 1);
-            IpAddr::V6(Ipv6Addr::from(network))
-        }
-        v4 => v4,
-    }
-}
-
-impl AttemptLimiter for GovernorAttemptLimiter {
-    fn check_attempt(&self, client_ip: Option<IpAddr>, username: &str) -> Result<(), RateLimited> {
-        let refuse = |not_until: governor::NotUntil<_>| RateLimited {
-            retry_after: not_until.wait_time_from(DefaultClock::default().now()),
-        };
-        // Without a socket address (in-process tests) all such callers share
-        // one budget rather than escaping the limit.
-        let address = client_ip.map_or(IpAddr::from([0, 0, 0, 0]), address_key);
-        self.per_ip.check_key(&address).map_err(refuse)?;
-        self.per_user
-            .check_key(&username.to_owned())
-            .map_err(refuse)?;
-        Ok(())
-    }
-
-    fn check_api_key_creation(&self, user_id: UserId) -> Result<(), RateLimited> {
-        self.api_key_creations
-            .check_key(&user_id)
-            .map_err(|not_until| RateLimited {
-                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
-            })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use portcullis_crypto::Argon2Policy;
@@ -441,49 +246,5 @@ mod tests {
                 .expect("verify"),
             PasswordVerification::Mismatch
         );
-    }
-
-    #[test]
-    fn issued_access_tokens_verify_back_to_the_same_claims() {
-        let codec = JwtCodec::new(&[7; 32], "portcullis", "portcullis").expect("codec");
-        let tokens = JwtTokens::new(codec);
-        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("time");
-        let claims = AccessTokenClaims {
-            user_id: UserId::random(),
-            session_id: SessionId::random(),
-            scopes: ScopeSet::parse("profile admin").expect("scopes"),
-            token_id: Uuid::new_v4(),
-            issued_at: now,
-            expires_at: now + Duration::from_secs(900),
-        };
-        let token = tokens.issue_access_token(&claims).expect("issue");
-        assert_eq!(tokens.verify_access_token(&token, now), Ok(claims));
-        let much_later = now + Duration::from_secs(3600);
-        assert_eq!(
-            tokens.verify_access_token(&token, much_later),
-            Err(TokenError::Expired)
-        );
-    }
-
-    #[test]
-    fn api_keys_are_prefixed_well_formed_and_hashed() {
-        let tokens = JwtTokens::new(JwtCodec::new(&[7; 32], "i", "a").expect("codec"));
-        let (key, hash) = tokens.new_api_key();
-        assert!(portcullis_domain::is_well_formed_api_key(&key), "{key}");
-        assert_eq!(tokens.hash_api_key(&key), hash);
-        assert_ne!(tokens.new_api_key().0, key);
-    }
-
-    #[test]
-    fn refresh_tokens_are_random_and_stored_as_their_digest() {
-        let tokens = JwtTokens::new(JwtCodec::new(&[7; 32], "i", "a").expect("codec"));
-        let (first, first_hash) = tokens.new_refresh_token();
-        let (second, _) = tokens.new_refresh_token();
-        assert_ne!(first, second);
-        assert!(first.len() >= 43);
-        assert_eq!(tokens.hash_refresh_token(&first), first_hash);
-        // A SHA-256 digest, not the token itself.
-        assert_eq!(first_hash.as_bytes().len(), 32);
-        assert_ne!(first_hash.as_bytes(), first.as_bytes());
     }
 }

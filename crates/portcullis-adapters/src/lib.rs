@@ -1,0 +1,37 @@
+//! Ready-made implementations of the domain's ports that are neither
+//! storage nor HTTP: password hashing with argon2id on a fixed pool of
+//! threads behind a bounded queue ([`BlockingArgon2Hasher`]), RFC 9068
+//! access tokens and opaque refresh tokens and API keys ([`JwtTokens`]), and
+//! per-address, per-username and per-user rate limits with governor
+//! ([`GovernorAttemptLimiter`]).
+//!
+//! They add to `portcullis-crypto` the runtime concerns it deliberately
+//! lacks: threads, queues, deadlines and in-memory limiter state. What this
+//! crate is not: a composition root. It builds no service and reads no
+//! settings; `apps/portcullis` chooses these adapters (or others) and wires
+//! them into `portcullis_domain::AuthService`.
+//!
+//! ```
+//! use std::num::NonZeroU32;
+//!
+//! use portcullis_adapters::GovernorAttemptLimiter;
+//! use portcullis_domain::ports::AttemptLimiter;
+//!
+//! let ten = NonZeroU32::new(10).expect("non-zero");
+//! let limiter = GovernorAttemptLimiter::new(ten, ten, ten);
+//! let client = Some("192.0.2.7".parse()?);
+//! for _ in 0..10 {
+//!     assert!(limiter.check_attempt(client, "alice").is_ok());
+//! }
+//! // The eleventh attempt within the minute is refused, with a wait.
+//! assert!(limiter.check_attempt(client, "alice").is_err());
+//! # Ok::<(), std::net::AddrParseError>(())
+//! ```
+
+mod hashing;
+mod limiter;
+mod tokens;
+
+pub use hashing::{BlockingArgon2Hasher, HashingLimits};
+pub use limiter::{GovernorAttemptLimiter, address_key};
+pub use tokens::JwtTokens;
