@@ -9,8 +9,10 @@
 #                                      as env pairs
 #   stop_server                        SIGTERM and wait
 #
-# Servers started here allow generous login rates (the checks come from one
-# address) and use the default, production argon2 parameters.
+# Servers started here allow generous login and API-key rates and caps (the
+# checks come from one address and a few accounts, and the fuzzer creates
+# keys and sessions by the thousand) and use the default, production argon2
+# parameters.
 
 PORTCULLIS_BIN="${PORTCULLIS_BIN:-target/release/portcullis}"
 
@@ -29,6 +31,9 @@ start_server() {
     PORTCULLIS_DATA_DIR="$dir/data" \
     PORTCULLIS_LOGIN_PER_IP_PER_MIN=1000000 \
     PORTCULLIS_LOGIN_PER_USER_PER_MIN=1000000 \
+    PORTCULLIS_API_KEY_CREATIONS_PER_USER_PER_MIN=1000000 \
+    PORTCULLIS_MAX_API_KEYS_PER_USER=1000000 \
+    PORTCULLIS_MAX_SESSIONS_PER_USER=1000000 \
     PORTCULLIS_LOG_FORMAT=json \
     "$@" "$PORTCULLIS_BIN" serve 2>"$SERVER_LOG" &
   SERVER_PID=$!
