@@ -1,6 +1,11 @@
 //! Test support for the black-box tests: start the real application on port 0
 //! with a fresh temporary data directory and talk HTTP to it.
 
+#![allow(
+    clippy::expect_used,
+    reason = "test support: a set-up that fails must fail the test at once, saying what failed"
+)]
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 

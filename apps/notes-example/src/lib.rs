@@ -11,6 +11,11 @@
 //! Run it with `cargo run -p notes-example`; it takes the same settings as
 //! the `portcullis` binary (`PORTCULLIS_*` variables, flags, `--config`).
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "an embedding example: its notes are its own, not the domain's, and it reads the clock and draws ids directly as a small app would"
+)]
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 

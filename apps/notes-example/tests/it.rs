@@ -1,5 +1,12 @@
 //! The example's own operations work with Portcullis credentials, in-process.
 
+#![allow(
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    clippy::cast_possible_truncation,
+    reason = "tests: a failed set-up panics saying what failed, and tests read the real clock and draw ids as the code under test does"
+)]
+
 use poem::test::TestClient;
 use portcullis::{Settings, SettingsArgs};
 use serde_json::{Value, json};

@@ -15,11 +15,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Parser;
 use portcullis_crypto::{Argon2Hasher, Argon2Policy};
-use portcullis_domain::ports::UserStore;
+use portcullis_domain::ports::{Clock, SystemClock, UserStore};
 use portcullis_domain::{EmailAddress, NewUser, PasswordHashString, Role, User, UserId, Username};
 use portcullis_storage::SqliteStore;
 use serde_json::Value;
-use time::OffsetDateTime;
 
 /// The password of every seeded user.
 const BENCH_PASSWORD: &str = "bench password that is long enough";
@@ -365,7 +364,7 @@ async fn seed(dir: &Path, count: usize, hash: &PasswordHashString) -> anyhow::Re
     let data = dir.join("data");
     std::fs::create_dir_all(&data)?;
     let store = SqliteStore::open(&data.join("portcullis.db"))?;
-    let created_at = OffsetDateTime::now_utc().replace_nanosecond(0)?;
+    let created_at = SystemClock.now().replace_nanosecond(0)?;
     let workers = 4;
     let mut tasks = Vec::new();
     for worker in 0..workers {

@@ -79,7 +79,7 @@ fn main() -> ExitCode {
     let settings = match Settings::resolve(&cli.settings) {
         Ok(settings) => settings,
         Err(ConfigError(message)) => {
-            eprintln!("portcullis: {message}");
+            print_error(&message);
             return ExitCode::from(2);
         }
     };
@@ -102,7 +102,7 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("portcullis: cannot start the async runtime: {error}");
+            print_error(&format!("cannot start the async runtime: {error}"));
             return ExitCode::FAILURE;
         }
     };
@@ -124,11 +124,11 @@ fn main() -> ExitCode {
         // A setting the machine cannot honour (found only once running,
         // like the open-file limit) is a configuration error like any other.
         Err(error) if error.downcast_ref::<ConfigError>().is_some() => {
-            eprintln!("portcullis: {error:#}");
+            print_error(&format!("{error:#}"));
             ExitCode::from(2)
         }
         Err(error) => {
-            eprintln!("portcullis: {error:#}");
+            print_error(&format!("{error:#}"));
             ExitCode::FAILURE
         }
     }
@@ -206,23 +206,30 @@ fn report(result: Result<User, AuthError>) -> ExitCode {
         )),
         Err(AuthError::Validation(errors)) => {
             for error in errors {
-                eprintln!("portcullis: {}: {}", error.field, error.message);
+                print_error(&format!("{}: {}", error.field, error.message));
             }
             ExitCode::FAILURE
         }
         Err(AuthError::Conflict(field)) => {
-            eprintln!("portcullis: this {} is already taken", field.field_name());
+            print_error(&format!("this {} is already taken", field.field_name()));
             ExitCode::FAILURE
         }
         Err(AuthError::NotFound) => {
-            eprintln!("portcullis: no such user");
+            print_error("no such user");
             ExitCode::FAILURE
         }
         Err(error) => {
-            eprintln!("portcullis: {error}");
+            print_error(&format!("{error}"));
             ExitCode::FAILURE
         }
     }
+}
+
+/// One error line on stderr, `portcullis: ` first, as the tests and
+/// scripts read it.
+#[allow(clippy::print_stderr, reason = "command errors go to stderr")]
+fn print_error(message: &str) {
+    eprintln!("portcullis: {message}");
 }
 
 #[allow(clippy::print_stdout, reason = "command output goes to stdout")]

@@ -120,7 +120,7 @@ mod tests {
             user_id: UserId::random(),
             session_id: SessionId::random(),
             scopes: ScopeSet::parse("profile admin").expect("scopes"),
-            token_id: Uuid::new_v4(),
+            token_id: portcullis_domain::new_token_id(),
             issued_at: now,
             expires_at: now + Duration::from_secs(900),
         };

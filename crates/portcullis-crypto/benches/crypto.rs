@@ -3,6 +3,13 @@
 //! `cargo bench -p portcullis-crypto`. The argon2 figure is the unit of the
 //! login-throughput limit that `just bench` compares against.
 
+#![allow(
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    clippy::cast_possible_truncation,
+    reason = "tests: a failed set-up panics saying what failed, and tests read the real clock and draw ids as the code under test does"
+)]
+
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};

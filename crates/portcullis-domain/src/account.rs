@@ -122,6 +122,10 @@ pub struct UserId(Uuid);
 
 impl UserId {
     /// A new random user id.
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the one place these ids are drawn"
+    )]
     pub fn random() -> Self {
         Self(Uuid::new_v4())
     }

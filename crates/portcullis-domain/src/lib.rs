@@ -70,5 +70,5 @@ pub use service::{
 };
 pub use session::{
     AccessTokenClaims, NewSession, RefreshOutcome, RefreshTokenHash, RefreshTokenOwner, SessionId,
-    SessionInfo,
+    SessionInfo, new_token_id,
 };

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 mod verification;
 
@@ -1044,7 +1043,7 @@ impl AuthService {
                 user_id: user.id,
                 session_id,
                 scopes,
-                token_id: Uuid::new_v4(),
+                token_id: crate::session::new_token_id(),
                 issued_at: now,
                 expires_at: later(now, self.settings.access_token_ttl)?,
             })
@@ -1138,7 +1137,10 @@ fn later(now: OffsetDateTime, duration: Duration) -> Result<OffsetDateTime, Auth
 /// A limiter's refusal as the use-cases report it: whole seconds, at least 1.
 fn rate_limited(limited: RateLimited) -> AuthError {
     AuthError::RateLimited {
-        retry_after_secs: limited.retry_after.as_secs_f64().ceil().max(1.0) as u64,
+        // Rounded up to whole seconds, so a client that waits that long is let in.
+        retry_after_secs: (limited.retry_after.as_secs()
+            + u64::from(limited.retry_after.subsec_nanos() > 0))
+        .max(1),
     }
 }
 

@@ -12,8 +12,21 @@ use crate::scope::ScopeSet;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SessionId(Uuid);
 
+/// A new random access-token id (`jti`): each token gets its own.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the one place token ids are drawn"
+)]
+pub fn new_token_id() -> Uuid {
+    Uuid::new_v4()
+}
+
 impl SessionId {
     /// A new random session id.
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the one place these ids are drawn"
+    )]
     pub fn random() -> Self {
         Self(Uuid::new_v4())
     }

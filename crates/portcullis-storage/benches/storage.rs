@@ -3,6 +3,13 @@
 //! `cargo bench -p portcullis-storage`. Each iteration includes the hop to
 //! tokio's blocking pool and back, as in the server.
 
+#![allow(
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    clippy::cast_possible_truncation,
+    reason = "tests: a failed set-up panics saying what failed, and tests read the real clock and draw ids as the code under test does"
+)]
+
 use std::hint::black_box;
 use std::time::Duration;
 

@@ -5,12 +5,11 @@
 
 #![allow(clippy::print_stdout)]
 
-use portcullis_domain::ports::UserStore;
+use portcullis_domain::ports::{Clock, SystemClock, UserStore};
 use portcullis_domain::{
     EmailAddress, FullName, NewUser, PasswordHashString, Role, User, UserId, Username,
 };
 use portcullis_storage::SqliteStore;
-use time::OffsetDateTime;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -19,7 +18,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = SqliteStore::open(&path)?;
     println!("opened {}", store.path().display());
 
-    let now = OffsetDateTime::now_utc();
+    let now = SystemClock.now();
     let user = User {
         id: UserId::random(),
         username: Username::parse("alice")?,

@@ -2,6 +2,13 @@
 //! port 0 with a fresh temporary data directory (see `portcullis_tests`) and
 //! checks the HTTP contract (`CONTRACT.md`) from the outside.
 
+#![allow(
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    clippy::cast_possible_truncation,
+    reason = "tests: a failed set-up panics saying what failed, and tests read the real clock and draw ids as the code under test does"
+)]
+
 mod abuse;
 mod admin;
 mod credentials;

@@ -1,6 +1,13 @@
 //! Integration tests of `portcullis-storage`: one binary, one fresh database
 //! file in its own temporary directory per test.
 
+#![allow(
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    clippy::cast_possible_truncation,
+    reason = "tests: a failed set-up panics saying what failed, and tests read the real clock and draw ids as the code under test does"
+)]
+
 mod admin;
 mod api_keys;
 mod database;
