@@ -524,7 +524,9 @@ mod tests {
         // the Basic Multilingual Plane it can describe.
         let regex = regex::Regex::new(&expected).expect("the pattern compiles");
         assert!(
-            refused_ranges().iter().all(|&(start, end)| end <= 0xFFFF || start > 0xFFFF),
+            refused_ranges()
+                .iter()
+                .all(|&(start, end)| end <= 0xFFFF || start > 0xFFFF),
             "no refused range straddles U+FFFF"
         );
         for c in (0..=0xFFFF_u32).filter_map(char::from_u32) {
