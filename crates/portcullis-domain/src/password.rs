@@ -73,7 +73,8 @@ impl fmt::Debug for Password {
 }
 
 /// The rules a new password must follow (NIST SP 800-63B-4), applied to its
-/// NFKC form: a minimum and a maximum length counted in code points, no
+/// NFKC form: a minimum and a maximum length counted in code points (of the
+/// typed form too), no
 /// composition rules, no trivial pattern ([`find_trivial_pattern`]), not on
 /// the bundled list of common passwords (also with a trailing run of digits
 /// removed), and not containing the account's own username or email local
@@ -124,15 +125,19 @@ impl PasswordPolicy {
         username: &Username,
         email: &EmailAddress,
     ) -> Result<(), FieldError> {
+        // Both spellings must fit the bounds: the one typed (what the
+        // document's minLength/maxLength and the user count) and the NFKC
+        // one that is stored (normalisation can lengthen or shorten it).
+        let typed_length = password.char_count();
         let password = password.nfkc();
-        let length = password.char_count();
-        if length < self.min_length {
+        let stored_length = password.char_count();
+        if typed_length.min(stored_length) < self.min_length {
             return Err(FieldError::new(
                 field,
                 format!("must be at least {} characters long", self.min_length),
             ));
         }
-        if length > MAX_PASSWORD_LENGTH {
+        if typed_length.max(stored_length) > MAX_PASSWORD_LENGTH {
             return Err(FieldError::new(
                 field,
                 format!("must be at most {MAX_PASSWORD_LENGTH} characters long"),

@@ -90,7 +90,7 @@ pub struct RegisterRequest {
     #[validate(length(max = 100))]
     pub full_name: Option<String>,
     /// At least the configured minimum (default 15) and at most 256 characters,
-    /// counted in code points after NFKC normalisation (the form that is
+    /// counted in code points both as sent and after NFKC normalisation (the form that is
     /// stored and verified, so composed and decomposed accents, or full-width
     /// and ASCII digits, are the same password). "Effective characters" below
     /// are code points that are not white space, not format characters (Cf)
