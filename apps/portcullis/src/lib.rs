@@ -133,11 +133,10 @@ fn build_components(
     ));
     let service = AuthService::new(
         Ports {
-            users: store.clone(),
-            sessions: store.clone(),
-            api_keys: store,
+            store,
             hasher,
-            issuer: tokens.clone(),
+            access_tokens: tokens.clone(),
+            secrets: tokens.clone(),
             verifier: tokens,
             clock: Arc::new(SystemClock),
             limiter: limiter.clone(),

@@ -1,7 +1,7 @@
 //! Access tokens (JWT) and opaque secrets behind the domain's token ports.
 
 use portcullis_crypto::{JwtCodec, JwtError};
-use portcullis_domain::ports::{TokenIssuer, TokenVerifier};
+use portcullis_domain::ports::{AccessTokenSigner, OpaqueSecrets, TokenVerifier};
 use portcullis_domain::{
     API_KEY_PREFIX, AccessTokenClaims, ApiKeyHash, RefreshTokenHash, ScopeSet, SessionId,
     TokenError, UserId,
@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// RFC 9068 access tokens and opaque refresh tokens behind the domain's
-/// [`TokenIssuer`] and [`TokenVerifier`] ports.
+/// [`AccessTokenSigner`], [`TokenVerifier`] and [`OpaqueSecrets`] ports.
 #[derive(Debug, Clone)]
 pub struct JwtTokens {
     codec: Option<JwtCodec>,
@@ -30,8 +30,8 @@ impl JwtTokens {
     }
 }
 
-impl TokenIssuer for JwtTokens {
-    fn issue_access_token(&self, claims: &AccessTokenClaims) -> Result<String, TokenError> {
+impl AccessTokenSigner for JwtTokens {
+    fn sign_access_token(&self, claims: &AccessTokenClaims) -> Result<String, TokenError> {
         let Some(codec) = &self.codec else {
             return Err(TokenError::Signing(
                 "this process has no signing key".to_owned(),
@@ -52,7 +52,9 @@ impl TokenIssuer for JwtTokens {
             })
             .map_err(|e| TokenError::Signing(e.to_string()))
     }
+}
 
+impl OpaqueSecrets for JwtTokens {
     fn new_refresh_token(&self) -> (String, RefreshTokenHash) {
         let token = portcullis_crypto::generate_opaque_token("");
         let hash = self.hash_refresh_token(&token);
@@ -124,7 +126,7 @@ mod tests {
             issued_at: now,
             expires_at: now + Duration::from_secs(900),
         };
-        let token = tokens.issue_access_token(&claims).expect("issue");
+        let token = tokens.sign_access_token(&claims).expect("issue");
         assert_eq!(tokens.verify_access_token(&token, now), Ok(claims));
         let much_later = now + Duration::from_secs(3600);
         assert_eq!(

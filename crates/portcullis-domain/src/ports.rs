@@ -248,6 +248,16 @@ pub trait ApiKeyStore: Send + Sync {
     ) -> Result<Option<(User, ScopeSet, ApiKeyId)>, StoreError>;
 }
 
+/// Everything the use-cases keep: accounts, sessions and API keys.
+///
+/// One backend implements all three, because several promises span them:
+/// disabling, demoting or deleting a user changes its sessions and keys in
+/// the same transaction. Implemented for every type that implements the
+/// three parts.
+pub trait Store: UserStore + SessionStore + ApiKeyStore {}
+
+impl<T: UserStore + SessionStore + ApiKeyStore + ?Sized> Store for T {}
+
 /// The result of checking a password against a stored hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PasswordVerification {
@@ -282,11 +292,16 @@ pub trait PasswordHasher: Send + Sync {
     ) -> Result<PasswordVerification, HashingError>;
 }
 
-/// Issues access and refresh tokens.
-pub trait TokenIssuer: Send + Sync {
-    /// Signs an access token for these claims.
-    fn issue_access_token(&self, claims: &AccessTokenClaims) -> Result<String, TokenError>;
+/// Signs access tokens.
+pub trait AccessTokenSigner: Send + Sync {
+    /// Signs an access token for these claims with the current signing key.
+    fn sign_access_token(&self, claims: &AccessTokenClaims) -> Result<String, TokenError>;
+}
 
+/// Opaque secrets: refresh tokens and API keys, and the hashes under which
+/// they are stored. Never a signing key: a process that holds no key (the
+/// administration commands) still has these.
+pub trait OpaqueSecrets: Send + Sync {
     /// A new opaque refresh token (at least 256 random bits) and its hash.
     fn new_refresh_token(&self) -> (String, RefreshTokenHash);
 

@@ -40,24 +40,31 @@ impl AuthService {
         stored: Option<&PasswordHashString>,
     ) -> Result<TypedPasswordCheck, HashingError> {
         if typed.is_nfkc() {
-            return Ok(match self.hasher.verify_password(typed, stored).await? {
-                PasswordVerification::Match { needs_rehash } => TypedPasswordCheck::Match {
-                    rehash: needs_rehash,
+            return Ok(
+                match self.ports.hasher.verify_password(typed, stored).await? {
+                    PasswordVerification::Match { needs_rehash } => TypedPasswordCheck::Match {
+                        rehash: needs_rehash,
+                    },
+                    PasswordVerification::Mismatch => TypedPasswordCheck::Mismatch,
                 },
-                PasswordVerification::Mismatch => TypedPasswordCheck::Mismatch,
-            });
+            );
         }
         let normalised = typed.nfkc();
-        match self.hasher.verify_password(&normalised, stored).await? {
+        match self
+            .ports
+            .hasher
+            .verify_password(&normalised, stored)
+            .await?
+        {
             PasswordVerification::Match { needs_rehash } => {
                 // The same work as the raw-form attempt below would cost.
-                self.hasher.verify_password(typed, None).await?;
+                self.ports.hasher.verify_password(typed, None).await?;
                 Ok(TypedPasswordCheck::Match {
                     rehash: needs_rehash,
                 })
             }
             PasswordVerification::Mismatch => {
-                match self.hasher.verify_password(typed, stored).await? {
+                match self.ports.hasher.verify_password(typed, stored).await? {
                     PasswordVerification::Match { .. } => {
                         Ok(TypedPasswordCheck::Match { rehash: true })
                     }

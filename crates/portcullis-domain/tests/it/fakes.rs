@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use portcullis_domain::ports::{
-    ApiKeyStore, Clock, PasswordHasher, PasswordVerification, SessionStore, TokenIssuer,
-    TokenVerifier, UserStore,
+    AccessTokenSigner, ApiKeyStore, Clock, OpaqueSecrets, PasswordHasher, PasswordVerification,
+    SessionStore, TokenVerifier, UserStore,
 };
 use portcullis_domain::{
     AccessTokenClaims, AuthService, AuthSettings, ConflictField, EmailAddress, HashingError,
@@ -711,8 +711,8 @@ pub struct PlainTokens {
     pub issued: Mutex<HashMap<String, AccessTokenClaims>>,
 }
 
-impl TokenIssuer for PlainTokens {
-    fn issue_access_token(&self, claims: &AccessTokenClaims) -> Result<String, TokenError> {
+impl AccessTokenSigner for PlainTokens {
+    fn sign_access_token(&self, claims: &AccessTokenClaims) -> Result<String, TokenError> {
         let token = format!("token-{}", claims.token_id);
         self.issued
             .lock()
@@ -720,7 +720,9 @@ impl TokenIssuer for PlainTokens {
             .insert(token.clone(), claims.clone());
         Ok(token)
     }
+}
 
+impl OpaqueSecrets for PlainTokens {
     fn new_refresh_token(&self) -> (String, RefreshTokenHash) {
         let token = format!("refresh-{}", uuid::Uuid::new_v4());
         let hash = self.hash_refresh_token(&token);
@@ -855,11 +857,10 @@ impl Harness {
         };
         let service = AuthService::new(
             Ports {
-                users: store.clone(),
-                sessions: store.clone(),
-                api_keys: store.clone(),
+                store: store.clone(),
                 hasher: hasher.clone(),
-                issuer: tokens.clone(),
+                access_tokens: tokens.clone(),
+                secrets: tokens.clone(),
                 verifier: tokens,
                 clock: clock.clone(),
                 limiter: limiter.clone(),

@@ -196,11 +196,10 @@ async fn lifetimes_beyond_any_timestamp_fail_the_login_cleanly_instead_of_panick
     ] {
         let service = AuthService::new(
             Ports {
-                users: harness.store.clone(),
-                sessions: harness.store.clone(),
-                api_keys: harness.store.clone(),
+                store: harness.store.clone(),
                 hasher: harness.hasher.clone(),
-                issuer: tokens.clone(),
+                access_tokens: tokens.clone(),
+                secrets: tokens.clone(),
                 verifier: tokens.clone(),
                 clock: harness.clock.clone(),
                 limiter: harness.limiter.clone(),

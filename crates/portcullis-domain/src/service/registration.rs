@@ -1,0 +1,93 @@
+//! New accounts.
+
+use super::{AuthService, ClientInfo};
+use crate::account::{FullName, NewUser, Role, User, UserId, Username};
+use crate::email::EmailAddress;
+use crate::error::AuthError;
+use crate::password::Password;
+
+/// A registration as submitted. Parsing happens in [`AuthService::register`],
+/// which reports every invalid field at once.
+#[derive(Debug)]
+pub struct RegistrationRequest {
+    /// Desired username.
+    pub username: String,
+    /// Email address.
+    pub email: String,
+    /// Optional display name.
+    pub full_name: Option<String>,
+    /// The new password.
+    pub password: Password,
+}
+
+impl AuthService {
+    /// Creates an ordinary account. Counts as a credential check for the
+    /// attempt limiter (per client address and per requested username).
+    pub async fn register(
+        &self,
+        request: RegistrationRequest,
+        client: &ClientInfo,
+    ) -> Result<User, AuthError> {
+        self.limit_attempt(client.ip, &request.username)?;
+        self.create_user(request, Role::User).await
+    }
+
+    /// Creates an account with the given role (the CLI uses this to make the
+    /// first admin). Every invalid field is reported at once.
+    pub async fn create_user(
+        &self,
+        request: RegistrationRequest,
+        role: Role,
+    ) -> Result<User, AuthError> {
+        let mut errors = Vec::new();
+        let username = Username::parse(&request.username)
+            .map_err(|e| errors.push(e))
+            .ok();
+        let email = EmailAddress::parse(&request.email)
+            .map_err(|e| errors.push(e))
+            .ok();
+        let full_name = request
+            .full_name
+            .as_deref()
+            .map(FullName::parse)
+            .transpose()
+            .map_err(|e| errors.push(e))
+            .ok()
+            .flatten();
+        if let (Some(username), Some(email)) = (&username, &email)
+            && let Err(error) =
+                self.settings
+                    .password_policy
+                    .check(&request.password, username, email)
+        {
+            errors.push(error);
+        }
+        let (Some(username), Some(email), true) = (username, email, errors.is_empty()) else {
+            return Err(AuthError::Validation(errors));
+        };
+        self.ports.store.ensure_writable().await?;
+        // The policy judged the NFKC form; that is also the form stored.
+        let password_hash = self
+            .ports
+            .hasher
+            .hash_password(&request.password.nfkc())
+            .await?;
+        let user = User {
+            id: UserId::random(),
+            username,
+            email,
+            full_name,
+            role,
+            disabled: false,
+            created_at: self.now(),
+        };
+        self.ports
+            .store
+            .insert_user(&NewUser {
+                user: user.clone(),
+                password_hash,
+            })
+            .await?;
+        Ok(user)
+    }
+}
