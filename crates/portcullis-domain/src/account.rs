@@ -4,10 +4,10 @@
 use std::fmt;
 
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::email::EmailAddress;
 use crate::error::FieldError;
+use crate::password::{Password, PasswordPolicy};
 use crate::scope::{Scope, ScopeSet};
 use crate::unicode::is_format_control_or_separator;
 
@@ -116,36 +116,10 @@ impl fmt::Debug for PasswordHashString {
     }
 }
 
-/// Identifies a user; a random UUID.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct UserId(Uuid);
-
-impl UserId {
-    /// A new random user id.
-    #[allow(
-        clippy::disallowed_methods,
-        reason = "the one place these ids are drawn"
-    )]
-    pub fn random() -> Self {
-        Self(Uuid::new_v4())
-    }
-
-    /// Wraps an existing id.
-    pub fn from_uuid(id: Uuid) -> Self {
-        Self(id)
-    }
-
-    /// The underlying UUID.
-    pub fn as_uuid(&self) -> Uuid {
-        self.0
-    }
-}
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+crate::id::uuid_id!(
+    /// Identifies a user; a random UUID.
+    UserId
+);
 
 /// What an account may be granted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -171,6 +145,24 @@ impl Role {
             "user" => Some(Self::User),
             "admin" => Some(Self::Admin),
             _ => None,
+        }
+    }
+
+    /// The role a list of role names grants, as the admin API takes it: the
+    /// list must be non-empty and name only `user` and `admin`; naming
+    /// `admin` makes an admin. Otherwise an error on `field`.
+    pub fn parse_list<S: AsRef<str>>(names: &[S], field: &'static str) -> Result<Self, FieldError> {
+        let parsed: Option<Vec<Role>> = names
+            .iter()
+            .map(|name| Self::parse(name.as_ref()))
+            .collect();
+        match parsed {
+            Some(roles) if roles.contains(&Role::Admin) => Ok(Role::Admin),
+            Some(roles) if !roles.is_empty() => Ok(Role::User),
+            _ => Err(FieldError::new(
+                field,
+                "must list `user` and/or `admin`, nothing else",
+            )),
         }
     }
 
@@ -220,6 +212,68 @@ pub struct NewUser {
     pub password_hash: PasswordHashString,
 }
 
+/// A new account's identity, parsed from what was submitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAccount {
+    /// Login name.
+    pub username: Username,
+    /// Contact address.
+    pub email: EmailAddress,
+    /// Optional display name.
+    pub full_name: Option<FullName>,
+}
+
+impl NewAccount {
+    /// Parses a registration's fields and checks its password against
+    /// `policy` (which needs the parsed username and email, so it is judged
+    /// only when both parse). Every invalid field is reported at once, in
+    /// the order username, email, full name, password.
+    ///
+    /// ```
+    /// use portcullis_domain::{NewAccount, Password, PasswordPolicy};
+    ///
+    /// let policy = PasswordPolicy::default();
+    /// let password = Password::new("correct horse battery staple".to_owned());
+    /// let account = NewAccount::parse("Alice", "alice@example.com", None, &password, &policy)
+    ///     .expect("valid");
+    /// assert_eq!(account.username.as_str(), "alice");
+    ///
+    /// let errors = NewAccount::parse("a", "nope", None, &password, &policy).unwrap_err();
+    /// let fields: Vec<&str> = errors.iter().map(|e| e.field).collect();
+    /// assert_eq!(fields, ["username", "email"]);
+    /// ```
+    pub fn parse(
+        username: &str,
+        email: &str,
+        full_name: Option<&str>,
+        password: &Password,
+        policy: &PasswordPolicy,
+    ) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let username = Username::parse(username).map_err(|e| errors.push(e)).ok();
+        let email = EmailAddress::parse(email).map_err(|e| errors.push(e)).ok();
+        let full_name = full_name
+            .map(FullName::parse)
+            .transpose()
+            .map_err(|e| errors.push(e))
+            .ok()
+            .flatten();
+        if let (Some(username), Some(email)) = (&username, &email)
+            && let Err(error) = policy.check(password, username, email)
+        {
+            errors.push(error);
+        }
+        match (username, email, errors.is_empty()) {
+            (Some(username), Some(email), true) => Ok(Self {
+                username,
+                email,
+                full_name,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
 /// Changes to an account's profile; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct ProfileChanges {
@@ -229,9 +283,71 @@ pub struct ProfileChanges {
     pub full_name: Option<Option<FullName>>,
 }
 
+impl ProfileChanges {
+    /// Parses the optional profile fields of an update (absent: unchanged;
+    /// `Some(None)` name: cleared), adding every error to `errors` so that
+    /// a caller can report them with its own fields' errors.
+    pub fn parse(
+        email: Option<&str>,
+        full_name: Option<Option<&str>>,
+        errors: &mut Vec<FieldError>,
+    ) -> Self {
+        let email = match email.map(EmailAddress::parse) {
+            Some(Ok(email)) => Some(email),
+            Some(Err(error)) => {
+                errors.push(error);
+                None
+            }
+            None => None,
+        };
+        let full_name = match full_name {
+            Some(Some(name)) => match FullName::parse(name) {
+                Ok(name) => Some(Some(name)),
+                Err(error) => {
+                    errors.push(error);
+                    None
+                }
+            },
+            Some(None) => Some(None),
+            None => None,
+        };
+        Self { email, full_name }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_role_list_grants_admin_when_it_names_admin_and_refuses_anything_else() {
+        assert_eq!(Role::parse_list(&["user"], "roles"), Ok(Role::User));
+        assert_eq!(
+            Role::parse_list(&["user", "admin"], "roles"),
+            Ok(Role::Admin)
+        );
+        assert_eq!(Role::parse_list(&["admin"], "roles"), Ok(Role::Admin));
+        for bad in [&[][..], &["root"], &["user", "Admin"], &["user admin"]] {
+            let error = Role::parse_list(bad, "roles").expect_err("refused");
+            assert_eq!(error.field, "roles", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn profile_changes_parse_every_field_and_collect_every_error() {
+        let mut errors = Vec::new();
+        let changes = ProfileChanges::parse(Some("a@example.com"), Some(None), &mut errors);
+        assert!(errors.is_empty());
+        assert_eq!(
+            changes.email.map(|e| e.to_string()).as_deref(),
+            Some("a@example.com")
+        );
+        assert_eq!(changes.full_name, Some(None));
+        let changes = ProfileChanges::parse(Some("nope"), Some(Some("bad\u{0}name")), &mut errors);
+        let fields: Vec<&str> = errors.iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["email", "full_name"]);
+        assert!(changes.email.is_none() && changes.full_name.is_none());
+    }
 
     #[test]
     fn username_is_lowercased_and_restricted_to_its_alphabet() {

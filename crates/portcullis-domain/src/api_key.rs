@@ -3,7 +3,6 @@
 use std::fmt;
 
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::account::UserId;
 use crate::error::FieldError;
@@ -18,36 +17,10 @@ pub const MAX_API_KEY_DAYS: u32 = 3650;
 const API_KEY_SECRET_CHARS: usize = 43;
 const API_KEY_NAME_MAX: usize = 64;
 
-/// Identifies an API key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ApiKeyId(Uuid);
-
-impl ApiKeyId {
-    /// A new random id.
-    #[allow(
-        clippy::disallowed_methods,
-        reason = "the one place these ids are drawn"
-    )]
-    pub fn random() -> Self {
-        Self(Uuid::new_v4())
-    }
-
-    /// Wraps an existing id.
-    pub fn from_uuid(id: Uuid) -> Self {
-        Self(id)
-    }
-
-    /// The underlying UUID.
-    pub fn as_uuid(&self) -> Uuid {
-        self.0
-    }
-}
-
-impl fmt::Display for ApiKeyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+crate::id::uuid_id!(
+    /// Identifies an API key.
+    ApiKeyId
+);
 
 /// The hash of an API key: the only form in which it is stored.
 #[derive(Clone, PartialEq, Eq)]

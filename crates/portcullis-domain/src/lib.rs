@@ -34,6 +34,7 @@ mod api_key;
 mod client;
 mod email;
 mod error;
+mod id;
 mod listing;
 mod password;
 pub mod ports;
@@ -43,8 +44,8 @@ mod session;
 mod unicode;
 
 pub use account::{
-    FullName, NewUser, PasswordHashString, ProfileChanges, Role, User, UserCredentials, UserId,
-    Username,
+    FullName, NewAccount, NewUser, PasswordHashString, ProfileChanges, Role, User, UserCredentials,
+    UserId, Username,
 };
 pub use admin::{
     AdminUserChanges, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, UserCursor, UserListQuery, UserPage,

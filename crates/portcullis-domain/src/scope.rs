@@ -73,6 +73,33 @@ impl ScopeSet {
             })
     }
 
+    /// Parses a list of scope names, one name per item, as JSON bodies
+    /// carry them (`["profile", "admin"]`): an item must be exactly a scope
+    /// name, so `"profile admin"` or `" profile"` is unknown. An empty list
+    /// is the empty set.
+    ///
+    /// ```
+    /// use portcullis_domain::{Scope, ScopeSet};
+    ///
+    /// let scopes = ScopeSet::parse_list(["admin", "profile"])?;
+    /// assert_eq!(scopes, ScopeSet::parse("profile admin")?);
+    /// assert!(ScopeSet::parse_list(["profile admin"]).is_err());
+    /// # Ok::<(), portcullis_domain::UnknownScope>(())
+    /// ```
+    pub fn parse_list<I>(names: I) -> Result<Self, UnknownScope>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        names.into_iter().try_fold(Self::EMPTY, |set, name| {
+            let scope = Scope::ALL
+                .into_iter()
+                .find(|scope| scope.as_str() == name.as_ref())
+                .ok_or(UnknownScope)?;
+            Ok(set.with(scope))
+        })
+    }
+
     /// This set plus `scope`.
     #[must_use]
     pub fn with(self, scope: Scope) -> Self {
@@ -131,6 +158,27 @@ impl fmt::Display for ScopeSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_items_must_each_be_exactly_one_scope_name() {
+        assert_eq!(
+            ScopeSet::parse_list(["profile", "admin"]),
+            Ok(ScopeSet::EMPTY.with(Scope::Profile).with(Scope::Admin))
+        );
+        assert_eq!(
+            ScopeSet::parse_list(Vec::<String>::new()),
+            Ok(ScopeSet::EMPTY)
+        );
+        for bad in [
+            &["profile admin"][..],
+            &["", "profile"],
+            &[" profile"],
+            &["root"],
+            &["Profile"],
+        ] {
+            assert_eq!(ScopeSet::parse_list(bad), Err(UnknownScope), "{bad:?}");
+        }
+    }
 
     #[test]
     fn parsing_rejects_unknown_names_and_ignores_repeats() {

@@ -8,9 +8,10 @@ use uuid::Uuid;
 use crate::account::{User, UserId};
 use crate::scope::ScopeSet;
 
-/// Identifies one login session; carried in access tokens as `sid`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SessionId(Uuid);
+crate::id::uuid_id!(
+    /// Identifies one login session; carried in access tokens as `sid`.
+    SessionId
+);
 
 /// A new random access-token id (`jti`): each token gets its own.
 #[allow(
@@ -19,33 +20,6 @@ pub struct SessionId(Uuid);
 )]
 pub fn new_token_id() -> Uuid {
     Uuid::new_v4()
-}
-
-impl SessionId {
-    /// A new random session id.
-    #[allow(
-        clippy::disallowed_methods,
-        reason = "the one place these ids are drawn"
-    )]
-    pub fn random() -> Self {
-        Self(Uuid::new_v4())
-    }
-
-    /// Wraps an existing id (from storage or a verified token).
-    pub fn from_uuid(id: Uuid) -> Self {
-        Self(id)
-    }
-
-    /// The underlying UUID.
-    pub fn as_uuid(&self) -> Uuid {
-        self.0
-    }
-}
-
-impl fmt::Display for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
 }
 
 /// The hash of an opaque refresh token: the only form in which it is stored.

@@ -2,8 +2,8 @@
 
 use std::net::IpAddr;
 
-use super::{AuthService, Principal, gone_is_invalid_token, parse_profile_changes};
-use crate::account::User;
+use super::{AuthService, Principal, gone_is_invalid_token};
+use crate::account::{ProfileChanges, User};
 use crate::error::{AuthError, FieldError, StoreError};
 use crate::password::Password;
 
@@ -43,8 +43,11 @@ impl AuthService {
         client_ip: Option<IpAddr>,
     ) -> Result<User, AuthError> {
         let mut errors: Vec<FieldError> = Vec::new();
-        let changes =
-            parse_profile_changes(request.email.as_deref(), request.full_name, &mut errors);
+        let changes = ProfileChanges::parse(
+            request.email.as_deref(),
+            request.full_name.as_ref().map(Option::as_deref),
+            &mut errors,
+        );
         let reauthenticate_with = match (&request.email, request.current_password) {
             (None, _) => None,
             (Some(_), Some(password)) => Some(password),

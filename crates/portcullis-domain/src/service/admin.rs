@@ -1,9 +1,9 @@
 //! Administration of accounts (admin API and CLI) and health.
 
-use super::{AuthService, parse_profile_changes};
-use crate::account::{Role, User, UserId, Username};
+use super::AuthService;
+use crate::account::{ProfileChanges, Role, User, UserId, Username};
 use crate::admin::{AdminUserChanges, MAX_PAGE_SIZE, UserListQuery, UserPage};
-use crate::error::{AuthError, FieldError};
+use crate::error::AuthError;
 
 /// An admin's changes as submitted.
 #[derive(Debug, Default)]
@@ -46,25 +46,15 @@ impl AuthService {
         let mut errors = Vec::new();
         let role = match update.roles {
             None => None,
-            Some(roles) => {
-                let parsed: Option<Vec<Role>> = roles.iter().map(|r| Role::parse(r)).collect();
-                match parsed {
-                    Some(parsed) if !parsed.is_empty() => Some(if parsed.contains(&Role::Admin) {
-                        Role::Admin
-                    } else {
-                        Role::User
-                    }),
-                    _ => {
-                        errors.push(FieldError::new(
-                            "roles",
-                            "must list `user` and/or `admin`, nothing else",
-                        ));
-                        None
-                    }
-                }
-            }
+            Some(roles) => Role::parse_list(&roles, "roles")
+                .map_err(|error| errors.push(error))
+                .ok(),
         };
-        let profile = parse_profile_changes(update.email.as_deref(), update.full_name, &mut errors);
+        let profile = ProfileChanges::parse(
+            update.email.as_deref(),
+            update.full_name.as_ref().map(Option::as_deref),
+            &mut errors,
+        );
         if !errors.is_empty() {
             return Err(AuthError::Validation(errors));
         }

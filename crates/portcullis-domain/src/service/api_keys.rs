@@ -15,9 +15,9 @@ use crate::scope::ScopeSet;
 pub struct ApiKeyRequest {
     /// Label.
     pub name: String,
-    /// Space-separated scopes; default (`None`): the creating credential's
-    /// scopes. An empty list is refused.
-    pub scopes: Option<String>,
+    /// Scope names, one per item; default (`None`): the creating
+    /// credential's scopes. An empty list is refused.
+    pub scopes: Option<Vec<String>>,
     /// Lifetime in days (1..=3650); default: no expiry.
     pub expires_in_days: Option<u32>,
 }
@@ -27,7 +27,7 @@ impl AuthService {
     /// once. Its scopes default to, and may not exceed, the creating
     /// credential's scopes, so a narrowed token cannot mint a wider key.
     ///
-    /// Bounded twice: every attempt spends the caller's creation budget
+    /// Bounded twice: every well-formed request spends the caller's creation budget
     /// ([`AttemptLimiter::check_api_key_creation`], refused with
     /// [`AuthError::RateLimited`]), and a caller who already has
     /// [`AuthSettings::max_api_keys_per_user`] live keys gets
@@ -37,15 +37,11 @@ impl AuthService {
         principal: &Principal,
         request: ApiKeyRequest,
     ) -> Result<(ApiKeyInfo, String), AuthError> {
-        self.ports
-            .limiter
-            .check_api_key_creation(principal.user.id)
-            .map_err(rate_limited)?;
         let mut errors = Vec::new();
         let name = ApiKeyName::parse(&request.name)
             .map_err(|e| errors.push(e))
             .ok();
-        let scopes = match request.scopes.as_deref().map(ScopeSet::parse) {
+        let scopes = match request.scopes.as_deref().map(ScopeSet::parse_list) {
             None => principal.scopes,
             // An explicit empty list would mean "a key that can do nothing";
             // silently widening it to everything would be worse.
@@ -77,6 +73,12 @@ impl AuthService {
         let (Some(name), true) = (name, errors.is_empty()) else {
             return Err(AuthError::Validation(errors));
         };
+        // After parsing: a request that could never create a key spends no
+        // creation budget.
+        self.ports
+            .limiter
+            .check_api_key_creation(principal.user.id)
+            .map_err(rate_limited)?;
         let now = self.now();
         let (key, key_hash) = self.ports.secrets.new_api_key();
         let new_key = NewApiKey {

@@ -26,8 +26,6 @@ pub use sessions::{LogoutScope, RefreshRequest, TokenTypeHint};
 
 use verification::TypedPasswordCheck;
 
-use crate::account::{FullName, ProfileChanges};
-use crate::email::EmailAddress;
 use crate::error::{AuthError, FieldError, StoreError};
 use crate::listing::{MAX_LISTING_PAGE_SIZE, PageRequest};
 use crate::password::{Password, PasswordPolicy};
@@ -122,35 +120,6 @@ pub struct Ports {
 pub struct AuthService {
     ports: Ports,
     settings: AuthSettings,
-}
-
-/// Parses the optional profile fields of an update (absent: unchanged;
-/// `Some(None)` name: cleared), collecting every error into `errors`.
-fn parse_profile_changes(
-    email: Option<&str>,
-    full_name: Option<Option<String>>,
-    errors: &mut Vec<FieldError>,
-) -> ProfileChanges {
-    let email = match email.map(EmailAddress::parse) {
-        Some(Ok(email)) => Some(email),
-        Some(Err(error)) => {
-            errors.push(error);
-            None
-        }
-        None => None,
-    };
-    let full_name = match full_name {
-        Some(Some(name)) => match FullName::parse(&name) {
-            Ok(name) => Some(Some(name)),
-            Err(error) => {
-                errors.push(error);
-                None
-            }
-        },
-        Some(None) => Some(None),
-        None => None,
-    };
-    ProfileChanges { email, full_name }
 }
 
 /// `now` plus `duration`, or an internal error when that is beyond what a

@@ -1,13 +1,12 @@
 //! New accounts.
 
 use super::{AuthService, ClientInfo};
-use crate::account::{FullName, NewUser, Role, User, UserId, Username};
-use crate::email::EmailAddress;
+use crate::account::{NewAccount, NewUser, Role, User, UserId};
 use crate::error::AuthError;
 use crate::password::Password;
 
-/// A registration as submitted. Parsing happens in [`AuthService::register`],
-/// which reports every invalid field at once.
+/// A registration as submitted. [`NewAccount::parse`] parses it, reporting
+/// every invalid field at once.
 #[derive(Debug)]
 pub struct RegistrationRequest {
     /// Desired username.
@@ -39,32 +38,18 @@ impl AuthService {
         request: RegistrationRequest,
         role: Role,
     ) -> Result<User, AuthError> {
-        let mut errors = Vec::new();
-        let username = Username::parse(&request.username)
-            .map_err(|e| errors.push(e))
-            .ok();
-        let email = EmailAddress::parse(&request.email)
-            .map_err(|e| errors.push(e))
-            .ok();
-        let full_name = request
-            .full_name
-            .as_deref()
-            .map(FullName::parse)
-            .transpose()
-            .map_err(|e| errors.push(e))
-            .ok()
-            .flatten();
-        if let (Some(username), Some(email)) = (&username, &email)
-            && let Err(error) =
-                self.settings
-                    .password_policy
-                    .check(&request.password, username, email)
-        {
-            errors.push(error);
-        }
-        let (Some(username), Some(email), true) = (username, email, errors.is_empty()) else {
-            return Err(AuthError::Validation(errors));
-        };
+        let NewAccount {
+            username,
+            email,
+            full_name,
+        } = NewAccount::parse(
+            &request.username,
+            &request.email,
+            request.full_name.as_deref(),
+            &request.password,
+            &self.settings.password_policy,
+        )
+        .map_err(AuthError::Validation)?;
         self.ports.store.ensure_writable().await?;
         // The policy judged the NFKC form; that is also the form stored.
         let password_hash = self

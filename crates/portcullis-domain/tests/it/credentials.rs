@@ -47,7 +47,7 @@ async fn principal(harness: &Harness, username: &str, scope: Option<&str>) -> Pr
 fn key_request(scopes: Option<&str>, days: Option<u32>) -> ApiKeyRequest {
     ApiKeyRequest {
         name: "ci".to_owned(),
-        scopes: scopes.map(str::to_owned),
+        scopes: scopes.map(|names| names.split_whitespace().map(str::to_owned).collect()),
         expires_in_days: days,
     }
 }

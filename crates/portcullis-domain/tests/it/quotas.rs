@@ -290,6 +290,35 @@ async fn key_creations_over_the_per_user_budget_are_rate_limited_before_anything
 }
 
 #[tokio::test]
+async fn a_key_request_that_cannot_be_valid_spends_no_creation_budget() {
+    let harness = Harness::new();
+    register(&harness, "typo").await;
+    let typo = principal(&harness, "typo").await;
+    *harness.limiter.creation_budget.lock().expect("lock") = Some(1);
+    let invalid = harness
+        .service
+        .create_api_key(
+            &typo,
+            ApiKeyRequest {
+                name: "ci".to_owned(),
+                scopes: Some(vec!["profile admin".to_owned()]),
+                expires_in_days: None,
+            },
+        )
+        .await;
+    assert!(
+        matches!(&invalid, Err(AuthError::Validation(errors)) if errors[0].field == "scopes"),
+        "{invalid:?}"
+    );
+
+    harness
+        .service
+        .create_api_key(&typo, key_request())
+        .await
+        .expect("the budget is still whole");
+}
+
+#[tokio::test]
 async fn a_login_beyond_the_session_cap_ends_the_least_recently_used_session() {
     // The harness allows three active sessions per user.
     let harness = Harness::new();

@@ -4,7 +4,7 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
-use portcullis_domain::{ApiKeyId, ApiKeyName, ApiKeyRequest, AuthError, FieldError, Scope};
+use portcullis_domain::{ApiKeyId, ApiKeyRequest};
 use uuid::Uuid;
 
 use super::{ApiTags, next_page_link, page_request};
@@ -78,20 +78,15 @@ impl ApiKeysApi {
         body: ValidatedJson<ApiKeyRequestBody>,
     ) -> Result<CreatedKeyResponse, ApiError> {
         let ValidatedJson(body) = body;
-        let scopes = match body.scopes {
-            None => None,
-            Some(scopes) => Some(
-                scope_list(&body.name, scopes)
-                    .map_err(|errors| ApiError::from(AuthError::Validation(errors)))?,
-            ),
-        };
         let (info, key) = state
             .auth
             .create_api_key(
                 &auth.principal,
                 ApiKeyRequest {
                     name: body.name,
-                    scopes,
+                    scopes: body
+                        .scopes
+                        .map(|scopes| scopes.into_iter().map(ScopeName::into_inner).collect()),
                     expires_in_days: body.expires_in_days,
                 },
             )
@@ -154,50 +149,5 @@ impl ApiKeysApi {
             .revoke_api_key(&auth.principal, ApiKeyId::from_uuid(id.0))
             .await?;
         Ok(RevokedResponse::NoContent)
-    }
-}
-
-/// The domain takes scopes space-separated; each list item must be exactly one
-/// scope name, or `["profile admin"]` and `["", "profile"]` would pass as
-/// lists of names. A bad item is reported together with a bad `name`, as the
-/// domain would (every invalid field at once).
-fn scope_list(name: &str, scopes: Vec<ScopeName>) -> Result<String, Vec<FieldError>> {
-    let known = |item: &ScopeName| Scope::ALL.iter().any(|scope| scope.as_str() == &**item);
-    if scopes.iter().all(known) {
-        let names: Vec<String> = scopes.into_iter().map(ScopeName::into_inner).collect();
-        return Ok(names.join(" "));
-    }
-    let mut errors: Vec<FieldError> = ApiKeyName::parse(name).err().into_iter().collect();
-    errors.push(FieldError::new("scopes", "contains an unknown scope"));
-    Err(errors)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn scopes(items: &[&str]) -> Vec<ScopeName> {
-        items
-            .iter()
-            .map(|item| ScopeName((*item).to_owned()))
-            .collect()
-    }
-
-    #[test]
-    fn only_exact_scope_names_are_joined() {
-        assert_eq!(
-            scope_list("k", scopes(&["profile", "admin"]))
-                .ok()
-                .as_deref(),
-            Some("profile admin")
-        );
-        for bad in [
-            &["profile admin"][..],
-            &["", "profile"],
-            &[" profile"],
-            &["root"],
-        ] {
-            assert!(scope_list("k", scopes(bad)).is_err(), "{bad:?}");
-        }
     }
 }
