@@ -35,3 +35,9 @@ mod tokens;
 pub use hashing::{BlockingArgon2Hasher, HashingLimits};
 pub use limiter::{GovernorAttemptLimiter, address_key};
 pub use tokens::JwtTokens;
+
+/// The README's examples, compiled and run as doc tests so that they stay
+/// true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;

@@ -357,3 +357,9 @@ mod tests {
         assert_eq!(min_lengths(&openapi_json_for(12)), [12, 12]);
     }
 }
+
+/// The README's examples, compiled and run as doc tests so that they stay
+/// true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
