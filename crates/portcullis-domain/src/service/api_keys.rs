@@ -28,9 +28,9 @@ impl AuthService {
     /// credential's scopes, so a narrowed token cannot mint a wider key.
     ///
     /// Bounded twice: every well-formed request spends the caller's creation budget
-    /// ([`AttemptLimiter::check_api_key_creation`], refused with
+    /// ([`AttemptLimiter::check_api_key_creation`](crate::ports::AttemptLimiter::check_api_key_creation), refused with
     /// [`AuthError::RateLimited`]), and a caller who already has
-    /// [`AuthSettings::max_api_keys_per_user`] live keys gets
+    /// [`AuthSettings::max_api_keys_per_user`](crate::AuthSettings::max_api_keys_per_user) live keys gets
     /// [`AuthError::ApiKeyLimitReached`].
     pub async fn create_api_key(
         &self,
@@ -111,7 +111,7 @@ impl AuthService {
     }
 
     /// One page of the caller's keys, newest first; never the keys
-    /// themselves. The limit is clamped to 1..=[`MAX_LISTING_PAGE_SIZE`]; a
+    /// themselves. The limit is clamped to 1..=[`MAX_LISTING_PAGE_SIZE`](crate::listing::MAX_LISTING_PAGE_SIZE); a
     /// cursor that is not one a listing returned is a validation error on
     /// `cursor`.
     pub async fn list_api_keys(
