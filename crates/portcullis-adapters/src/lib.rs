@@ -17,15 +17,18 @@
 //! use portcullis_adapters::GovernorAttemptLimiter;
 //! use portcullis_domain::ports::AttemptLimiter;
 //!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), std::net::AddrParseError> {
 //! let ten = NonZeroU32::new(10).expect("non-zero");
 //! let limiter = GovernorAttemptLimiter::new(ten, ten, ten);
 //! let client = Some("192.0.2.7".parse()?);
 //! for _ in 0..10 {
-//!     assert!(limiter.check_attempt(client, "alice").is_ok());
+//!     assert!(limiter.check_attempt(client, "alice").await.is_ok());
 //! }
 //! // The eleventh attempt within the minute is refused, with a wait.
-//! assert!(limiter.check_attempt(client, "alice").is_err());
-//! # Ok::<(), std::net::AddrParseError>(())
+//! assert!(limiter.check_attempt(client, "alice").await.is_err());
+//! # Ok(())
+//! # }
 //! ```
 
 mod hashing;

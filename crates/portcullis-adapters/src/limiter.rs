@@ -3,6 +3,7 @@
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 
+use async_trait::async_trait;
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use portcullis_domain::UserId;
@@ -70,8 +71,14 @@ pub fn address_key(address: IpAddr) -> IpAddr {
     }
 }
 
+// governor answers at once from memory: nothing here awaits.
+#[async_trait]
 impl AttemptLimiter for GovernorAttemptLimiter {
-    fn check_attempt(&self, client_ip: Option<IpAddr>, username: &str) -> Result<(), RateLimited> {
+    async fn check_attempt(
+        &self,
+        client_ip: Option<IpAddr>,
+        username: &str,
+    ) -> Result<(), RateLimited> {
         let refuse = |not_until: governor::NotUntil<_>| RateLimited {
             retry_after: not_until.wait_time_from(DefaultClock::default().now()),
         };
@@ -85,7 +92,7 @@ impl AttemptLimiter for GovernorAttemptLimiter {
         Ok(())
     }
 
-    fn check_api_key_creation(&self, user_id: UserId) -> Result<(), RateLimited> {
+    async fn check_api_key_creation(&self, user_id: UserId) -> Result<(), RateLimited> {
         self.api_key_creations
             .check_key(&user_id)
             .map_err(|not_until| RateLimited {

@@ -2,22 +2,19 @@
 
 use crate::account::{FullName, Role, User};
 use crate::email::{EmailAddress, normalise_search_term};
+use crate::listing::PageCursor;
 
 /// The largest page of users an admin listing returns.
 pub const MAX_PAGE_SIZE: u32 = 100;
 /// The page size when none is asked for.
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 
-/// A position in the user listing: users come in creation order, and a
-/// cursor names the last one seen, so pages stay stable when users are added.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UserCursor(pub i64);
-
 /// One page request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserListQuery {
-    /// Start after this position; `None` for the first page.
-    pub after: Option<UserCursor>,
+    /// Start after this position, a cursor the store made (opaque to the
+    /// domain and to clients); `None` for the first page.
+    pub after: Option<PageCursor>,
     /// At most this many users (1..=[`MAX_PAGE_SIZE`]).
     pub limit: u32,
     /// A substring of the username or of the email's canonical key.
@@ -61,7 +58,7 @@ pub struct UserPage {
     /// The users, in creation order.
     pub users: Vec<User>,
     /// Where the next page starts; `None` on the last page.
-    pub next_cursor: Option<UserCursor>,
+    pub next_cursor: Option<PageCursor>,
 }
 
 /// Changes an admin makes to an account; `None` leaves a field alone.

@@ -48,7 +48,7 @@ pub use account::{
     UserId, Username,
 };
 pub use admin::{
-    AdminUserChanges, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, UserCursor, UserListQuery, UserPage,
+    AdminUserChanges, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, UserListQuery, UserPage,
     UserSearch,
 };
 pub use api_key::{

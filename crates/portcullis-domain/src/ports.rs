@@ -1,8 +1,17 @@
 //! The ports: what the domain needs from the outside world, as traits.
 //!
-//! Implementations live elsewhere (`portcullis-storage` for the stores,
-//! `portcullis-crypto` behind adapters in `portcullis-http` for hashing and
-//! tokens). Async traits use `async_trait` so they can be used as trait objects.
+//! Implementations live elsewhere (`portcullis-storage` for the SQLite
+//! store, `portcullis-adapters` for hashing, tokens and the limiter). Async
+//! traits use `async_trait` so they can be used as trait objects.
+//!
+//! The store traits state what a backend promises, not how one backend keeps
+//! the promise: "atomic" means that no concurrent call observes or leaves a
+//! state between the steps; "in the same transaction" means that either all
+//! of the named changes happen or none does. Every write takes the time it
+//! stamps as `now`: a store never reads its own clock, so that every node of
+//! a deployment and every test agrees on what "now" was. The conformance
+//! suite (`portcullis-store-conformance`) checks these promises against
+//! every implementation.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -27,8 +36,9 @@ use crate::session::{
 /// Persistent accounts.
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    /// Inserts a new account; [`StoreError::Conflict`] when the username or
-    /// email is taken (case-insensitively).
+    /// Inserts a new account (stamped with its `created_at`);
+    /// [`StoreError::Conflict`] when the username or the canonical email key
+    /// is taken. Of concurrent inserts of one username exactly one succeeds.
     async fn insert_user(&self, new_user: &NewUser) -> Result<(), StoreError>;
 
     /// Loads an account and its password hash by username.
@@ -40,31 +50,50 @@ pub trait UserStore: Send + Sync {
     /// Loads an account by id.
     async fn find_user(&self, id: UserId) -> Result<Option<User>, StoreError>;
 
-    /// Replaces an account's password hash (used for rehash-on-login).
+    /// Replaces an account's password hash (used for rehash-on-login),
+    /// stamping the change at `now`; [`StoreError::NotFound`] for an unknown id.
     async fn update_password_hash(
         &self,
         id: UserId,
         hash: &PasswordHashString,
+        now: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
-    /// Applies profile changes and returns the updated account.
+    /// Applies profile changes at `now` and returns the updated account;
+    /// [`StoreError::Conflict`] when the new email's canonical key belongs to
+    /// another account (nothing changes), [`StoreError::NotFound`] for an
+    /// unknown id.
     async fn update_profile(
         &self,
         id: UserId,
         changes: &ProfileChanges,
+        now: OffsetDateTime,
     ) -> Result<User, StoreError>;
 
-    /// Disables or enables an account by username; disabling also ends all
-    /// of its sessions in the same transaction.
-    async fn set_disabled(&self, username: &Username, disabled: bool) -> Result<User, StoreError>;
+    /// Disables or enables an account by username at `now`; disabling also
+    /// ends every session and API key of the user in the same transaction
+    /// (enabling revives none). No last-admin guard: this is the operator's
+    /// recovery path.
+    async fn set_disabled(
+        &self,
+        username: &Username,
+        disabled: bool,
+        now: OffsetDateTime,
+    ) -> Result<User, StoreError>;
 
     /// Changes an account's role by username. In the same transaction,
     /// every stored grant of the user (each session's and API key's scopes)
     /// is narrowed to what the new role allows
     /// ([`Role::allowed_scopes`]); a session or key left with no scope is
     /// ended. So a demotion is permanent for existing grants: promoting the
-    /// user again later revives none of them.
-    async fn set_role(&self, username: &Username, role: Role) -> Result<User, StoreError>;
+    /// user again later revives none of them. No last-admin guard, like
+    /// [`set_disabled`](Self::set_disabled).
+    async fn set_role(
+        &self,
+        username: &Username,
+        role: Role,
+        now: OffsetDateTime,
+    ) -> Result<User, StoreError>;
 
     /// Replaces the password hash and, in the same transaction, ends every
     /// session of the user except `keep_session`.
@@ -86,8 +115,12 @@ pub trait UserStore: Send + Sync {
     /// [`SessionStore::purge_dead_sessions`].
     async fn delete_user(&self, id: UserId) -> Result<(), StoreError>;
 
-    /// One page of users in creation order, optionally filtered by a
-    /// case-insensitive substring of username or email.
+    /// One page of users in creation order, optionally filtered by
+    /// [`UserSearch`](crate::UserSearch). Keyset paging: following the cursors
+    /// returns every user that exists throughout exactly once, whatever is
+    /// inserted or deleted in between; users created later appear on later
+    /// pages. [`StoreError::InvalidCursor`] for a cursor this store did not
+    /// make.
     async fn list_users(&self, query: &UserListQuery) -> Result<UserPage, StoreError>;
 
     /// Applies an admin's changes in one transaction and returns the account.
@@ -131,19 +164,19 @@ pub trait SessionStore: Send + Sync {
         idle_timeout: Duration,
     ) -> Result<(), StoreError>;
 
-    /// Returns the session's user and granted scopes when the session belongs
-    /// to `user_id`, is not revoked, has not reached its absolute expiry and
-    /// has been used within `idle_timeout`, and the user is not disabled.
+    /// The session's user and granted scopes when the session belongs to
+    /// `user_id`, is not revoked, has not reached its absolute expiry and has
+    /// been used within `idle_timeout`, and the user is not disabled.
     async fn find_active_session(
         &self,
         session_id: SessionId,
         user_id: UserId,
         now: OffsetDateTime,
         idle_timeout: Duration,
-    ) -> Result<Option<(User, ScopeSet)>, StoreError>;
+    ) -> Result<Option<ActiveSession>, StoreError>;
 
-    /// Presents a refresh token, atomically (one `BEGIN IMMEDIATE`
-    /// transaction, never read-then-write across statements):
+    /// Presents a refresh token, atomically (no concurrent call sees the
+    /// token between its check and its replacement):
     /// - current token of an active session of an enabled user: mark it used,
     ///   store `replacement` as the current token, set `last_used_at = now`
     ///   → [`RefreshOutcome::Rotated`];
@@ -238,14 +271,35 @@ pub trait ApiKeyStore: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<bool, StoreError>;
 
-    /// The owner and scopes of a usable key: not revoked, not expired, owner
-    /// enabled. Records the use (`last_used_at`, at most once a minute, so
-    /// that authenticating rarely writes).
+    /// The owner and scopes of a usable key: not revoked, not expired at
+    /// `now`, owner enabled. Records the use as `last_used_at = now` when the
+    /// key was never used or last used a minute or more before, so that
+    /// authenticating rarely writes.
     async fn authenticate_api_key(
         &self,
         hash: &ApiKeyHash,
         now: OffsetDateTime,
-    ) -> Result<Option<(User, ScopeSet, ApiKeyId)>, StoreError>;
+    ) -> Result<Option<AuthenticatedKey>, StoreError>;
+}
+
+/// A session found active by [`SessionStore::find_active_session`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveSession {
+    /// Its user, enabled.
+    pub user: User,
+    /// What the session was granted (already narrowed by any demotion).
+    pub scopes: ScopeSet,
+}
+
+/// An API key that authenticated, by [`ApiKeyStore::authenticate_api_key`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthenticatedKey {
+    /// Its owner, enabled.
+    pub user: User,
+    /// What the key was granted.
+    pub scopes: ScopeSet,
+    /// Which key it was.
+    pub key_id: ApiKeyId,
 }
 
 /// Everything the use-cases keep: accounts, sessions and API keys.
@@ -337,14 +391,21 @@ pub struct RateLimited {
 /// account deletion, email change) per client address and per username,
 /// consulted before any password hash is computed; and the creation of API
 /// keys per user.
+///
+/// Async so that a limiter shared by several nodes can await its store.
+#[async_trait]
 pub trait AttemptLimiter: Send + Sync {
     /// Records one attempt by `client_ip` (when known) against `username`
     /// (already normalised), or refuses it.
-    fn check_attempt(&self, client_ip: Option<IpAddr>, username: &str) -> Result<(), RateLimited>;
+    async fn check_attempt(
+        &self,
+        client_ip: Option<IpAddr>,
+        username: &str,
+    ) -> Result<(), RateLimited>;
 
     /// Records the creation of one API key by `user_id`, or refuses it.
     /// A budget of its own: creating keys spends no credential checks.
-    fn check_api_key_creation(&self, user_id: UserId) -> Result<(), RateLimited>;
+    async fn check_api_key_creation(&self, user_id: UserId) -> Result<(), RateLimited>;
 }
 
 /// A limiter that allows everything: for the CLI, whose caller already has
@@ -352,8 +413,9 @@ pub trait AttemptLimiter: Send + Sync {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoAttemptLimit;
 
+#[async_trait]
 impl AttemptLimiter for NoAttemptLimit {
-    fn check_attempt(
+    async fn check_attempt(
         &self,
         _client_ip: Option<IpAddr>,
         _username: &str,
@@ -361,7 +423,7 @@ impl AttemptLimiter for NoAttemptLimit {
         Ok(())
     }
 
-    fn check_api_key_creation(&self, _user_id: UserId) -> Result<(), RateLimited> {
+    async fn check_api_key_creation(&self, _user_id: UserId) -> Result<(), RateLimited> {
         Ok(())
     }
 }

@@ -1,9 +1,9 @@
 //! [`ApiKeyStore`] for [`SqliteStore`].
 
 use async_trait::async_trait;
-use portcullis_domain::ports::ApiKeyStore;
+use portcullis_domain::ports::{ApiKeyStore, AuthenticatedKey};
 use portcullis_domain::{
-    ApiKeyHash, ApiKeyId, ApiKeyInfo, NewApiKey, Page, PageRequest, ScopeSet, StoreError, User,
+    ApiKeyHash, ApiKeyId, ApiKeyInfo, NewApiKey, Page, PageRequest, StoreError, User,
     UserId,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -139,7 +139,7 @@ impl ApiKeyStore for SqliteStore {
         &self,
         hash: &ApiKeyHash,
         now: OffsetDateTime,
-    ) -> Result<Option<(User, ScopeSet, ApiKeyId)>, StoreError> {
+    ) -> Result<Option<AuthenticatedKey>, StoreError> {
         let hash = hash.as_bytes().to_vec();
         let now = to_unix(now);
         let last_used_cutoff = now.saturating_sub(LAST_USED_RESOLUTION_SECONDS);
@@ -176,7 +176,11 @@ impl ApiKeyStore for SqliteStore {
             if last_used_at.is_none_or(|last_used_at| last_used_at <= last_used_cutoff) {
                 record_use(connection, &id, now, last_used_cutoff);
             }
-            Ok(Some((user, scopes, key_id)))
+            Ok(Some(AuthenticatedKey {
+                user,
+                scopes,
+                key_id,
+            }))
         })
         .await
     }

@@ -15,6 +15,20 @@ use uuid::Uuid;
 /// input is refused before decoding.
 const MAX_CURSOR_CHARS: usize = 128;
 
+/// The position after the user with primary key `pk` in the user listing.
+pub(crate) fn user_cursor(pk: i64) -> PageCursor {
+    encode(&format!("u:{pk}"))
+}
+
+/// Reads a [`user_cursor`] back: the primary key.
+pub(crate) fn read_user_cursor(cursor: &PageCursor) -> Result<i64, StoreError> {
+    let text = decode(cursor)?;
+    match text.split(':').collect::<Vec<_>>().as_slice() {
+        ["u", pk] => number(pk),
+        _ => Err(StoreError::InvalidCursor),
+    }
+}
+
 /// The position after API key `id` created at `created_at` (unix seconds)
 /// in the newest-first key listing.
 pub(crate) fn api_key_cursor(created_at: i64, id: &str) -> PageCursor {
@@ -86,6 +100,7 @@ mod tests {
             read_session_cursor(&session_cursor(7, 3, &id)).ok(),
             Some((7, 3, id.clone()))
         );
+        assert_eq!(read_user_cursor(&user_cursor(12)).ok(), Some(12));
         let invalid =
             |result: Result<_, StoreError>| matches!(result, Err(StoreError::InvalidCursor));
         for garbled in ["", "!!!", "bm9wZQ", &"A".repeat(200)] {
@@ -98,10 +113,14 @@ mod tests {
                 invalid(read_session_cursor(&cursor).map(|_| ())),
                 "{garbled}"
             );
+            assert!(invalid(read_user_cursor(&cursor).map(|_| ())), "{garbled}");
         }
         // One listing's cursor is no good for the other.
         assert!(invalid(
             read_session_cursor(&api_key_cursor(42, &id)).map(|_| ())
         ));
+        assert!(invalid(read_user_cursor(&api_key_cursor(42, &id)).map(|_| ())));
+        // The rowid a first-wave cursor was is no cursor now.
+        assert!(invalid(read_user_cursor(&PageCursor::new("42")).map(|_| ())));
     }
 }

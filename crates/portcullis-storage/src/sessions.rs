@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use portcullis_domain::ports::SessionStore;
+use portcullis_domain::ports::{ActiveSession, SessionStore};
 use portcullis_domain::{
-    NewSession, Page, PageRequest, RefreshOutcome, RefreshTokenHash, RefreshTokenOwner, ScopeSet,
+    NewSession, Page, PageRequest, RefreshOutcome, RefreshTokenHash, RefreshTokenOwner, 
     SessionId, SessionInfo, StoreError, User, UserId,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -81,7 +81,7 @@ impl SessionStore for SqliteStore {
         user_id: UserId,
         now: OffsetDateTime,
         idle_timeout: Duration,
-    ) -> Result<Option<(User, ScopeSet)>, StoreError> {
+    ) -> Result<Option<ActiveSession>, StoreError> {
         let session_id = session_id.to_string();
         let user_id = user_id.to_string();
         let now = to_unix(now);
@@ -110,7 +110,10 @@ impl SessionStore for SqliteStore {
             let Some((row, scope)) = found else {
                 return Ok(None);
             };
-            Ok(Some((User::try_from(row)?, scope_set(&scope)?)))
+            Ok(Some(ActiveSession {
+                user: User::try_from(row)?,
+                scopes: scope_set(&scope)?,
+            }))
         })
         .await
     }

@@ -4,13 +4,14 @@ use async_trait::async_trait;
 use portcullis_domain::ports::UserStore;
 use portcullis_domain::{
     AdminUserChanges, MAX_PAGE_SIZE, NewUser, PasswordHashString, ProfileChanges, Role, ScopeSet,
-    SessionId, StoreError, User, UserCredentials, UserCursor, UserId, UserListQuery, UserPage,
+    SessionId, StoreError, User, UserCredentials, UserId, UserListQuery, UserPage,
     Username,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
 
 use crate::api_keys::revoke_user_api_keys;
+use crate::cursors::{read_user_cursor, user_cursor};
 use crate::rows::{
     USER_COLUMN_COUNT, USER_COLUMNS, UserRow, api_key_scope_set, scope_set, to_unix,
 };
@@ -101,15 +102,17 @@ impl UserStore for SqliteStore {
         &self,
         id: UserId,
         hash: &PasswordHashString,
+        now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let id = id.to_string();
         let hash = hash.as_str().to_owned();
+        let now = to_unix(now);
         self.run("update_password_hash", move |connection| {
             let changed = connection
                 .prepare_cached(
-                    "UPDATE users SET password_hash = ?2, updated_at = unixepoch() WHERE id = ?1",
+                    "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
                 )?
-                .execute(params![id, hash])?;
+                .execute(params![id, hash, now])?;
             if changed == 0 {
                 return Err(StoreError::NotFound.into());
             }
@@ -122,8 +125,10 @@ impl UserStore for SqliteStore {
         &self,
         id: UserId,
         changes: &ProfileChanges,
+        now: OffsetDateTime,
     ) -> Result<User, StoreError> {
         let id = id.to_string();
+        let now = to_unix(now);
         let email = changes
             .email
             .as_ref()
@@ -147,12 +152,12 @@ impl UserStore for SqliteStore {
                      email = coalesce(?2, email), \
                      email_key = coalesce(?5, email_key), \
                      full_name = CASE WHEN ?3 THEN ?4 ELSE full_name END, \
-                     updated_at = unixepoch() \
+                     updated_at = ?6 \
                      WHERE id = ?1 \
                      RETURNING {USER_COLUMNS}"
                 ))?
                 .query_row(
-                    params![id, email, change_full_name, full_name, email_key],
+                    params![id, email, change_full_name, full_name, email_key, now],
                     |row| UserRow::read(row, 0),
                 )
                 .optional()?;
@@ -161,8 +166,14 @@ impl UserStore for SqliteStore {
         .await
     }
 
-    async fn set_disabled(&self, username: &Username, disabled: bool) -> Result<User, StoreError> {
+    async fn set_disabled(
+        &self,
+        username: &Username,
+        disabled: bool,
+        now: OffsetDateTime,
+    ) -> Result<User, StoreError> {
         let username = username.as_str().to_owned();
+        let now = to_unix(now);
         self.run("set_disabled", move |connection| {
             // The flag and the end of every session and API key change
             // together or not at all, so a disabled account never keeps a
@@ -171,11 +182,6 @@ impl UserStore for SqliteStore {
             // operator can always act.
             let transaction =
                 connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            // The trait passes no time, so SQLite's clock is read once and
-            // stamped everywhere.
-            let now: i64 = transaction
-                .prepare_cached("SELECT unixepoch()")?
-                .query_row([], |row| row.get(0))?;
             let updated = transaction
                 .prepare_cached(&format!(
                     "UPDATE users SET disabled = ?2, updated_at = ?3 \
@@ -196,16 +202,19 @@ impl UserStore for SqliteStore {
         .await
     }
 
-    async fn set_role(&self, username: &Username, role: Role) -> Result<User, StoreError> {
+    async fn set_role(
+        &self,
+        username: &Username,
+        role: Role,
+        now: OffsetDateTime,
+    ) -> Result<User, StoreError> {
         let username = username.as_str().to_owned();
+        let now = to_unix(now);
         self.run("set_role", move |connection| {
             // The role and the narrowing of every stored grant change
             // together, so a later promotion cannot revive old admin grants.
             let transaction =
                 connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let now: i64 = transaction
-                .prepare_cached("SELECT unixepoch()")?
-                .query_row([], |row| row.get(0))?;
             let updated = transaction
                 .prepare_cached(&format!(
                     "UPDATE users SET role = ?2, updated_at = ?3 \
@@ -286,7 +295,7 @@ impl UserStore for SqliteStore {
     }
 
     async fn list_users(&self, query: &UserListQuery) -> Result<UserPage, StoreError> {
-        let after = query.after.map(|cursor| cursor.0);
+        let after = query.after.as_ref().map(read_user_cursor).transpose()?;
         let search = query
             .search
             .as_ref()
@@ -560,7 +569,7 @@ fn list_user_page(
     let more = rows.len() > limit;
     rows.truncate(limit);
     let next_cursor = if more {
-        rows.last().map(|(pk, _)| UserCursor(*pk))
+        rows.last().map(|(pk, _)| user_cursor(*pk))
     } else {
         None
     };

@@ -19,7 +19,8 @@ pub struct AdminUserUpdate {
 }
 
 impl AuthService {
-    /// One page of users (admin).
+    /// One page of users (admin). A cursor that is not one a listing
+    /// returned is a validation error on `cursor`.
     pub async fn list_users(&self, mut query: UserListQuery) -> Result<UserPage, AuthError> {
         query.limit = query.limit.clamp(1, MAX_PAGE_SIZE);
         query.search = query.search.filter(|s| !s.as_str().is_empty());
@@ -79,13 +80,17 @@ impl AuthService {
     /// Disables or enables an account by username (CLI).
     pub async fn set_disabled(&self, username: &str, disabled: bool) -> Result<User, AuthError> {
         let username = Username::parse(username).map_err(|e| AuthError::Validation(vec![e]))?;
-        Ok(self.ports.store.set_disabled(&username, disabled).await?)
+        Ok(self
+            .ports
+            .store
+            .set_disabled(&username, disabled, self.now())
+            .await?)
     }
 
     /// Changes an account's role by username (CLI).
     pub async fn set_role(&self, username: &str, role: Role) -> Result<User, AuthError> {
         let username = Username::parse(username).map_err(|e| AuthError::Validation(vec![e]))?;
-        Ok(self.ports.store.set_role(&username, role).await?)
+        Ok(self.ports.store.set_role(&username, role, self.now()).await?)
     }
 
     /// Succeeds when the user store can be read and could take a write

@@ -78,6 +78,7 @@ impl AuthService {
         self.ports
             .limiter
             .check_api_key_creation(principal.user.id)
+            .await
             .map_err(rate_limited)?;
         let now = self.now();
         let (key, key_hash) = self.ports.secrets.new_api_key();

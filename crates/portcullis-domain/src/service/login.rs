@@ -85,7 +85,7 @@ impl AuthService {
         client_ip: Option<IpAddr>,
         will_write: bool,
     ) -> Result<User, AuthError> {
-        self.limit_attempt(client_ip, username)?;
+        self.limit_attempt(client_ip, username).await?;
         if will_write {
             self.ports.store.ensure_writable().await?;
         }
@@ -111,7 +111,7 @@ impl AuthService {
                     if let Err(error) = self
                         .ports
                         .store
-                        .update_password_hash(credentials.user.id, &hash)
+                        .update_password_hash(credentials.user.id, &hash, self.now())
                         .await
                     {
                         tracing::warn!(user_id = %credentials.user.id, %error, "password rehash not stored");

@@ -178,7 +178,11 @@ impl AuthService {
     }
 
     /// Consults the attempt limiter before a credential check.
-    fn limit_attempt(&self, client_ip: Option<IpAddr>, username: &str) -> Result<(), AuthError> {
+    async fn limit_attempt(
+        &self,
+        client_ip: Option<IpAddr>,
+        username: &str,
+    ) -> Result<(), AuthError> {
         // Normalised like a username (so case flips share one budget) and
         // bounded (so junk names cannot grow the limiter's memory per key).
         let key: String = username
@@ -190,6 +194,7 @@ impl AuthService {
         self.ports
             .limiter
             .check_attempt(client_ip, &key)
+            .await
             .map_err(rate_limited)
     }
 

@@ -6,6 +6,7 @@ use super::AuthService;
 use crate::account::User;
 use crate::api_key::{ApiKeyId, is_well_formed_api_key};
 use crate::error::AuthError;
+use crate::ports::{ActiveSession, AuthenticatedKey};
 use crate::password::Password;
 use crate::scope::{Scope, ScopeSet};
 use crate::session::SessionId;
@@ -64,7 +65,10 @@ impl AuthService {
             .verifier
             .verify_access_token(token, now)
             .map_err(|_| AuthError::InvalidToken)?;
-        let (user, granted) = self
+        let ActiveSession {
+            user,
+            scopes: granted,
+        } = self
             .ports
             .store
             .find_active_session(
@@ -98,7 +102,11 @@ impl AuthService {
             return Err(AuthError::InvalidToken);
         }
         let hash = self.ports.secrets.hash_api_key(key);
-        let (user, granted, id) = self
+        let AuthenticatedKey {
+            user,
+            scopes: granted,
+            key_id,
+        } = self
             .ports
             .store
             .authenticate_api_key(&hash, self.now())
@@ -107,7 +115,7 @@ impl AuthService {
         Ok(Principal {
             scopes: granted.intersection(user.role.allowed_scopes()),
             user,
-            credential: Credential::ApiKey(id),
+            credential: Credential::ApiKey(key_id),
         })
     }
 

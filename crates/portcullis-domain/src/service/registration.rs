@@ -27,7 +27,7 @@ impl AuthService {
         request: RegistrationRequest,
         client: &ClientInfo,
     ) -> Result<User, AuthError> {
-        self.limit_attempt(client.ip, &request.username)?;
+        self.limit_attempt(client.ip, &request.username).await?;
         self.create_user(request, Role::User).await
     }
 

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering;
 
-use portcullis_domain::ports::UserStore;
+use portcullis_domain::ports::{Clock, UserStore};
 use portcullis_domain::{
     AuthError, ClientInfo, ConflictField, EmailAddress, LoginRequest, NewUser, Password,
     PasswordHashString, ProfileChanges, RegistrationRequest, Role, User, UserId, UserListQuery,
@@ -233,6 +233,7 @@ async fn changing_the_email_to_a_spoof_of_another_account_is_a_conflict_in_the_f
                 email: Some(EmailAddress::parse("JOSE\u{301}@example.com").expect("email")),
                 full_name: None,
             },
+            harness.clock.now(),
         )
         .await;
     assert!(matches!(

@@ -5,13 +5,13 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 use portcullis_domain::{
-    AdminUserUpdate, DEFAULT_PAGE_SIZE, UserCursor, UserId, UserListQuery, UserSearch,
+    AdminUserUpdate, DEFAULT_PAGE_SIZE, PageCursor, UserId, UserListQuery, UserSearch,
 };
 use uuid::Uuid;
 
 use super::ApiTags;
 use crate::dto::{AdminUserUpdateBody, UserBody, UserPageBody};
-use crate::error::{ApiError, FieldErrorBody};
+use crate::error::ApiError;
 use crate::payload::ValidatedJson;
 use crate::security::{AdminScope, ApiScopes, Authenticated};
 use crate::state::AppState;
@@ -64,8 +64,8 @@ impl AdminApi {
         /// Page size, 1–100 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
-        /// The `next_cursor` of the previous page (up to 18 digits).
-        #[oai(validator(max_length = 18, pattern = r"^[0-9]{0,18}$"))]
+        /// The `next_cursor` of the previous page, passed back unchanged.
+        #[oai(validator(max_length = 128, pattern = r"^[A-Za-z0-9_-]*$"))]
         cursor: Query<Option<String>>,
         /// Substring of the username or of the email address's canonical form:
         /// compared after NFKC normalisation and lower-casing, with punycode
@@ -74,15 +74,9 @@ impl AdminApi {
         #[oai(validator(max_length = 254))]
         q: Query<Option<String>>,
     ) -> Result<PageResponse, ApiError> {
-        let after = match cursor.0.as_deref() {
-            None | Some("") => None,
-            Some(text) => Some(UserCursor(parse_cursor(text).ok_or_else(|| {
-                ApiError::validation(vec![FieldErrorBody {
-                    field: "cursor".to_owned(),
-                    message: "is not a cursor returned by this endpoint".to_owned(),
-                }])
-            })?)),
-        };
+        // The store made the cursor and is the one to read it: one it did
+        // not make is a validation error on `cursor`.
+        let after = cursor.0.filter(|text| !text.is_empty()).map(PageCursor::new);
         let page = state
             .auth
             .list_users(UserListQuery {
@@ -93,7 +87,9 @@ impl AdminApi {
             .await?;
         Ok(PageResponse::Ok(Json(UserPageBody {
             items: page.users.into_iter().map(Into::into).collect(),
-            next_cursor: page.next_cursor.map(|cursor| cursor.0.to_string()),
+            next_cursor: page
+                .next_cursor
+                .map(|cursor| cursor.as_str().to_owned()),
         })))
     }
 
@@ -174,41 +170,5 @@ impl AdminApi {
             .admin_delete_user(UserId::from_uuid(id.0))
             .await?;
         Ok(DeletedResponse::NoContent)
-    }
-}
-
-/// A cursor is the decimal position of a user, exactly as `next_cursor`
-/// gives it: digits only (no sign), at most 18 of them, so it always fits an
-/// `i64`. This is also what the document's `pattern` says.
-fn parse_cursor(text: &str) -> Option<i64> {
-    if text.is_empty() || text.len() > 18 || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_cursor;
-
-    #[test]
-    fn cursors_are_up_to_18_plain_digits() {
-        assert_eq!(parse_cursor("0"), Some(0));
-        assert_eq!(parse_cursor("42"), Some(42));
-        assert_eq!(
-            parse_cursor("999999999999999999"),
-            Some(999_999_999_999_999_999)
-        );
-        for bad in [
-            "",
-            "+1",
-            "-1",
-            " 1",
-            "1e3",
-            "9999999999999999999",
-            "garbage",
-        ] {
-            assert_eq!(parse_cursor(bad), None, "{bad:?}");
-        }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use portcullis_domain::ports::{SessionStore, UserStore};
 use portcullis_domain::{
     AdminUserChanges, ConflictField, EmailAddress, FullName, Role, Scope, ScopeSet, StoreError,
-    User, UserCursor, UserId, UserListQuery, UserPage, UserSearch,
+    PageCursor, User, UserId, UserListQuery, UserPage, UserSearch,
 };
 use tokio::sync::Barrier;
 
@@ -17,7 +17,7 @@ use crate::support::{
 /// The next page after `after` of at most `limit` users matching `search`.
 async fn page(
     db: &TestDatabase,
-    after: Option<UserCursor>,
+    after: Option<PageCursor>,
     limit: u32,
     search: Option<&str>,
 ) -> UserPage {
@@ -72,8 +72,8 @@ async fn seven_users_in_pages_of_three_come_as_three_three_and_one_in_creation_o
     }
 
     let first = page(&db, None, 3, None).await;
-    let second = page(&db, first.next_cursor, 3, None).await;
-    let third = page(&db, second.next_cursor, 3, None).await;
+    let second = page(&db, first.next_cursor.clone(), 3, None).await;
+    let third = page(&db, second.next_cursor.clone(), 3, None).await;
 
     assert_eq!(usernames(&first.users), ["grace", "alan", "edsger"]);
     assert_eq!(usernames(&second.users), ["barbara", "ken", "donald"]);
@@ -613,7 +613,7 @@ async fn two_admins_demoting_each_other_at_once_leave_exactly_one_admin() {
         // with none: the survivor is disabled through the unguarded CLI path.
         for admin in &pair {
             db.store
-                .set_disabled(&admin.username, true)
+                .set_disabled(&admin.username, true, t0())
                 .await
                 .expect("retire");
         }
@@ -682,11 +682,11 @@ async fn demoting_with_set_role_narrows_every_stored_grant_and_ends_the_empty_on
     let boss = admin_with_admin_grants(&db, "boss").await;
 
     db.store
-        .set_role(&boss.username, Role::User)
+        .set_role(&boss.username, Role::User, t0())
         .await
         .expect("demote");
     db.store
-        .set_role(&boss.username, Role::Admin)
+        .set_role(&boss.username, Role::Admin, t0())
         .await
         .expect("promote again");
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use portcullis_domain::ports::{ApiKeyStore, UserStore};
+use portcullis_domain::ports::{ApiKeyStore, AuthenticatedKey, UserStore};
 use portcullis_domain::{ApiKeyHash, ApiKeyId, PageRequest, Scope, ScopeSet, StoreError, UserId};
 
 use crate::support::{
@@ -175,7 +175,14 @@ async fn a_valid_key_authenticates_as_its_owner_with_its_scopes() {
         .await
         .expect("authenticate");
 
-    assert_eq!(found, Some((alice, key.scopes, key.id)));
+    assert_eq!(
+        found,
+        Some(AuthenticatedKey {
+            user: alice,
+            scopes: key.scopes,
+            key_id: key.id
+        })
+    );
 }
 
 #[tokio::test]

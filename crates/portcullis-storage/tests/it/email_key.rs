@@ -147,7 +147,7 @@ async fn every_write_of_an_email_stores_its_canonical_key() {
         full_name: None,
     };
     db.store
-        .update_profile(jose.id, &changes)
+        .update_profile(jose.id, &changes, t0())
         .await
         .expect("profile");
     assert_eq!(key(jose.id), "jose@bücher.example");
@@ -180,6 +180,7 @@ async fn an_email_change_to_a_canonical_twin_of_another_account_is_a_conflict() 
                 email: Some(twin.clone()),
                 full_name: None,
             },
+            t0(),
         )
         .await;
     assert!(is_email_conflict(&profile), "{profile:?}");

@@ -9,6 +9,7 @@
 )]
 
 mod admin;
+mod conformance;
 mod api_keys;
 mod database;
 mod email_key;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use portcullis_domain::ports::SessionStore;
+use portcullis_domain::ports::{ActiveSession, SessionStore};
 use portcullis_domain::{Scope, ScopeSet, SessionId, StoreError, UserId};
 
 use crate::support::{DAY, HOUR, TestDatabase, alice, new_session, t0, user};
@@ -25,7 +25,13 @@ async fn a_new_session_is_active_and_yields_its_user_and_scopes() {
         .await
         .expect("lookup");
 
-    assert_eq!(active, Some((alice, session.scopes)));
+    assert_eq!(
+        active,
+        Some(ActiveSession {
+            user: alice,
+            scopes: session.scopes
+        })
+    );
 }
 
 /// A `sessions` row as stored, read with raw SQL.

@@ -165,7 +165,7 @@ async fn update_password_hash_replaces_the_hash_and_reports_an_unknown_id_as_not
     let new_hash = PasswordHashString::new("$argon2id$v=19$m=65536,t=3,p=1$bmV3$bmV3aGFzaA".into());
 
     db.store
-        .update_password_hash(alice.id, &new_hash)
+        .update_password_hash(alice.id, &new_hash, t0())
         .await
         .expect("update");
 
@@ -178,7 +178,7 @@ async fn update_password_hash_replaces_the_hash_and_reports_an_unknown_id_as_not
     assert_eq!(credentials.password_hash, new_hash);
     let unknown = db
         .store
-        .update_password_hash(UserId::random(), &new_hash)
+        .update_password_hash(UserId::random(), &new_hash, t0())
         .await;
     assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
 }
@@ -199,6 +199,7 @@ async fn update_profile_changes_the_email_and_sets_and_clears_the_full_name() {
                 email: Some(new_email.clone()),
                 full_name: Some(Some(name.clone())),
             },
+            t0(),
         )
         .await
         .expect("update");
@@ -208,7 +209,7 @@ async fn update_profile_changes_the_email_and_sets_and_clears_the_full_name() {
     // Leaving both out changes nothing.
     let unchanged = db
         .store
-        .update_profile(alice.id, &ProfileChanges::default())
+        .update_profile(alice.id, &ProfileChanges::default(), t0())
         .await
         .expect("update");
     assert_eq!(unchanged, updated);
@@ -221,6 +222,7 @@ async fn update_profile_changes_the_email_and_sets_and_clears_the_full_name() {
                 email: None,
                 full_name: Some(None),
             },
+            t0(),
         )
         .await
         .expect("update");
@@ -247,6 +249,7 @@ async fn update_profile_to_a_taken_email_is_an_email_conflict_and_changes_nothin
                 email: Some(EmailAddress::parse("BOB@example.com").expect("email")),
                 full_name: Some(Some(FullName::parse("Alice").expect("name"))),
             },
+            t0(),
         )
         .await;
 
@@ -266,7 +269,7 @@ async fn update_profile_of_an_unknown_id_is_not_found() {
 
     let result = db
         .store
-        .update_profile(UserId::random(), &ProfileChanges::default())
+        .update_profile(UserId::random(), &ProfileChanges::default(), t0())
         .await;
 
     assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
@@ -286,7 +289,7 @@ async fn disabling_a_user_revokes_all_of_its_sessions_and_enabling_does_not_revi
 
     let disabled = db
         .store
-        .set_disabled(&alice.username, true)
+        .set_disabled(&alice.username, true, t0())
         .await
         .expect("disable");
     assert!(disabled.disabled);
@@ -318,7 +321,7 @@ async fn disabling_a_user_revokes_all_of_its_sessions_and_enabling_does_not_revi
 
     let enabled = db
         .store
-        .set_disabled(&alice.username, false)
+        .set_disabled(&alice.username, false, t0())
         .await
         .expect("enable");
     assert!(!enabled.disabled);
@@ -334,7 +337,7 @@ async fn disabling_a_user_revokes_all_of_its_sessions_and_enabling_does_not_revi
 async fn disabling_an_unknown_user_is_not_found() {
     let db = TestDatabase::new();
 
-    let result = db.store.set_disabled(&username("nobody"), true).await;
+    let result = db.store.set_disabled(&username("nobody"), true, t0()).await;
 
     assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
 }
@@ -347,7 +350,7 @@ async fn set_role_changes_the_role_and_reports_an_unknown_user_as_not_found() {
 
     let promoted = db
         .store
-        .set_role(&username("ALICE"), Role::Admin)
+        .set_role(&username("ALICE"), Role::Admin, t0())
         .await
         .expect("set role");
 
@@ -359,7 +362,7 @@ async fn set_role_changes_the_role_and_reports_an_unknown_user_as_not_found() {
         .expect("lookup")
         .expect("exists");
     assert_eq!(stored.role, Role::Admin);
-    let unknown = db.store.set_role(&username("nobody"), Role::Admin).await;
+    let unknown = db.store.set_role(&username("nobody"), Role::Admin, t0()).await;
     assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
 }
 
@@ -497,7 +500,7 @@ async fn disabling_through_set_disabled_also_revokes_the_users_api_keys_only() {
     db.start_session(&alice, t0()).await;
 
     db.store
-        .set_disabled(&alice.username, true)
+        .set_disabled(&alice.username, true, t0())
         .await
         .expect("disable");
 
@@ -506,7 +509,7 @@ async fn disabling_through_set_disabled_also_revokes_the_users_api_keys_only() {
     assert_eq!(db.unrevoked_credentials(&bob), (0, 1));
     // Enabling again does not bring the key back.
     db.store
-        .set_disabled(&alice.username, false)
+        .set_disabled(&alice.username, false, t0())
         .await
         .expect("enable");
     assert_eq!(db.unrevoked_credentials(&alice), (0, 0));
@@ -520,12 +523,12 @@ async fn the_command_line_can_disable_and_demote_the_last_admin_as_the_recovery_
 
     let disabled = db
         .store
-        .set_disabled(&root.username, true)
+        .set_disabled(&root.username, true, t0())
         .await
         .expect("disable the only admin");
     let demoted = db
         .store
-        .set_role(&root.username, Role::User)
+        .set_role(&root.username, Role::User, t0())
         .await
         .expect("demote the only admin");
 
