@@ -78,7 +78,8 @@ pub async fn an_admin_change_applies_every_field_or_none<S: Store + 'static>(sto
 }
 
 /// Disabling through an admin change ends every session and key of the
-/// user; a change that does not disable leaves them alone.
+/// user for good (enabling again revives neither); a change that does not
+/// disable leaves them alone.
 pub async fn an_admin_disable_ends_every_credential_and_other_changes_do_not<S: Store + 'static>(
     store: Arc<S>,
 ) {
@@ -108,6 +109,27 @@ pub async fn an_admin_disable_ends_every_credential_and_other_changes_do_not<S: 
     assert!(disabled.disabled);
     assert!(!is_active(&*store, &session, at(HOUR)).await);
     assert!(!authenticates(&*store, &key, at(HOUR)).await);
+
+    // Ended, not hidden: enabling the account again revives neither.
+    store
+        .admin_update_user(
+            alice.id,
+            &AdminUserChanges {
+                disabled: Some(false),
+                ..AdminUserChanges::default()
+            },
+            at(HOUR * 2),
+        )
+        .await
+        .expect("enable");
+    assert!(
+        !is_active(&*store, &session, at(HOUR * 2)).await,
+        "enabling revives no session"
+    );
+    assert!(
+        !authenticates(&*store, &key, at(HOUR * 2)).await,
+        "enabling revives no key"
+    );
 }
 
 /// The only enabled admin can be neither demoted, disabled nor deleted; a
