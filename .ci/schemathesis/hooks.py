@@ -302,6 +302,12 @@ POSITIVE_DATA_EXCEPTIONS = {
         422,
         lambda body: _only_errors(body, {"cursor": ("is not a cursor returned by this endpoint",)}),
     ),
+    # The admin's user cursor is opaque too (issue 11): a string of the
+    # cursor alphabet that this server did not make is refused the same way.
+    "GET /admin/users": (
+        422,
+        lambda body: _only_errors(body, {"cursor": ("is not a cursor returned by this endpoint",)}),
+    ),
     # Credentials of an account that does not exist (the fuzzer cannot know a
     # real one): RFC 6749 §5.2 `invalid_grant`. Schemathesis already exempts
     # the OAuth2 `tokenUrl` (/auth/token) this way; /auth/login is its JSON twin.

@@ -78,3 +78,8 @@ pub use error::StorageError;
 pub use store::SqliteStore;
 #[doc(hidden)]
 pub use store::{ConnectionSettings, WriteLockForTests};
+
+/// The README's examples, compiled as doc tests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;

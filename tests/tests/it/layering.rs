@@ -13,6 +13,10 @@ const ADAPTERS: &str = "portcullis-adapters";
 const APP: &str = "portcullis";
 const TESTS: &str = "portcullis-tests";
 
+/// The store conformance suite and the in-memory store: a test kit, used as
+/// a dev-dependency only, so it never ships in a binary.
+const STORE_CONFORMANCE: &str = "portcullis-store-conformance";
+
 /// The example application that embeds Portcullis (issue: documentation and reuse).
 const NOTES_EXAMPLE: &str = "notes-example";
 
@@ -76,7 +80,16 @@ fn assert_only(graph: &BTreeMap<String, BTreeSet<String>>, package: &str, allowe
 #[test]
 fn every_layered_crate_is_a_workspace_member() {
     let graph = non_dev_dependencies(&metadata());
-    for package in [DOMAIN, CRYPTO, STORAGE, HTTP, ADAPTERS, APP, TESTS] {
+    for package in [
+        DOMAIN,
+        CRYPTO,
+        STORAGE,
+        HTTP,
+        ADAPTERS,
+        STORE_CONFORMANCE,
+        APP,
+        TESTS,
+    ] {
         assert!(
             graph.contains_key(package),
             "{package} in {:?}",
@@ -120,6 +133,27 @@ fn adapters_depend_on_domain_and_crypto_only() {
             "{ADAPTERS} -> {library} is missing: {edges:?}"
         );
     }
+}
+
+#[test]
+fn the_store_conformance_suite_depends_on_the_domain_only() {
+    let graph = non_dev_dependencies(&metadata());
+    assert_only(&graph, STORE_CONFORMANCE, &[DOMAIN]);
+}
+
+/// Every store runs the suite from its tests; nothing may link it for real.
+#[test]
+fn the_store_conformance_suite_is_only_ever_a_dev_dependency() {
+    let graph = non_dev_dependencies(&metadata());
+    let offending: Vec<&String> = graph
+        .iter()
+        .filter(|(_, dependencies)| dependencies.contains(STORE_CONFORMANCE))
+        .map(|(package, _)| package)
+        .collect();
+    assert!(
+        offending.is_empty(),
+        "{STORE_CONFORMANCE} as a normal dependency of {offending:?}"
+    );
 }
 
 #[test]
