@@ -26,6 +26,10 @@ pub enum CryptoError {
     /// Signing an access token failed.
     #[error("token signing failed: {0}")]
     Signing(String),
+    /// AES-GCM sealing failed (only a failing random number generator does
+    /// that).
+    #[error("sealing a secret failed")]
+    Sealing,
 }
 
 /// Why a presented access token was refused.

@@ -1,4 +1,4 @@
-//! The cryptography of Portcullis, in three small pieces:
+//! The cryptography of Portcullis, in four small pieces:
 //!
 //! - [`Argon2Hasher`]: password hashing with argon2id under a caller-chosen
 //!   [`Argon2Policy`], stored as PHC strings, with rehash-on-login detection
@@ -8,6 +8,9 @@
 //!   required, time passed in by the caller, at most 30 s of leeway);
 //! - [`generate_opaque_token`] and friends: 256-bit random tokens (refresh
 //!   tokens, session identifiers) that are stored only as SHA-256 digests.
+//! - [`MasterKey`]: secrets the store must read back (private signing keys)
+//!   sealed with AES-256-GCM under a key derived from one master key, each
+//!   bound to a caller-chosen context.
 //!
 //! What it is not: it does no I/O (no files, network, environment variables,
 //! clock or logging) and depends on no other Portcullis crate. It does not
@@ -72,8 +75,11 @@ mod error;
 mod jwt;
 mod password;
 mod random;
+mod sealing;
 
 pub use error::{CryptoError, JwtError};
 pub use jwt::{ACCESS_TOKEN_TYPE, AccessTokenClaims, JwtCodec, MAX_LEEWAY_SECS};
 pub use password::{Argon2Hasher, Argon2Policy, Argon2Workspace, PasswordCheck};
 pub use random::{constant_time_eq, generate_opaque_token, generate_signing_key, token_digest};
+pub use sealing::{MASTER_KEY_BYTES, MasterKey, SealingError};
+
