@@ -41,6 +41,7 @@ pub mod ports;
 mod scope;
 mod service;
 mod session;
+mod signing_key;
 mod unicode;
 
 pub use account::{
@@ -71,6 +72,10 @@ pub use service::{
 pub use session::{
     AccessTokenClaims, NewSession, RefreshOutcome, RefreshTokenHash, RefreshTokenOwner, SessionId,
     SessionInfo, new_token_id,
+};
+pub use signing_key::{
+    KeyId, KeyRotation, KeyState, RotationOutcome, SealedPrivateKey, SigningAlgorithm,
+    StoredSigningKey,
 };
 
 /// The README's examples, compiled and run as doc tests so that they stay

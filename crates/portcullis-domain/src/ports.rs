@@ -32,6 +32,7 @@ use crate::session::{
     AccessTokenClaims, NewSession, RefreshOutcome, RefreshTokenHash, RefreshTokenOwner, SessionId,
     SessionInfo,
 };
+use crate::signing_key::{KeyRotation, RotationOutcome, StoredSigningKey};
 
 /// Persistent accounts.
 #[async_trait]
@@ -282,6 +283,40 @@ pub trait ApiKeyStore: Send + Sync {
     ) -> Result<Option<AuthenticatedKey>, StoreError>;
 }
 
+/// The access-token signing keys every node of a deployment shares.
+///
+/// Invariant, kept by every method: once keys are installed, exactly one is
+/// [`KeyState::Current`](crate::KeyState::Current) and at most one is
+/// [`KeyState::Next`](crate::KeyState::Next).
+#[async_trait]
+pub trait SigningKeyStore: Send + Sync {
+    /// Every key not yet deleted, oldest first (creation time, then kid).
+    async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError>;
+
+    /// Stores `keys` (exactly one of them current) if the store holds no
+    /// current key yet: the first start of a deployment, or the upgrade of a
+    /// v1 one. Atomic: of concurrent installs exactly one stores its keys
+    /// and answers `true`; the others, and any call once keys exist, store
+    /// nothing and answer `false`.
+    async fn install_signing_keys(&self, keys: &[StoredSigningKey]) -> Result<bool, StoreError>;
+
+    /// Rotates, if `rotation.current` is still the current key: it becomes
+    /// retired with `rotation.retires_at`; the next key becomes current,
+    /// signing from `rotation.now`; `rotation.new_next` is stored as the next
+    /// key. (With no next key, `new_next` becomes current at once, so that
+    /// one key always signs.) All in the same transaction. Atomic: of N
+    /// concurrent rotations from one current key exactly one rotates; the
+    /// others answer [`RotationOutcome::Superseded`] and change nothing.
+    async fn rotate_signing_keys(
+        &self,
+        rotation: &KeyRotation,
+    ) -> Result<RotationOutcome, StoreError>;
+
+    /// Deletes the retired keys whose `retires_at` is at or before `now`;
+    /// how many. Never touches a next or current key.
+    async fn delete_retired_signing_keys(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
 /// A session found active by [`SessionStore::find_active_session`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActiveSession {
@@ -302,15 +337,16 @@ pub struct AuthenticatedKey {
     pub key_id: ApiKeyId,
 }
 
-/// Everything the use-cases keep: accounts, sessions and API keys.
+/// Everything a deployment keeps: accounts, sessions, API keys and the
+/// signing keys.
 ///
-/// One backend implements all three, because several promises span them:
+/// One backend implements all four, because several promises span them:
 /// disabling, demoting or deleting a user changes its sessions and keys in
-/// the same transaction. Implemented for every type that implements the
-/// three parts.
-pub trait Store: UserStore + SessionStore + ApiKeyStore {}
+/// the same transaction, and every node must sign with the keys the others
+/// verify. Implemented for every type that implements the four parts.
+pub trait Store: UserStore + SessionStore + ApiKeyStore + SigningKeyStore {}
 
-impl<T: UserStore + SessionStore + ApiKeyStore + ?Sized> Store for T {}
+impl<T: UserStore + SessionStore + ApiKeyStore + SigningKeyStore + ?Sized> Store for T {}
 
 /// The result of checking a password against a stored hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -71,6 +71,7 @@ mod error;
 mod migrations;
 mod rows;
 mod sessions;
+mod signing_keys;
 mod store;
 mod users;
 

@@ -26,6 +26,8 @@ pub(crate) static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
             fill_email_keys,
         )
         .comment("canonical email key"),
+        M::up(include_str!("../migrations/0004_signing_keys.sql"))
+            .comment("shared access-token signing keys"),
     ])
 });
 

@@ -244,6 +244,6 @@ pub(crate) fn from_unix(seconds: i64) -> Option<OffsetDateTime> {
 }
 
 /// The error for a row whose `column` no longer parses.
-fn corrupt(table: &str, column: &str) -> StoreError {
+pub(crate) fn corrupt(table: &str, column: &str) -> StoreError {
     StoreError::Failed(format!("corrupt row in {table}: invalid {column}"))
 }

@@ -12,7 +12,9 @@
 //! idle and absolute expiry, rotation and reuse detection, the session and
 //! key caps, keyset paging and opaque cursors, and the concurrency promises
 //! (of N concurrent rotations exactly one wins; concurrent inserts,
-//! demotions and creations never break a rule). They use only the ports,
+//! demotions and creations never break a rule), and the signing keys'
+//! life (installed once, rotated one step at a time by one node, deleted
+//! only when retired and due). They use only the ports,
 //! never a backend's tables.
 //!
 //! ```text
@@ -88,6 +90,12 @@ macro_rules! store_conformance_suite {
             listing::users_added_or_deleted_between_pages_disturb_no_page,
             listing::search_matches_username_or_email_substrings_literally,
             listing::a_cursor_the_store_did_not_make_is_invalid,
+            signing_keys::installed_keys_are_kept_exactly_and_installed_once,
+            signing_keys::of_concurrent_installs_exactly_one_installs,
+            signing_keys::a_rotation_moves_every_key_one_step_once,
+            signing_keys::a_rotation_without_a_next_key_makes_the_new_key_current,
+            signing_keys::of_concurrent_rotations_exactly_one_rotates,
+            signing_keys::only_retired_keys_past_their_time_are_deleted,
         );
     };
     (@promises $fresh:expr; $($module:ident :: $promise:ident,)*) => {

@@ -7,7 +7,7 @@ use portcullis_storage::{SqliteStore, StorageError};
 use crate::support::{DATABASE_FILE, TestDatabase, alice, new_api_key, t0};
 
 /// The number of migrations this build ships.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pooled_connections_use_wal_foreign_keys_a_busy_timeout_and_normal_sync() {
@@ -228,4 +228,36 @@ async fn a_held_write_lock_makes_the_write_probe_fail_as_unavailable_within_abou
             .expect("settings");
         assert_eq!(settings.busy_timeout_ms, 5000);
     }
+}
+
+/// The schema itself refuses a second current or next signing key, and a
+/// retired key without its end (or a live one with one), whatever a writer
+/// does.
+#[test]
+fn the_schema_allows_one_current_and_one_next_signing_key() {
+    let db = TestDatabase::new();
+    let connection = rusqlite::Connection::open(db.directory.path().join(DATABASE_FILE))
+        .expect("raw connection");
+    let insert = |kid: &str, state: &str, retires_at: Option<i64>| {
+        connection.execute(
+            "INSERT INTO signing_keys (kid, algorithm, state, created_at, signs_from, \
+             retires_at, public_key, sealed_private_key) \
+             VALUES (?1, 'EdDSA', ?2, 0, 0, ?3, x'00', x'00')",
+            rusqlite::params![kid, state, retires_at],
+        )
+    };
+    insert("a", "current", None).expect("the first current key");
+    insert("b", "next", None).expect("the first next key");
+    assert!(
+        insert("c", "current", None).is_err(),
+        "a second current key"
+    );
+    assert!(insert("d", "next", None).is_err(), "a second next key");
+    assert!(
+        insert("e", "retired", None).is_err(),
+        "retired without an end"
+    );
+    assert!(insert("f", "next", Some(1)).is_err(), "live with an end");
+    insert("g", "retired", Some(1)).expect("a retired key");
+    insert("h", "retired", Some(2)).expect("another retired key");
 }

@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod listing;
 pub mod refresh;
 pub mod sessions;
+pub mod signing_keys;
 pub mod users;
 
 use portcullis_domain::ports::Store;

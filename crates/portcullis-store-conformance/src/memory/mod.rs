@@ -13,9 +13,12 @@ use portcullis_domain::{
     AdminUserChanges, ApiKeyHash, ApiKeyId, ApiKeyInfo, ConflictField, EmailAddress, MAX_PAGE_SIZE,
     NewApiKey, NewSession, NewUser, Page, PageCursor, PageRequest, PasswordHashString,
     ProfileChanges, RefreshOutcome, RefreshTokenHash, RefreshTokenOwner, Role, SessionId,
-    SessionInfo, StoreError, User, UserCredentials, UserId, UserListQuery, UserPage, Username,
+    SessionInfo, StoreError, StoredSigningKey, User, UserCredentials, UserId, UserListQuery,
+    UserPage, Username,
 };
 use time::OffsetDateTime;
+
+mod signing_keys;
 
 /// A [`Store`](portcullis_domain::ports::Store) in memory, for tests of the
 /// use-cases: it keeps every promise the conformance suite checks (and runs
@@ -43,6 +46,8 @@ struct State {
     /// Refresh-token digest → its session and whether it was rotated away.
     refresh_tokens: HashMap<Vec<u8>, (SessionId, bool)>,
     api_keys: Vec<StoredKey>,
+    /// Oldest first, like the listing.
+    signing_keys: Vec<StoredSigningKey>,
     /// Hands out creation positions: users for the listing, sessions to
     /// break ties between equal times. Never reused.
     next_position: u64,
