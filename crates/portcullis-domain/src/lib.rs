@@ -35,6 +35,7 @@ mod client;
 mod email;
 mod error;
 mod id;
+mod key_lifecycle;
 mod listing;
 mod password;
 pub mod ports;
@@ -58,6 +59,9 @@ pub use api_key::{
 pub use client::canonical_ip;
 pub use email::{EmailAddress, normalise_search_term};
 pub use error::{AuthError, ConflictField, FieldError, HashingError, StoreError, TokenError};
+pub use key_lifecycle::{
+    GeneratedKey, KeyError, KeyGenerator, KeyInfo, KeyLifecycle, KeyPolicy, Maintenance,
+};
 pub use listing::{MAX_LISTING_PAGE_SIZE, Page, PageCursor, PageRequest};
 pub use password::{
     MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH_FLOOR, Password, PasswordPolicy, TrivialPattern,

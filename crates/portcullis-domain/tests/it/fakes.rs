@@ -133,7 +133,7 @@ impl TokenVerifier for PlainTokens {
 }
 
 /// A clock that only moves when told to.
-pub struct ManualClock(Mutex<OffsetDateTime>);
+pub struct ManualClock(pub Mutex<OffsetDateTime>);
 
 impl ManualClock {
     pub fn advance(&self, by: Duration) {

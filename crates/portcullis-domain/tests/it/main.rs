@@ -10,6 +10,7 @@
 
 mod credentials;
 mod fakes;
+mod keys;
 mod lifecycle;
 mod login;
 mod normalisation;
