@@ -171,7 +171,7 @@ impl fmt::Debug for JwtVerifier {
             .field("keys", &keys)
             .field("legacy_hs256_key", &self.legacy_hs256_key.is_some())
             .field("leeway_secs", &MAX_LEEWAY_SECS)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
