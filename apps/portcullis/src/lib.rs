@@ -19,7 +19,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use portcullis_adapters::{BlockingArgon2Hasher, GovernorAttemptLimiter, HashingLimits, JwtTokens};
-use portcullis_crypto::{Argon2Hasher, Argon2Policy, JwtCodec};
+use portcullis_crypto::{
+    Argon2Hasher, Argon2Policy, CryptoError, Hs256Key, JwtSigner, JwtVerifier,
+};
 use portcullis_domain::ports::SystemClock;
 use portcullis_domain::{AuthService, AuthSettings, PasswordPolicy, Ports};
 use portcullis_http::client_ip::TrustedProxies;
@@ -80,26 +82,30 @@ enum Signing {
     None,
 }
 
+/// Access tokens signed with HS256 and `secret`, under its key id. Tokens
+/// signed before key ids existed (no `kid` header) keep verifying with the
+/// same secret until they expire, so an upgrade logs nobody out
+/// (docs/decisions.md, "Token layer").
+fn hs256_tokens(secret: &[u8], settings: &Settings) -> Result<JwtTokens, CryptoError> {
+    let signer = JwtSigner::hs256(secret, &settings.issuer, &settings.audience)?;
+    let verifier = JwtVerifier::for_signer(&signer).with_legacy_hs256_key(&Hs256Key::new(secret)?);
+    Ok(JwtTokens::new(signer, verifier))
+}
+
 /// The use-cases and the limiter that needs periodic cleanup.
 fn build_components(
     settings: &Settings,
     signing: Signing,
 ) -> anyhow::Result<(AuthService, Arc<GovernorAttemptLimiter>)> {
     let store = Arc::new(open_store(settings)?);
-    let codec = match (signing, &settings.jwt_secret) {
+    let access_tokens = match (signing, &settings.jwt_secret) {
         (Signing::None, _) => None,
-        (Signing::LoadOrCreateKey, Some(secret)) => Some(JwtCodec::new(
-            secret.expose_secret().as_bytes(),
-            &settings.issuer,
-            &settings.audience,
-        )),
+        (Signing::LoadOrCreateKey, Some(secret)) => {
+            Some(hs256_tokens(secret.expose_secret().as_bytes(), settings))
+        }
         (Signing::LoadOrCreateKey, None) => {
             let key = keys::load_or_create_signing_key(&settings.key_path())?;
-            Some(JwtCodec::new(
-                key.expose_secret(),
-                &settings.issuer,
-                &settings.audience,
-            ))
+            Some(hs256_tokens(key.expose_secret(), settings))
         }
     }
     .transpose()
@@ -117,10 +123,7 @@ fn build_components(
         hasher,
         HashingLimits::for_available_cores(),
     ));
-    let tokens = Arc::new(match codec {
-        Some(codec) => JwtTokens::new(codec),
-        None => JwtTokens::without_access_tokens(),
-    });
+    let tokens = Arc::new(access_tokens.unwrap_or_else(JwtTokens::without_access_tokens));
     let password_policy = PasswordPolicy::with_min_length(settings.password_min_length)
         .context("password_min_length must be between 8 and 256")?;
     let limiter = Arc::new(GovernorAttemptLimiter::new(

@@ -1,6 +1,6 @@
 //! Access tokens (JWT) and opaque secrets behind the domain's token ports.
 
-use portcullis_crypto::{JwtCodec, JwtError};
+use portcullis_crypto::{JwtAccessClaims, JwtError, JwtSigner, JwtVerifier};
 use portcullis_domain::ports::{AccessTokenSigner, OpaqueSecrets, TokenVerifier};
 use portcullis_domain::{
     API_KEY_PREFIX, AccessTokenClaims, ApiKeyHash, RefreshTokenHash, ScopeSet, SessionId,
@@ -13,35 +13,48 @@ use uuid::Uuid;
 /// [`AccessTokenSigner`], [`TokenVerifier`] and [`OpaqueSecrets`] ports.
 #[derive(Debug, Clone)]
 pub struct JwtTokens {
-    codec: Option<JwtCodec>,
+    access_tokens: Option<AccessTokens>,
+}
+
+/// The signer and verifier go together: a process that signs also verifies.
+#[derive(Debug, Clone)]
+struct AccessTokens {
+    signer: JwtSigner,
+    verifier: JwtVerifier,
 }
 
 impl JwtTokens {
-    /// Wraps a configured codec.
-    pub fn new(codec: JwtCodec) -> Self {
-        Self { codec: Some(codec) }
+    /// Signs access tokens with `signer` and accepts those `verifier`
+    /// accepts (which should include what `signer` signs, see
+    /// [`JwtVerifier::for_signer`]).
+    pub fn new(signer: JwtSigner, verifier: JwtVerifier) -> Self {
+        Self {
+            access_tokens: Some(AccessTokens { signer, verifier }),
+        }
     }
 
     /// Opaque tokens only: signing or verifying an access token fails. For
     /// processes that must never touch the signing key (the administration
     /// commands).
     pub fn without_access_tokens() -> Self {
-        Self { codec: None }
+        Self {
+            access_tokens: None,
+        }
     }
 }
 
 impl AccessTokenSigner for JwtTokens {
     fn sign_access_token(&self, claims: &AccessTokenClaims) -> Result<String, TokenError> {
-        let Some(codec) = &self.codec else {
+        let Some(AccessTokens { signer, .. }) = &self.access_tokens else {
             return Err(TokenError::Signing(
                 "this process has no signing key".to_owned(),
             ));
         };
         let issued_at = claims.issued_at.unix_timestamp();
-        codec
-            .encode(&portcullis_crypto::AccessTokenClaims {
-                iss: codec.issuer().to_owned(),
-                aud: codec.audience().to_owned(),
+        signer
+            .sign(&JwtAccessClaims {
+                iss: signer.issuer().to_owned(),
+                aud: signer.audience().to_owned(),
                 sub: claims.user_id.to_string(),
                 exp: claims.expires_at.unix_timestamp(),
                 iat: issued_at,
@@ -82,11 +95,11 @@ impl TokenVerifier for JwtTokens {
         token: &str,
         now: OffsetDateTime,
     ) -> Result<AccessTokenClaims, TokenError> {
-        let Some(codec) = &self.codec else {
+        let Some(AccessTokens { verifier, .. }) = &self.access_tokens else {
             return Err(TokenError::Malformed);
         };
-        let claims = codec
-            .decode(token, now.unix_timestamp())
+        let claims = verifier
+            .verify(token, now.unix_timestamp())
             .map_err(|error| match error {
                 JwtError::Malformed => TokenError::Malformed,
                 JwtError::WrongIssuerOrAudience => TokenError::WrongAudience,
@@ -113,22 +126,38 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn issued_access_tokens_verify_back_to_the_same_claims() {
-        let codec = JwtCodec::new(&[7; 32], "portcullis", "portcullis").expect("codec");
-        let tokens = JwtTokens::new(codec);
-        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("time");
-        let claims = AccessTokenClaims {
+    fn signer(secret: &[u8]) -> JwtSigner {
+        JwtSigner::hs256(secret, "portcullis", "portcullis").expect("32-byte key")
+    }
+
+    fn tokens() -> JwtTokens {
+        let signer = signer(&[7; 32]);
+        let verifier = JwtVerifier::for_signer(&signer);
+        JwtTokens::new(signer, verifier)
+    }
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("time")
+    }
+
+    fn claims(now: OffsetDateTime) -> AccessTokenClaims {
+        AccessTokenClaims {
             user_id: UserId::random(),
             session_id: SessionId::random(),
             scopes: ScopeSet::parse("profile admin").expect("scopes"),
             token_id: portcullis_domain::new_token_id(),
             issued_at: now,
             expires_at: now + Duration::from_secs(900),
-        };
+        }
+    }
+
+    #[test]
+    fn issued_access_tokens_verify_back_to_the_same_claims() {
+        let tokens = tokens();
+        let claims = claims(now());
         let token = tokens.sign_access_token(&claims).expect("issue");
-        assert_eq!(tokens.verify_access_token(&token, now), Ok(claims));
-        let much_later = now + Duration::from_secs(3600);
+        assert_eq!(tokens.verify_access_token(&token, now()), Ok(claims));
+        let much_later = now() + Duration::from_secs(3600);
         assert_eq!(
             tokens.verify_access_token(&token, much_later),
             Err(TokenError::Expired)
@@ -136,8 +165,35 @@ mod tests {
     }
 
     #[test]
+    fn access_tokens_from_a_key_the_verifier_lacks_are_malformed() {
+        let stranger = signer(&[8; 32]);
+        let verifier = JwtVerifier::for_signer(&signer(&[7; 32]));
+        let tokens = JwtTokens::new(stranger, verifier);
+        let token = tokens.sign_access_token(&claims(now())).expect("issue");
+        assert_eq!(
+            tokens.verify_access_token(&token, now()),
+            Err(TokenError::Malformed)
+        );
+    }
+
+    #[test]
+    fn without_access_tokens_neither_signs_nor_verifies() {
+        let without = JwtTokens::without_access_tokens();
+        let claims = claims(now());
+        assert!(matches!(
+            without.sign_access_token(&claims),
+            Err(TokenError::Signing(_))
+        ));
+        let token = tokens().sign_access_token(&claims).expect("issue");
+        assert_eq!(
+            without.verify_access_token(&token, now()),
+            Err(TokenError::Malformed)
+        );
+    }
+
+    #[test]
     fn api_keys_are_prefixed_well_formed_and_hashed() {
-        let tokens = JwtTokens::new(JwtCodec::new(&[7; 32], "i", "a").expect("codec"));
+        let tokens = tokens();
         let (key, hash) = tokens.new_api_key();
         assert!(portcullis_domain::is_well_formed_api_key(&key), "{key}");
         assert_eq!(tokens.hash_api_key(&key), hash);
@@ -146,7 +202,7 @@ mod tests {
 
     #[test]
     fn refresh_tokens_are_random_and_stored_as_their_digest() {
-        let tokens = JwtTokens::new(JwtCodec::new(&[7; 32], "i", "a").expect("codec"));
+        let tokens = tokens();
         let (first, first_hash) = tokens.new_refresh_token();
         let (second, _) = tokens.new_refresh_token();
         assert_ne!(first, second);

@@ -7,7 +7,7 @@
 use std::error::Error;
 
 use portcullis_crypto::{
-    AccessTokenClaims, Argon2Hasher, Argon2Policy, JwtCodec, JwtError, PasswordCheck,
+    Argon2Hasher, Argon2Policy, JwtAccessClaims, JwtError, JwtSigner, JwtVerifier, PasswordCheck,
     constant_time_eq, generate_opaque_token, generate_signing_key, token_digest,
 };
 
@@ -42,11 +42,14 @@ fn main() -> Result<(), Box<dyn Error>> {
         stronger.verify(b"correct horse battery staple", &stored)?
     );
 
-    // Access tokens: HS256, typ at+jwt, time passed in by the caller.
-    let key = generate_signing_key();
-    let codec = JwtCodec::new(&key, "https://auth.example.com", "example-api")?;
+    // Access tokens: HS256, typ at+jwt, the key's id in `kid`, time passed
+    // in by the caller.
+    let secret = generate_signing_key();
+    let signer = JwtSigner::hs256(&secret, "https://auth.example.com", "example-api")?;
+    let verifier = JwtVerifier::for_signer(&signer);
+    println!("signing key:      {:?}", signer.signing_key());
     let now: i64 = 1_700_000_000;
-    let claims = AccessTokenClaims {
+    let claims = JwtAccessClaims {
         iss: String::new(),
         aud: String::new(),
         sub: "user-42".to_owned(),
@@ -57,14 +60,14 @@ fn main() -> Result<(), Box<dyn Error>> {
         sid: "session-7".to_owned(),
         scope: "profile email".to_owned(),
     };
-    let token = codec.encode(&claims)?;
+    let token = signer.sign(&claims)?;
     println!("access token:     {token}");
 
-    let verified = codec.decode(&token, now + 60);
+    let verified = verifier.verify(&token, now + 60);
     println!("verified claims:  {verified:?}");
     assert!(verified.is_ok());
 
-    let late = codec.decode(&token, now + 3600);
+    let late = verifier.verify(&token, now + 3600);
     println!("an hour later:    {late:?}");
     assert_eq!(late, Err(JwtError::Expired));
 

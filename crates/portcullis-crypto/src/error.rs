@@ -1,7 +1,7 @@
 //! Error types of this crate.
 //!
 //! Two enums, because their callers differ: [`CryptoError`] reports a setup or
-//! internal failure (a bad policy, a short key, a corrupt stored hash), which is
+//! internal failure (a bad policy, a short key, a duplicate key id, a corrupt stored hash), which is
 //! the operator's problem; [`JwtError`] reports why a presented access token was
 //! refused, which is the client's problem and is deliberately coarse so that a
 //! response built from it tells an attacker nothing useful.
@@ -13,9 +13,14 @@ pub enum CryptoError {
     /// secure minimum and insecure parameters were not explicitly allowed.
     #[error("invalid argon2 parameters: {0}")]
     InvalidPolicy(String),
-    /// A JWT signing key shorter than 32 bytes (256 bits) was supplied.
-    #[error("signing key must be at least 32 bytes")]
+    /// An HS256 secret shorter than
+    /// [`MIN_HS256_SECRET_BYTES`](crate::MIN_HS256_SECRET_BYTES) (32 bytes,
+    /// 256 bits) was supplied.
+    #[error("signing key must be at least {} bytes", crate::MIN_HS256_SECRET_BYTES)]
     KeyTooShort,
+    /// Two verification keys given to one verifier have the same key id.
+    #[error("two verification keys have the key id {0:?}")]
+    DuplicateKeyId(String),
     /// Computing a password hash failed (for example, out of memory or a failing
     /// random number generator while drawing the salt).
     #[error("password hashing failed: {0}")]
@@ -39,11 +44,12 @@ pub enum CryptoError {
 /// signature was wrong" versus "the header was wrong") is exposed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum JwtError {
-    /// Bad structure, bad signature, an algorithm other than HS256, a `typ`
-    /// header other than `at+jwt`, or a missing or ill-typed claim.
+    /// Bad structure, bad signature, a `kid` naming no known key (or none
+    /// where one is required), an `alg` other than that key's, a `typ` header
+    /// other than `at+jwt`, or a missing or ill-typed claim.
     #[error("malformed token")]
     Malformed,
-    /// The signature is valid but `iss` or `aud` is not this codec's.
+    /// The signature is valid but `iss` or `aud` is not the verifier's.
     #[error("wrong issuer or audience")]
     WrongIssuerOrAudience,
     /// `exp` has passed, or `nbf` has not yet come, beyond the allowed leeway.

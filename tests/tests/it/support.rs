@@ -37,10 +37,20 @@ pub fn jwt_claims(token: &str) -> Value {
     jwt_segment(token, 1)
 }
 
-/// Signs `claims` with HS256 and `secret`, with `typ` as given.
+/// Signs `claims` with HS256 and `secret`, with `typ` as given and no `kid`:
+/// a token as issued before key ids, which the server accepts with its
+/// configured secret until such tokens can no longer be live.
 pub fn mint(claims: &Value, typ: Option<&str>, secret: &[u8]) -> String {
     let mut header = Header::new(jsonwebtoken::Algorithm::HS256);
     header.typ = typ.map(str::to_owned);
+    encode(&header, claims, &EncodingKey::from_secret(secret)).expect("signing works")
+}
+
+/// Signs `claims` with HS256 and `secret`, `typ` `at+jwt` and `kid` as given.
+pub fn mint_with_kid(claims: &Value, kid: &str, secret: &[u8]) -> String {
+    let mut header = Header::new(jsonwebtoken::Algorithm::HS256);
+    header.typ = Some("at+jwt".to_owned());
+    header.kid = Some(kid.to_owned());
     encode(&header, claims, &EncodingKey::from_secret(secret)).expect("signing works")
 }
 

@@ -1,7 +1,8 @@
 //! `POST /auth/token` (password grant), `POST /auth/login`, and the access
 //! token they issue.
 
-use portcullis_tests::{GOOD_PASSWORD, TestApp};
+use portcullis_crypto::Hs256Key;
+use portcullis_tests::{GOOD_PASSWORD, TEST_JWT_SECRET, TestApp};
 use reqwest::Response;
 use serde_json::{Value, json};
 
@@ -374,5 +375,19 @@ async fn the_access_token_is_an_rfc_9068_jwt_with_every_required_claim() {
     assert_ne!(
         claims["sid"], second_claims["sid"],
         "each login starts a session"
+    );
+}
+
+#[tokio::test]
+async fn the_access_token_header_names_the_key_that_signed_it() {
+    let app = TestApp::spawn().await;
+    let token = app.access_token_for("kid").await;
+    let header = jwt_segment(&token, 0);
+    let kid = Hs256Key::new(TEST_JWT_SECRET.as_bytes()).unwrap();
+    assert_eq!(header["kid"], kid.kid(), "{header}");
+    assert_eq!(
+        header.as_object().map(|fields| fields.len()),
+        Some(3),
+        "typ, alg and kid only: {header}"
     );
 }

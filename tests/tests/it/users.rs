@@ -3,13 +3,14 @@
 
 use std::os::unix::fs::PermissionsExt;
 
+use portcullis_crypto::Hs256Key;
 use portcullis_tests::{GOOD_PASSWORD, TEST_JWT_SECRET, TestApp, test_args};
 use reqwest::Response;
 use serde_json::{Value, json};
 
 use crate::support::{
     BEARER_CHALLENGE, expect_problem, header, jwt_claims, jwt_encode_segment, make_admin, mint,
-    now_unix, set_disabled,
+    mint_with_kid, now_unix, set_disabled,
 };
 
 /// The challenge of a 401 for a presented but refused credential.
@@ -94,6 +95,22 @@ async fn a_token_minted_with_the_test_secret_for_a_real_session_is_accepted() {
     assert_eq!(response.status(), 200);
     let me: Value = response.json().await.unwrap();
     assert_eq!(me["username"], "minty");
+}
+
+#[tokio::test]
+async fn a_token_naming_the_servers_kid_is_accepted_and_one_naming_another_is_invalid_token() {
+    let app = TestApp::spawn().await;
+    let (_, claims) = token_and_claims(&app, "kidded").await;
+    let claims = fresh_claims(&claims);
+    let secret = TEST_JWT_SECRET.as_bytes();
+    let kid = Hs256Key::new(secret).unwrap().kid().to_owned();
+    let token = mint_with_kid(&claims, &kid, secret);
+    assert_eq!(app.me(&token).await.status(), 200, "the server's kid");
+
+    // The right secret under an id the server does not know: refused, not
+    // tried with the legacy key.
+    let token = mint_with_kid(&claims, "some-other-key", secret);
+    expect_invalid_token(app.me(&token).await, "unknown kid").await;
 }
 
 #[tokio::test]
