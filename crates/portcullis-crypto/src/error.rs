@@ -31,6 +31,9 @@ pub enum CryptoError {
     /// Signing an access token failed.
     #[error("token signing failed: {0}")]
     Signing(String),
+    /// Key material that is not a key of the algorithm it was given for.
+    #[error("invalid key: {0}")]
+    InvalidKey(String),
     /// AES-GCM sealing failed (only a failing random number generator does
     /// that).
     #[error("sealing a secret failed")]

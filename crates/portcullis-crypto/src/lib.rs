@@ -86,8 +86,9 @@ mod sealing;
 
 pub use error::{CryptoError, JwtError};
 pub use jwt::{
-    ACCESS_TOKEN_TYPE, Hs256Key, JwtAccessClaims, JwtAlgorithm, JwtSigner, JwtSigningKey,
-    JwtVerificationKey, JwtVerifier, MAX_LEEWAY_SECS, MIN_HS256_SECRET_BYTES,
+    ACCESS_TOKEN_TYPE, GeneratedKeyPair, Hs256Key, JwtAccessClaims, JwtAlgorithm, JwtSigner,
+    JwtSigningKey, JwtVerificationKey, JwtVerifier, MAX_LEEWAY_SECS, MIN_HS256_SECRET_BYTES,
+    PublicJwk,
 };
 pub use password::{Argon2Hasher, Argon2Policy, Argon2Workspace, PasswordCheck};
 pub use random::{constant_time_eq, generate_opaque_token, generate_signing_key, token_digest};

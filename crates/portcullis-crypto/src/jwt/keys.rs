@@ -13,15 +13,18 @@ use secrecy::{ExposeSecret, SecretSlice};
 use sha2::{Digest, Sha256};
 
 use super::MIN_HS256_SECRET_BYTES;
+use super::asymmetric::PublicJwk;
 use crate::error::CryptoError;
 
 /// A signature algorithm a key is bound to.
-///
-/// More will follow (asymmetric ones, whose public keys can be published);
-/// callers must not assume the list is complete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum JwtAlgorithm {
+    /// Ed25519 (RFC 8037): asymmetric; the public key is published.
+    EdDsa,
+    /// ECDSA on P-256 with SHA-256 (RFC 7518 section 3.4): asymmetric, for
+    /// resource servers whose libraries lack Ed25519.
+    Es256,
     /// HMAC with SHA-256 (RFC 7518 section 3.2): one shared secret both
     /// signs and verifies.
     Hs256,
@@ -31,7 +34,19 @@ impl JwtAlgorithm {
     /// The `alg` header value this algorithm signs with and requires.
     pub(super) fn header_algorithm(self) -> Algorithm {
         match self {
+            Self::EdDsa => Algorithm::EdDSA,
+            Self::Es256 => Algorithm::ES256,
             Self::Hs256 => Algorithm::HS256,
+        }
+    }
+
+    /// The JWS `alg` name: `EdDSA`, `ES256` or `HS256`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::EdDsa => "EdDSA",
+            Self::Es256 => "ES256",
+            Self::Hs256 => "HS256",
         }
     }
 }
@@ -102,6 +117,18 @@ pub struct JwtSigningKey {
 }
 
 impl JwtSigningKey {
+    pub(super) fn from_parts(
+        algorithm: JwtAlgorithm,
+        encoding_key: EncodingKey,
+        verification_key: JwtVerificationKey,
+    ) -> Self {
+        Self {
+            algorithm,
+            encoding_key,
+            verification_key,
+        }
+    }
+
     /// Signs with HS256 and `key`'s secret, under `key`'s id.
     #[must_use]
     pub fn hs256(key: &Hs256Key) -> Self {
@@ -155,9 +182,31 @@ pub struct JwtVerificationKey {
     kid: String,
     algorithm: JwtAlgorithm,
     decoding_key: DecodingKey,
+    public_jwk: Option<PublicJwk>,
 }
 
 impl JwtVerificationKey {
+    pub(super) fn from_parts(
+        kid: String,
+        algorithm: JwtAlgorithm,
+        decoding_key: DecodingKey,
+        public_jwk: Option<PublicJwk>,
+    ) -> Self {
+        Self {
+            kid,
+            algorithm,
+            decoding_key,
+            public_jwk,
+        }
+    }
+
+    /// The public key as a JWK's key members, for publication; `None` for
+    /// HS256, whose secret is never published.
+    #[must_use]
+    pub fn public_jwk(&self) -> Option<&PublicJwk> {
+        self.public_jwk.as_ref()
+    }
+
     /// Verifies HS256 tokens with `key`'s secret, under `key`'s id.
     #[must_use]
     pub fn hs256(key: &Hs256Key) -> Self {
@@ -165,6 +214,7 @@ impl JwtVerificationKey {
             kid: key.kid.clone(),
             algorithm: JwtAlgorithm::Hs256,
             decoding_key: DecodingKey::from_secret(key.secret.expose_secret()),
+            public_jwk: None,
         }
     }
 

@@ -9,20 +9,27 @@
 //! by that id and verifies with the algorithm bound to the key, never the one
 //! the header asks for (RFC 8725 section 3.1).
 //!
-//! Only HS256 exists today ([`JwtAlgorithm::Hs256`], keys from [`Hs256Key`]).
+//! Three algorithms: EdDSA and ES256, whose key pairs come from
+//! [`JwtAlgorithm::generate_key_pair`] and whose public keys are published
+//! as [`PublicJwk`]s under their RFC 7638 thumbprints, and HS256 for
+//! installs that keep a shared secret ([`Hs256Key`]).
 //! The `typ` header is `at+jwt` so that an access token cannot be confused
 //! with any other JWT signed with the same key (for example an ID token), and
 //! verification takes the current time as a parameter so callers (and tests)
 //! control the clock.
 
+mod asymmetric;
 mod claims;
 mod keys;
 mod signer;
 mod verifier;
 
 #[cfg(test)]
+mod asymmetric_tests;
+#[cfg(test)]
 mod tests;
 
+pub use asymmetric::{GeneratedKeyPair, PublicJwk};
 pub use claims::JwtAccessClaims;
 pub use keys::{Hs256Key, JwtAlgorithm, JwtSigningKey, JwtVerificationKey};
 pub use signer::JwtSigner;
