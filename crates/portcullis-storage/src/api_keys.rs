@@ -3,8 +3,7 @@
 use async_trait::async_trait;
 use portcullis_domain::ports::{ApiKeyStore, AuthenticatedKey};
 use portcullis_domain::{
-    ApiKeyHash, ApiKeyId, ApiKeyInfo, NewApiKey, Page, PageRequest, StoreError, User,
-    UserId,
+    ApiKeyHash, ApiKeyId, ApiKeyInfo, NewApiKey, Page, PageRequest, StoreError, User, UserId,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;

@@ -119,8 +119,12 @@ mod tests {
         assert!(invalid(
             read_session_cursor(&api_key_cursor(42, &id)).map(|_| ())
         ));
-        assert!(invalid(read_user_cursor(&api_key_cursor(42, &id)).map(|_| ())));
+        assert!(invalid(
+            read_user_cursor(&api_key_cursor(42, &id)).map(|_| ())
+        ));
         // The rowid a first-wave cursor was is no cursor now.
-        assert!(invalid(read_user_cursor(&PageCursor::new("42")).map(|_| ())));
+        assert!(invalid(
+            read_user_cursor(&PageCursor::new("42")).map(|_| ())
+        ));
     }
 }

@@ -5,8 +5,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use portcullis_domain::ports::{ActiveSession, SessionStore};
 use portcullis_domain::{
-    NewSession, Page, PageRequest, RefreshOutcome, RefreshTokenHash, RefreshTokenOwner, 
-    SessionId, SessionInfo, StoreError, User, UserId,
+    NewSession, Page, PageRequest, RefreshOutcome, RefreshTokenHash, RefreshTokenOwner, SessionId,
+    SessionInfo, StoreError, User, UserId,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;

@@ -4,8 +4,7 @@ use async_trait::async_trait;
 use portcullis_domain::ports::UserStore;
 use portcullis_domain::{
     AdminUserChanges, MAX_PAGE_SIZE, NewUser, PasswordHashString, ProfileChanges, Role, ScopeSet,
-    SessionId, StoreError, User, UserCredentials, UserId, UserListQuery, UserPage,
-    Username,
+    SessionId, StoreError, User, UserCredentials, UserId, UserListQuery, UserPage, Username,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;

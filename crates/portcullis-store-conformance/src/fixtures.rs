@@ -74,7 +74,9 @@ pub fn email_address(text: &str) -> EmailAddress {
 
 /// A stand-in password hash; stores keep whatever text they are given.
 pub fn hash(tag: &str) -> PasswordHashString {
-    PasswordHashString::new(format!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$c3RhbmQtaW4tJ{tag}"))
+    PasswordHashString::new(format!(
+        "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$c3RhbmQtaW4tJ{tag}"
+    ))
 }
 
 /// `user` as a new account with [`hash`]`("first")`.

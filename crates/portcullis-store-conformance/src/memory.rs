@@ -117,10 +117,9 @@ impl State {
         let Some(email) = email else {
             return Ok(());
         };
-        let taken = self
-            .users
-            .values()
-            .any(|stored| stored.user.id != id && stored.user.email.canonical() == email.canonical());
+        let taken = self.users.values().any(|stored| {
+            stored.user.id != id && stored.user.email.canonical() == email.canonical()
+        });
         if taken {
             Err(StoreError::Conflict(ConflictField::Email))
         } else {
@@ -130,8 +129,15 @@ impl State {
 
     fn is_last_enabled_admin(&self, id: UserId) -> bool {
         let is_admin = |user: &User| user.role == Role::Admin && !user.disabled;
-        self.users.get(&id).is_some_and(|stored| is_admin(&stored.user))
-            && self.users.values().filter(|stored| is_admin(&stored.user)).count() == 1
+        self.users
+            .get(&id)
+            .is_some_and(|stored| is_admin(&stored.user))
+            && self
+                .users
+                .values()
+                .filter(|stored| is_admin(&stored.user))
+                .count()
+                == 1
     }
 
     /// Ends every session and key of `id`.
@@ -223,7 +229,11 @@ impl UserStore for MemoryStore {
     }
 
     async fn find_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        Ok(self.state().users.get(&id).map(|stored| stored.user.clone()))
+        Ok(self
+            .state()
+            .users
+            .get(&id)
+            .map(|stored| stored.user.clone()))
     }
 
     async fn update_password_hash(
@@ -306,7 +316,9 @@ impl UserStore for MemoryStore {
             return Err(StoreError::LastAdmin);
         }
         state.users.remove(&id).ok_or(StoreError::NotFound)?;
-        state.sessions.retain(|_, session| session.session.user_id != id);
+        state
+            .sessions
+            .retain(|_, session| session.session.user_id != id);
         let State {
             sessions,
             refresh_tokens,
@@ -345,7 +357,10 @@ impl UserStore for MemoryStore {
                 .last()
                 .filter(|_| more)
                 .map(|stored| make_cursor("users", &stored.position.to_string())),
-            users: matching.into_iter().map(|stored| stored.user.clone()).collect(),
+            users: matching
+                .into_iter()
+                .map(|stored| stored.user.clone())
+                .collect(),
         })
     }
 
@@ -432,7 +447,8 @@ impl SessionStore for MemoryStore {
             .filter(|s| s.session.user_id == session.user_id && s.is_active(now, idle_timeout))
             .collect();
         // Most recently used first; the rest past the cap are ended.
-        active.sort_by_key(|s| std::cmp::Reverse((s.last_used_at, s.session.created_at, s.position)));
+        active
+            .sort_by_key(|s| std::cmp::Reverse((s.last_used_at, s.session.created_at, s.position)));
         for evicted in active.into_iter().skip(max_active as usize) {
             evicted.revoked = true;
         }
@@ -520,12 +536,15 @@ impl SessionStore for MemoryStore {
             .refresh_tokens
             .get(token.as_bytes())
             .and_then(|(session_id, used)| {
-                state.sessions.get(session_id).map(|session| RefreshTokenOwner {
-                    session_id: *session_id,
-                    user_id: session.session.user_id,
-                    scopes: session.session.scopes,
-                    already_used: *used,
-                })
+                state
+                    .sessions
+                    .get(session_id)
+                    .map(|session| RefreshTokenOwner {
+                        session_id: *session_id,
+                        user_id: session.session.user_id,
+                        scopes: session.session.scopes,
+                        already_used: *used,
+                    })
             }))
     }
 
@@ -604,7 +623,9 @@ impl SessionStore for MemoryStore {
                 expires_at: s
                     .last_used_at
                     .checked_add(idle)
-                    .map_or(s.session.expires_at, |idle_end| idle_end.min(s.session.expires_at)),
+                    .map_or(s.session.expires_at, |idle_end| {
+                        idle_end.min(s.session.expires_at)
+                    }),
                 ip: s.session.ip.clone(),
                 user_agent: s.session.user_agent.clone(),
             })

@@ -63,7 +63,8 @@ impl AuthService {
             return Err(AuthError::Validation(errors));
         }
         if let Some(password) = reauthenticate_with {
-            self.limit_attempt(client_ip, principal.user.username.as_str()).await?;
+            self.limit_attempt(client_ip, principal.user.username.as_str())
+                .await?;
             self.ports.store.ensure_writable().await?;
             self.reverify_password(principal, &password, "current_password")
                 .await?;
@@ -91,7 +92,8 @@ impl AuthService {
         client_ip: Option<IpAddr>,
     ) -> Result<(), AuthError> {
         let user = &principal.user;
-        self.limit_attempt(client_ip, user.username.as_str()).await?;
+        self.limit_attempt(client_ip, user.username.as_str())
+            .await?;
         self.settings
             .password_policy
             .check_field(
@@ -125,7 +127,8 @@ impl AuthService {
         password: &Password,
         client_ip: Option<IpAddr>,
     ) -> Result<(), AuthError> {
-        self.limit_attempt(client_ip, principal.user.username.as_str()).await?;
+        self.limit_attempt(client_ip, principal.user.username.as_str())
+            .await?;
         self.ports.store.ensure_writable().await?;
         self.reverify_password(principal, password, "password")
             .await?;

@@ -90,7 +90,11 @@ impl AuthService {
     /// Changes an account's role by username (CLI).
     pub async fn set_role(&self, username: &str, role: Role) -> Result<User, AuthError> {
         let username = Username::parse(username).map_err(|e| AuthError::Validation(vec![e]))?;
-        Ok(self.ports.store.set_role(&username, role, self.now()).await?)
+        Ok(self
+            .ports
+            .store
+            .set_role(&username, role, self.now())
+            .await?)
     }
 
     /// Succeeds when the user store can be read and could take a write

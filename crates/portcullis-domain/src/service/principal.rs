@@ -6,8 +6,8 @@ use super::AuthService;
 use crate::account::User;
 use crate::api_key::{ApiKeyId, is_well_formed_api_key};
 use crate::error::AuthError;
-use crate::ports::{ActiveSession, AuthenticatedKey};
 use crate::password::Password;
+use crate::ports::{ActiveSession, AuthenticatedKey};
 use crate::scope::{Scope, ScopeSet};
 use crate::session::SessionId;
 

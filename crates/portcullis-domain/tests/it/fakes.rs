@@ -177,10 +177,7 @@ impl AttemptLimiter for CountingLimiter {
         }
     }
 
-    async fn check_api_key_creation(
-        &self,
-        user_id: UserId,
-    ) -> Result<(), RateLimited> {
+    async fn check_api_key_creation(&self, user_id: UserId) -> Result<(), RateLimited> {
         let mut creations = self.creations.lock().expect("lock");
         creations.push(user_id);
         let used = creations.iter().filter(|id| **id == user_id).count();

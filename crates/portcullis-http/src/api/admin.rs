@@ -76,7 +76,10 @@ impl AdminApi {
     ) -> Result<PageResponse, ApiError> {
         // The store made the cursor and is the one to read it: one it did
         // not make is a validation error on `cursor`.
-        let after = cursor.0.filter(|text| !text.is_empty()).map(PageCursor::new);
+        let after = cursor
+            .0
+            .filter(|text| !text.is_empty())
+            .map(PageCursor::new);
         let page = state
             .auth
             .list_users(UserListQuery {
@@ -87,9 +90,7 @@ impl AdminApi {
             .await?;
         Ok(PageResponse::Ok(Json(UserPageBody {
             items: page.users.into_iter().map(Into::into).collect(),
-            next_cursor: page
-                .next_cursor
-                .map(|cursor| cursor.as_str().to_owned()),
+            next_cursor: page.next_cursor.map(|cursor| cursor.as_str().to_owned()),
         })))
     }
 

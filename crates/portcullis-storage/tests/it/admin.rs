@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use portcullis_domain::ports::{SessionStore, UserStore};
 use portcullis_domain::{
-    AdminUserChanges, ConflictField, EmailAddress, FullName, Role, Scope, ScopeSet, StoreError,
-    PageCursor, User, UserId, UserListQuery, UserPage, UserSearch,
+    AdminUserChanges, ConflictField, EmailAddress, FullName, PageCursor, Role, Scope, ScopeSet,
+    StoreError, User, UserId, UserListQuery, UserPage, UserSearch,
 };
 use tokio::sync::Barrier;
 

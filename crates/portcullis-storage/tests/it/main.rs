@@ -9,8 +9,8 @@
 )]
 
 mod admin;
-mod conformance;
 mod api_keys;
+mod conformance;
 mod database;
 mod email_key;
 mod quotas;

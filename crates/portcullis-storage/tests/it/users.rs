@@ -362,7 +362,10 @@ async fn set_role_changes_the_role_and_reports_an_unknown_user_as_not_found() {
         .expect("lookup")
         .expect("exists");
     assert_eq!(stored.role, Role::Admin);
-    let unknown = db.store.set_role(&username("nobody"), Role::Admin, t0()).await;
+    let unknown = db
+        .store
+        .set_role(&username("nobody"), Role::Admin, t0())
+        .await;
     assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
 }
 

@@ -48,7 +48,10 @@ pub async fn an_admin_change_applies_every_field_or_none<S: Store + 'static>(sto
     assert_eq!(changed.email, email_address("alice@corp.example"));
     assert_eq!(changed.full_name, Some(full_name));
     assert!(!changed.disabled);
-    assert_eq!(store.find_user(alice.id).await.expect("find"), Some(changed.clone()));
+    assert_eq!(
+        store.find_user(alice.id).await.expect("find"),
+        Some(changed.clone())
+    );
 
     let taken = store
         .admin_update_user(
@@ -124,11 +127,17 @@ pub async fn the_last_enabled_admin_stays<S: Store + 'static>(store: Arc<S>) {
     for (what, result) in [
         (
             "demoted",
-            store.admin_update_user(root.id, &demote(), at(HOUR)).await.map(|_| ()),
+            store
+                .admin_update_user(root.id, &demote(), at(HOUR))
+                .await
+                .map(|_| ()),
         ),
         (
             "disabled",
-            store.admin_update_user(root.id, &disable(), at(HOUR)).await.map(|_| ()),
+            store
+                .admin_update_user(root.id, &disable(), at(HOUR))
+                .await
+                .map(|_| ()),
         ),
         ("deleted", store.delete_user(root.id).await),
     ] {
@@ -146,7 +155,9 @@ pub async fn the_last_enabled_admin_stays<S: Store + 'static>(store: Arc<S>) {
         .admin_update_user(root.id, &demote(), at(HOUR))
         .await
         .expect("with another enabled admin, one can be demoted");
-    let last = store.admin_update_user(second.id, &demote(), at(HOUR)).await;
+    let last = store
+        .admin_update_user(second.id, &demote(), at(HOUR))
+        .await;
     assert!(matches!(last, Err(StoreError::LastAdmin)), "{last:?}");
     store
         .delete_user(root.id)

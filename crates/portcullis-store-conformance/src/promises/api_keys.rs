@@ -58,21 +58,35 @@ pub async fn unusable_keys_do_not_authenticate<S: Store + 'static>(store: Arc<S>
     insert(&*store, &alice).await;
     insert(&*store, &bob).await;
     let revoked = create_key(&*store, &alice, t0()).await;
-    assert!(store.revoke_api_key(revoked.id, alice.id, t0()).await.expect("revoke"));
+    assert!(
+        store
+            .revoke_api_key(revoked.id, alice.id, t0())
+            .await
+            .expect("revoke")
+    );
     let expiring = NewApiKey {
         expires_at: Some(at(HOUR)),
         ..new_api_key(&alice, t0())
     };
-    store.create_api_key(&expiring, NO_CAP).await.expect("create");
+    store
+        .create_api_key(&expiring, NO_CAP)
+        .await
+        .expect("create");
     let bobs = create_key(&*store, &bob, t0()).await;
-    store.set_disabled(&bob.username, true, t0()).await.expect("disable");
+    store
+        .set_disabled(&bob.username, true, t0())
+        .await
+        .expect("disable");
 
     assert!(!authenticates(&*store, &revoked, t0()).await, "revoked");
     assert!(
         authenticates(&*store, &expiring, at(HOUR - Duration::from_secs(1))).await,
         "before its expiry"
     );
-    assert!(!authenticates(&*store, &expiring, at(HOUR)).await, "at its expiry");
+    assert!(
+        !authenticates(&*store, &expiring, at(HOUR)).await,
+        "at its expiry"
+    );
     assert!(!authenticates(&*store, &bobs, t0()).await, "disabled owner");
     assert!(
         store
@@ -105,14 +119,23 @@ pub async fn the_key_listing_is_unrevoked_keys_newest_first_in_exact_pages<S: St
         expires_at: Some(at(HOUR * 2)),
         ..new_api_key(&alice, at(HOUR))
     };
-    store.create_api_key(&expired, NO_CAP).await.expect("create");
+    store
+        .create_api_key(&expired, NO_CAP)
+        .await
+        .expect("create");
     keys.push(expired.clone());
     let revoked = create_key(&*store, &alice, at(HOUR)).await;
-    store.revoke_api_key(revoked.id, alice.id, at(HOUR)).await.expect("revoke");
+    store
+        .revoke_api_key(revoked.id, alice.id, at(HOUR))
+        .await
+        .expect("revoke");
     create_key(&*store, &bob, at(HOUR)).await;
 
     let mut seen = Vec::new();
-    let mut page = PageRequest { limit: 3, after: None };
+    let mut page = PageRequest {
+        limit: 3,
+        after: None,
+    };
     loop {
         let listed = store.list_api_keys(alice.id, &page).await.expect("list");
         assert!(listed.items.len() <= 3);
@@ -126,9 +149,13 @@ pub async fn the_key_listing_is_unrevoked_keys_newest_first_in_exact_pages<S: St
     let unique: BTreeSet<String> = ids.iter().map(ToString::to_string).collect();
     assert_eq!(unique.len(), ids.len(), "no key twice");
     let expected: BTreeSet<String> = keys.iter().map(|key| key.id.to_string()).collect();
-    assert_eq!(unique, expected, "every unrevoked key of alice, expired included");
+    assert_eq!(
+        unique, expected,
+        "every unrevoked key of alice, expired included"
+    );
     assert!(
-        seen.windows(2).all(|pair| pair[0].created_at >= pair[1].created_at),
+        seen.windows(2)
+            .all(|pair| pair[0].created_at >= pair[1].created_at),
         "newest first"
     );
     let listed_expired = seen
@@ -149,16 +176,34 @@ pub async fn a_key_is_revoked_once_and_only_by_its_owner<S: Store + 'static>(sto
     insert(&*store, &alice).await;
     insert(&*store, &bob).await;
     let key = create_key(&*store, &alice, t0()).await;
-    assert!(!store.revoke_api_key(key.id, bob.id, t0()).await.expect("revoke"));
-    assert!(authenticates(&*store, &key, t0()).await, "someone else cannot revoke it");
+    assert!(
+        !store
+            .revoke_api_key(key.id, bob.id, t0())
+            .await
+            .expect("revoke")
+    );
+    assert!(
+        authenticates(&*store, &key, t0()).await,
+        "someone else cannot revoke it"
+    );
     assert!(
         !store
             .revoke_api_key(ApiKeyId::random(), alice.id, t0())
             .await
             .expect("revoke")
     );
-    assert!(store.revoke_api_key(key.id, alice.id, t0()).await.expect("revoke"));
-    assert!(!store.revoke_api_key(key.id, alice.id, t0()).await.expect("revoke"));
+    assert!(
+        store
+            .revoke_api_key(key.id, alice.id, t0())
+            .await
+            .expect("revoke")
+    );
+    assert!(
+        !store
+            .revoke_api_key(key.id, alice.id, t0())
+            .await
+            .expect("revoke")
+    );
     assert!(!authenticates(&*store, &key, t0()).await);
 }
 
@@ -169,12 +214,18 @@ pub async fn the_key_cap_counts_live_keys_only<S: Store + 'static>(store: Arc<S>
     let alice = named("alice");
     insert(&*store, &alice).await;
     let revoked = create_key(&*store, &alice, t0()).await;
-    store.revoke_api_key(revoked.id, alice.id, t0()).await.expect("revoke");
+    store
+        .revoke_api_key(revoked.id, alice.id, t0())
+        .await
+        .expect("revoke");
     let expired = NewApiKey {
         expires_at: Some(at(HOUR)),
         ..new_api_key(&alice, t0())
     };
-    store.create_api_key(&expired, NO_CAP).await.expect("create");
+    store
+        .create_api_key(&expired, NO_CAP)
+        .await
+        .expect("create");
     let now = at(HOUR * 2);
     for _ in 0..2 {
         store
@@ -184,8 +235,14 @@ pub async fn the_key_cap_counts_live_keys_only<S: Store + 'static>(store: Arc<S>
     }
     let refused = new_api_key(&alice, now);
     let result = store.create_api_key(&refused, 2).await;
-    assert!(matches!(result, Err(StoreError::ApiKeyLimitReached)), "{result:?}");
-    assert!(!authenticates(&*store, &refused, now).await, "nothing was stored");
+    assert!(
+        matches!(result, Err(StoreError::ApiKeyLimitReached)),
+        "{result:?}"
+    );
+    assert!(
+        !authenticates(&*store, &refused, now).await,
+        "nothing was stored"
+    );
 
     let ghost = new_api_key(&named("ghost"), now);
     let result = store.create_api_key(&ghost, NO_CAP).await;

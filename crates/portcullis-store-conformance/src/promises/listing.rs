@@ -33,7 +33,11 @@ async fn page<S: Store + ?Sized>(
 }
 
 /// Every page of users, following the cursors.
-async fn every_page<S: Store + ?Sized>(store: &S, limit: u32, search: Option<&str>) -> Vec<Vec<String>> {
+async fn every_page<S: Store + ?Sized>(
+    store: &S,
+    limit: u32,
+    search: Option<&str>,
+) -> Vec<Vec<String>> {
     let mut pages = Vec::new();
     let mut after = None;
     loop {
@@ -52,9 +56,7 @@ fn names(prefix: &str, count: usize) -> Vec<User> {
 
 /// Users come in creation order, `limit` at a time; a last page that is
 /// exactly full has no next cursor; a zero limit is served as one.
-pub async fn users_are_listed_in_creation_order_in_exact_pages<S: Store + 'static>(
-    store: Arc<S>,
-) {
+pub async fn users_are_listed_in_creation_order_in_exact_pages<S: Store + 'static>(store: Arc<S>) {
     for user in names("user", 7) {
         insert(&*store, &user).await;
     }
@@ -68,7 +70,11 @@ pub async fn users_are_listed_in_creation_order_in_exact_pages<S: Store + 'stati
         ]
     );
     let exact = every_page(&*store, 7, None).await;
-    assert_eq!(exact.len(), 1, "a full last page has no next cursor: {exact:?}");
+    assert_eq!(
+        exact.len(),
+        1,
+        "a full last page has no next cursor: {exact:?}"
+    );
     let (first, next) = page(&*store, None, 0, None).await;
     assert_eq!(first, ["user0"], "a zero limit is served as one");
     let (second, _) = page(&*store, next, 0, None).await;
@@ -121,7 +127,10 @@ pub async fn search_matches_username_or_email_substrings_literally<S: Store + 's
     assert_eq!(all("_").await, ["carol"], "underscore is literal");
     assert_eq!(all("%").await, ["dave"], "percent is literal");
     assert!(all("\\").await.is_empty(), "backslash is literal");
-    assert!(all("a%e").await.is_empty(), "no LIKE pattern: alice does not match");
+    assert!(
+        all("a%e").await.is_empty(),
+        "no LIKE pattern: alice does not match"
+    );
     assert_eq!(all("").await.len(), 6, "an empty term matches everyone");
     assert_eq!(
         every_page(&*store, 1, Some("wonderland")).await,
@@ -142,7 +151,10 @@ pub async fn a_cursor_the_store_did_not_make_is_invalid<S: Store + 'static>(stor
         create_key(&*store, &alice, t0()).await;
     }
     let user_cursor = page(&*store, None, 1, None).await.1.expect("a next page");
-    let first_page = PageRequest { limit: 1, after: None };
+    let first_page = PageRequest {
+        limit: 1,
+        after: None,
+    };
     let session_cursor = store
         .list_active_sessions(alice.id, t0(), DAY, &first_page)
         .await
@@ -183,15 +195,23 @@ pub async fn a_cursor_the_store_did_not_make_is_invalid<S: Store + 'static>(stor
         );
     }
     for cursor in foreign(&session_cursor) {
-        let request = PageRequest { limit: 10, after: Some(cursor.clone()) };
-        let result = store.list_active_sessions(alice.id, t0(), DAY, &request).await;
+        let request = PageRequest {
+            limit: 10,
+            after: Some(cursor.clone()),
+        };
+        let result = store
+            .list_active_sessions(alice.id, t0(), DAY, &request)
+            .await;
         assert!(
             matches!(result, Err(StoreError::InvalidCursor)),
             "sessions after {cursor:?}: {result:?}"
         );
     }
     for cursor in foreign(&key_cursor) {
-        let request = PageRequest { limit: 10, after: Some(cursor.clone()) };
+        let request = PageRequest {
+            limit: 10,
+            after: Some(cursor.clone()),
+        };
         let result = store.list_api_keys(alice.id, &request).await;
         assert!(
             matches!(result, Err(StoreError::InvalidCursor)),

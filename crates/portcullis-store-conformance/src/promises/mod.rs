@@ -34,7 +34,11 @@ async fn start<S: Store + ?Sized>(store: &S, user: &User, started: OffsetDateTim
 }
 
 /// Whether `session` is active at `now` with a [`DAY`]'s idle timeout.
-async fn is_active<S: Store + ?Sized>(store: &S, session: &NewSession, now: OffsetDateTime) -> bool {
+async fn is_active<S: Store + ?Sized>(
+    store: &S,
+    session: &NewSession,
+    now: OffsetDateTime,
+) -> bool {
     store
         .find_active_session(session.id, session.user_id, now, DAY)
         .await
@@ -43,7 +47,11 @@ async fn is_active<S: Store + ?Sized>(store: &S, session: &NewSession, now: Offs
 }
 
 /// Stores a [`new_api_key`] of `user` created at `created` (no cap reached).
-async fn create_key<S: Store + ?Sized>(store: &S, user: &User, created: OffsetDateTime) -> NewApiKey {
+async fn create_key<S: Store + ?Sized>(
+    store: &S,
+    user: &User,
+    created: OffsetDateTime,
+) -> NewApiKey {
     let key = new_api_key(user, created);
     store
         .create_api_key(&key, NO_CAP)

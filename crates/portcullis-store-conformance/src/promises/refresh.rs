@@ -58,12 +58,22 @@ pub async fn replaying_a_used_token_ends_the_session<S: Store + 'static>(store: 
     let session = start(&*store, &alice, t0()).await;
     let (_, current) = rotate(&*store, &session.refresh_token_hash, at(HOUR)).await;
     let (replay, _) = rotate(&*store, &session.refresh_token_hash, at(HOUR * 2)).await;
-    assert_eq!(replay, RefreshOutcome::Reused { session_id: session.id });
+    assert_eq!(
+        replay,
+        RefreshOutcome::Reused {
+            session_id: session.id
+        }
+    );
     assert!(!is_active(&*store, &session, at(HOUR * 2)).await);
     let (after, _) = rotate(&*store, &current, at(HOUR * 2)).await;
     assert_eq!(after, RefreshOutcome::Rejected);
     let (replay_again, _) = rotate(&*store, &session.refresh_token_hash, at(HOUR * 3)).await;
-    assert_eq!(replay_again, RefreshOutcome::Reused { session_id: session.id });
+    assert_eq!(
+        replay_again,
+        RefreshOutcome::Reused {
+            session_id: session.id
+        }
+    );
 }
 
 /// The current token of a revoked, expired or idle session, or of a
@@ -76,11 +86,17 @@ pub async fn a_token_of_an_ended_session_is_rejected_without_change<S: Store + '
     insert(&*store, &alice).await;
     insert(&*store, &bob).await;
     let revoked = start(&*store, &alice, t0()).await;
-    store.revoke_session(revoked.id, alice.id, at(HOUR)).await.expect("revoke");
+    store
+        .revoke_session(revoked.id, alice.id, at(HOUR))
+        .await
+        .expect("revoke");
     let expired = start(&*store, &alice, t0()).await;
     let idle = start(&*store, &alice, t0()).await;
     let disabled = start(&*store, &bob, t0()).await;
-    store.set_disabled(&bob.username, true, at(HOUR)).await.expect("disable");
+    store
+        .set_disabled(&bob.username, true, at(HOUR))
+        .await
+        .expect("disable");
 
     let cases: [(&str, &NewSession, _, Duration); 4] = [
         ("revoked", &revoked, at(HOUR * 2), DAY),
@@ -90,7 +106,12 @@ pub async fn a_token_of_an_ended_session_is_rejected_without_change<S: Store + '
     ];
     for (what, session, now, idle_timeout) in cases {
         let outcome = store
-            .rotate_refresh_token(&session.refresh_token_hash, &token_hash(), now, idle_timeout)
+            .rotate_refresh_token(
+                &session.refresh_token_hash,
+                &token_hash(),
+                now,
+                idle_timeout,
+            )
             .await
             .expect("present");
         assert_eq!(outcome, RefreshOutcome::Rejected, "{what}");
@@ -99,7 +120,10 @@ pub async fn a_token_of_an_ended_session_is_rejected_without_change<S: Store + '
             .await
             .expect("find owner")
             .expect("the token is still stored");
-        assert!(!owner.already_used, "{what}: a rejection marks nothing used");
+        assert!(
+            !owner.already_used,
+            "{what}: a rejection marks nothing used"
+        );
     }
     let (unknown, replacement) = rotate(&*store, &token_hash(), t0()).await;
     assert_eq!(unknown, RefreshOutcome::Rejected);
@@ -141,7 +165,10 @@ pub async fn of_concurrent_rotations_of_one_token_exactly_one_rotates<S: Store +
         }
     }
     assert_eq!(rotated, 1, "exactly one of the concurrent rotations wins");
-    assert!(!is_active(&*store, &session, at(HOUR)).await, "the replays ended it");
+    assert!(
+        !is_active(&*store, &session, at(HOUR)).await,
+        "the replays ended it"
+    );
 }
 
 /// The owner of a token is found, current or used, whatever the state of
@@ -151,7 +178,10 @@ pub async fn the_owner_of_a_token_is_found_in_any_state<S: Store + 'static>(stor
     insert(&*store, &alice).await;
     let session = start(&*store, &alice, t0()).await;
     let (_, current) = rotate(&*store, &session.refresh_token_hash, at(HOUR)).await;
-    store.revoke_session(session.id, alice.id, at(HOUR)).await.expect("revoke");
+    store
+        .revoke_session(session.id, alice.id, at(HOUR))
+        .await
+        .expect("revoke");
     for (token, used) in [(&session.refresh_token_hash, true), (&current, false)] {
         let owner = store
             .find_refresh_token_owner(token)

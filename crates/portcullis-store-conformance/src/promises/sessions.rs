@@ -56,10 +56,16 @@ pub async fn a_session_ends_at_its_expiry_or_when_idle<S: Store + 'static>(store
     };
     let idle = HOUR * 2;
     assert!(active(at(idle - Duration::from_secs(1)), idle).await);
-    assert!(!active(at(idle), idle).await, "idle for exactly the timeout");
+    assert!(
+        !active(at(idle), idle).await,
+        "idle for exactly the timeout"
+    );
     assert!(active(at(DAY - Duration::from_secs(1)), DAY * 7).await);
     assert!(!active(at(DAY), DAY * 7).await, "at the absolute expiry");
-    assert!(!active(at(DAY), Duration::MAX).await, "no overflow past expiry");
+    assert!(
+        !active(at(DAY), Duration::MAX).await,
+        "no overflow past expiry"
+    );
     assert!(active(t0(), Duration::MAX).await, "no overflow before it");
 }
 
@@ -85,20 +91,41 @@ pub async fn revoking_a_session_ends_it_once_and_only_the_owners<S: Store + 'sta
     insert(&*store, &alice).await;
     insert(&*store, &bob).await;
     let session = start(&*store, &alice, t0()).await;
-    assert!(!store.revoke_session(session.id, bob.id, at(HOUR)).await.expect("revoke"));
-    assert!(is_active(&*store, &session, at(HOUR)).await, "someone else's stays");
+    assert!(
+        !store
+            .revoke_session(session.id, bob.id, at(HOUR))
+            .await
+            .expect("revoke")
+    );
+    assert!(
+        is_active(&*store, &session, at(HOUR)).await,
+        "someone else's stays"
+    );
     assert!(
         !store
             .revoke_session(SessionId::random(), alice.id, at(HOUR))
             .await
             .expect("revoke")
     );
-    assert!(store.revoke_session(session.id, alice.id, at(HOUR)).await.expect("revoke"));
+    assert!(
+        store
+            .revoke_session(session.id, alice.id, at(HOUR))
+            .await
+            .expect("revoke")
+    );
     assert!(!is_active(&*store, &session, at(HOUR)).await);
-    assert!(!store.revoke_session(session.id, alice.id, at(HOUR)).await.expect("revoke"));
+    assert!(
+        !store
+            .revoke_session(session.id, alice.id, at(HOUR))
+            .await
+            .expect("revoke")
+    );
     let expired = start(&*store, &alice, t0()).await;
     assert!(
-        !store.revoke_session(expired.id, alice.id, at(DAY)).await.expect("revoke"),
+        !store
+            .revoke_session(expired.id, alice.id, at(DAY))
+            .await
+            .expect("revoke"),
         "an expired session has already ended"
     );
 }
@@ -116,7 +143,12 @@ pub async fn revoking_a_users_sessions_counts_and_spares_the_kept_one<S: Store +
     let first = start(&*store, &alice, at(HOUR)).await;
     let second = start(&*store, &alice, at(HOUR)).await;
     let already_ended = start(&*store, &alice, at(HOUR)).await;
-    assert!(store.revoke_session(already_ended.id, alice.id, at(HOUR)).await.expect("revoke"));
+    assert!(
+        store
+            .revoke_session(already_ended.id, alice.id, at(HOUR))
+            .await
+            .expect("revoke")
+    );
     let expired = start(&*store, &alice, t0()).await;
     let bobs = start(&*store, &bob, at(HOUR)).await;
     let now = at(DAY);
@@ -124,14 +156,20 @@ pub async fn revoking_a_users_sessions_counts_and_spares_the_kept_one<S: Store +
         .revoke_user_sessions(alice.id, Some(kept.id), now)
         .await
         .expect("revoke all");
-    assert_eq!(ended, 2, "the two live others; not the ended or expired one");
+    assert_eq!(
+        ended, 2,
+        "the two live others; not the ended or expired one"
+    );
     assert!(is_active(&*store, &kept, now).await);
     for gone in [&first, &second, &expired] {
         assert!(!is_active(&*store, gone, now).await);
     }
     assert!(is_active(&*store, &bobs, now).await);
     assert_eq!(
-        store.revoke_user_sessions(alice.id, None, now).await.expect("revoke all"),
+        store
+            .revoke_user_sessions(alice.id, None, now)
+            .await
+            .expect("revoke all"),
         1,
         "then the kept one"
     );
@@ -148,12 +186,26 @@ pub async fn a_session_past_the_cap_ends_the_least_recently_used<S: Store + 'sta
     let middle = start(&*store, &alice, at(Duration::from_secs(60))).await;
     let newest = start(&*store, &alice, at(Duration::from_secs(120))).await;
     // Using the oldest makes the middle one the least recently used.
-    let (outcome, _) = rotate(&*store, &oldest.refresh_token_hash, at(Duration::from_secs(180))).await;
-    assert!(matches!(outcome, RefreshOutcome::Rotated { .. }), "{outcome:?}");
+    let (outcome, _) = rotate(
+        &*store,
+        &oldest.refresh_token_hash,
+        at(Duration::from_secs(180)),
+    )
+    .await;
+    assert!(
+        matches!(outcome, RefreshOutcome::Rotated { .. }),
+        "{outcome:?}"
+    );
     let added = new_session(&alice, at(Duration::from_secs(240)));
-    store.create_session(&added, 3, DAY).await.expect("create at the cap");
+    store
+        .create_session(&added, 3, DAY)
+        .await
+        .expect("create at the cap");
     let now = at(Duration::from_secs(240));
-    assert!(!is_active(&*store, &middle, now).await, "the least recently used ended");
+    assert!(
+        !is_active(&*store, &middle, now).await,
+        "the least recently used ended"
+    );
     for live in [&oldest, &newest, &added] {
         assert!(is_active(&*store, live, now).await);
     }
@@ -176,7 +228,9 @@ pub async fn concurrent_session_creations_never_pass_the_cap<S: Store + 'static>
         })
         .collect();
     for task in tasks {
-        task.await.expect("creation task").expect("creation succeeds");
+        task.await
+            .expect("creation task")
+            .expect("creation succeeds");
     }
     let listed = store
         .list_active_sessions(alice.id, t0(), DAY, &PageRequest::default())
@@ -203,9 +257,7 @@ pub async fn a_session_of_an_unknown_user_is_not_found<S: Store + 'static>(store
 /// The listing shows live sessions only, most recently used first, each
 /// ending at the earlier of its expiry and its idle end, with its client
 /// details; pages cover every live session exactly once.
-pub async fn the_session_listing_is_live_sessions_by_recency_in_exact_pages<
-    S: Store + 'static,
->(
+pub async fn the_session_listing_is_live_sessions_by_recency_in_exact_pages<S: Store + 'static>(
     store: Arc<S>,
 ) {
     let alice = named("alice");
@@ -218,12 +270,18 @@ pub async fn the_session_listing_is_live_sessions_by_recency_in_exact_pages<
     sessions.push(start(&*store, &alice, at(HOUR)).await);
     sessions.push(start(&*store, &alice, at(HOUR)).await);
     let revoked = start(&*store, &alice, at(HOUR)).await;
-    store.revoke_session(revoked.id, alice.id, at(HOUR)).await.expect("revoke");
+    store
+        .revoke_session(revoked.id, alice.id, at(HOUR))
+        .await
+        .expect("revoke");
     let now = at(HOUR * 2);
     let idle = HOUR * 3;
 
     let mut seen = Vec::new();
-    let mut page = PageRequest { limit: 2, after: None };
+    let mut page = PageRequest {
+        limit: 2,
+        after: None,
+    };
     loop {
         let listed = store
             .list_active_sessions(alice.id, now, idle, &page)
@@ -240,9 +298,13 @@ pub async fn the_session_listing_is_live_sessions_by_recency_in_exact_pages<
     let unique: BTreeSet<String> = ids.iter().map(ToString::to_string).collect();
     assert_eq!(unique.len(), ids.len(), "no session twice");
     let expected: BTreeSet<String> = sessions.iter().map(|s| s.id.to_string()).collect();
-    assert_eq!(unique, expected, "every live session, and not the revoked one");
+    assert_eq!(
+        unique, expected,
+        "every live session, and not the revoked one"
+    );
     assert!(
-        seen.windows(2).all(|pair| pair[0].last_used_at >= pair[1].last_used_at),
+        seen.windows(2)
+            .all(|pair| pair[0].last_used_at >= pair[1].last_used_at),
         "most recently used first"
     );
     let first = sessions.first().expect("a session");
@@ -252,7 +314,11 @@ pub async fn the_session_listing_is_live_sessions_by_recency_in_exact_pages<
         .expect("the first session is listed");
     assert_eq!(listed_first.created_at, first.created_at);
     assert_eq!(listed_first.last_used_at, first.created_at);
-    assert_eq!(listed_first.expires_at, first.created_at + idle, "idle end first");
+    assert_eq!(
+        listed_first.expires_at,
+        first.created_at + idle,
+        "idle end first"
+    );
     assert_eq!(listed_first.ip, first.ip);
     assert_eq!(listed_first.user_agent, first.user_agent);
     let long_idle = store
@@ -260,7 +326,10 @@ pub async fn the_session_listing_is_live_sessions_by_recency_in_exact_pages<
         .await
         .expect("list");
     assert!(
-        long_idle.items.iter().all(|s| s.expires_at <= s.created_at + DAY),
+        long_idle
+            .items
+            .iter()
+            .all(|s| s.expires_at <= s.created_at + DAY),
         "without an idle end, the absolute expiry"
     );
     let nobody = store
@@ -280,9 +349,15 @@ pub async fn the_purge_deletes_dead_sessions_and_keeps_reuse_detection<S: Store 
     insert(&*store, &alice).await;
     let live = start(&*store, &alice, at(HOUR)).await;
     let (outcome, _) = rotate(&*store, &live.refresh_token_hash, at(HOUR * 2)).await;
-    assert!(matches!(outcome, RefreshOutcome::Rotated { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, RefreshOutcome::Rotated { .. }),
+        "{outcome:?}"
+    );
     let revoked = start(&*store, &alice, at(HOUR)).await;
-    store.revoke_session(revoked.id, alice.id, at(HOUR)).await.expect("revoke");
+    store
+        .revoke_session(revoked.id, alice.id, at(HOUR))
+        .await
+        .expect("revoke");
     let expired = start(&*store, &alice, t0()).await;
     let now = at(DAY + Duration::from_secs(1));
     let purged = store.purge_dead_sessions(now, DAY).await.expect("purge");
@@ -304,6 +379,11 @@ pub async fn the_purge_deletes_dead_sessions_and_keeps_reuse_detection<S: Store 
         .expect("a live session keeps its used token");
     assert!(owner.already_used);
     let (outcome, _) = rotate(&*store, &live.refresh_token_hash, now).await;
-    assert_eq!(outcome, RefreshOutcome::Reused { session_id: live.id });
+    assert_eq!(
+        outcome,
+        RefreshOutcome::Reused {
+            session_id: live.id
+        }
+    );
     assert_eq!(store.purge_dead_sessions(now, DAY).await.expect("purge"), 1);
 }

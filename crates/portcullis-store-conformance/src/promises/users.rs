@@ -30,8 +30,20 @@ pub async fn an_inserted_user_is_found_by_username_and_by_id<S: Store + 'static>
         store.find_user(alice.id).await.expect("find user"),
         Some(alice)
     );
-    assert!(store.find_credentials(&name("bob")).await.expect("find").is_none());
-    assert!(store.find_user(UserId::random()).await.expect("find").is_none());
+    assert!(
+        store
+            .find_credentials(&name("bob"))
+            .await
+            .expect("find")
+            .is_none()
+    );
+    assert!(
+        store
+            .find_user(UserId::random())
+            .await
+            .expect("find")
+            .is_none()
+    );
 }
 
 /// A taken username is a username conflict; an email whose canonical key is
@@ -54,7 +66,13 @@ pub async fn a_taken_username_or_email_is_a_conflict_and_stores_nothing<S: Store
         "same email in another case: {result:?}"
     );
     assert!(store.find_user(same_name.id).await.expect("find").is_none());
-    assert!(store.find_credentials(&name("bob")).await.expect("find").is_none());
+    assert!(
+        store
+            .find_credentials(&name("bob"))
+            .await
+            .expect("find")
+            .is_none()
+    );
 }
 
 /// Of concurrent inserts of one username, exactly one succeeds and the
@@ -125,7 +143,10 @@ pub async fn a_profile_update_changes_only_what_it_names<S: Store + 'static>(sto
     assert_eq!(changed.email, email_address("alice@wonderland.example"));
     assert_eq!(changed.full_name, Some(full_name.clone()));
     assert_eq!(changed.username, alice.username);
-    assert_eq!(store.find_user(alice.id).await.expect("find"), Some(changed.clone()));
+    assert_eq!(
+        store.find_user(alice.id).await.expect("find"),
+        Some(changed.clone())
+    );
 
     let taken = store
         .update_profile(
@@ -308,9 +329,18 @@ pub async fn a_password_change_ends_every_other_session<S: Store + 'static>(stor
             .password_hash,
         hash("second")
     );
-    assert!(is_active(&*store, &kept, at(HOUR)).await, "the kept session lives");
-    assert!(!is_active(&*store, &other, at(HOUR)).await, "the other one ended");
-    assert!(is_active(&*store, &bobs, at(HOUR)).await, "no one else's ended");
+    assert!(
+        is_active(&*store, &kept, at(HOUR)).await,
+        "the kept session lives"
+    );
+    assert!(
+        !is_active(&*store, &other, at(HOUR)).await,
+        "the other one ended"
+    );
+    assert!(
+        is_active(&*store, &bobs, at(HOUR)).await,
+        "no one else's ended"
+    );
 
     store
         .change_password(alice.id, &hash("third"), None, at(HOUR * 2))
@@ -340,7 +370,13 @@ pub async fn deleting_a_user_removes_everything_of_it_and_nothing_else<S: Store 
 
     store.delete_user(alice.id).await.expect("delete");
     assert!(store.find_user(alice.id).await.expect("find").is_none());
-    assert!(store.find_credentials(&alice.username).await.expect("find").is_none());
+    assert!(
+        store
+            .find_credentials(&alice.username)
+            .await
+            .expect("find")
+            .is_none()
+    );
     assert!(!is_active(&*store, &session, at(HOUR)).await);
     assert!(
         store
