@@ -23,7 +23,6 @@ use poem::endpoint::BoxEndpoint;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use portcullis::Settings;
-use portcullis_http::client_ip::TrustedProxies;
 use portcullis_http::error::ApiError;
 use portcullis_http::payload::ValidatedJson;
 use portcullis_http::security::{ApiScopes, Authenticated, ProfileScope};
@@ -125,8 +124,7 @@ impl NotesApi {
 /// Builds the combined app: Portcullis on its data directory plus `NotesApi`.
 pub fn build(settings: &Settings) -> anyhow::Result<BoxEndpoint<'static>> {
     let auth = portcullis::build_auth_service(settings)?;
-    let trusted_proxies = TrustedProxies::parse(&settings.trusted_proxies)
-        .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
+    let trusted_proxies = settings.trusted_proxies.clone();
     let service = portcullis_http::api_service_with(NotesApi::default(), "Notes", "0.1.0");
     Ok(portcullis_http::build_app_with(
         AppState {

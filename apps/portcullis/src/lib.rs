@@ -19,15 +19,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use portcullis_adapters::{BlockingArgon2Hasher, GovernorAttemptLimiter, HashingLimits, JwtTokens};
-use portcullis_crypto::{Argon2Hasher, Argon2Policy, JwtCodec};
+use portcullis_crypto::{Argon2Hasher, JwtCodec};
 use portcullis_domain::ports::SystemClock;
-use portcullis_domain::{AuthService, AuthSettings, PasswordPolicy, Ports};
-use portcullis_http::client_ip::TrustedProxies;
-use portcullis_http::{AppState, HttpOptions};
+use portcullis_domain::{AuthService, Ports};
+use portcullis_http::AppState;
 use portcullis_storage::SqliteStore;
 use secrecy::ExposeSecret;
 
-pub use config::{ConfigError, Settings, SettingsArgs};
+pub use config::{ConfigError, LogFormat, Settings, SettingsArgs, TlsFiles};
 
 /// How long in-flight requests may take to finish after SIGINT/SIGTERM.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -80,7 +79,9 @@ enum Signing {
     None,
 }
 
-/// The use-cases and the limiter that needs periodic cleanup.
+/// The use-cases and the limiter that needs periodic cleanup. Every setting
+/// was checked by [`Settings::resolve`]: what can fail here is I/O (the data
+/// directory, the database, the key file) and starting the hashing pool.
 fn build_components(
     settings: &Settings,
     signing: Signing,
@@ -104,15 +105,9 @@ fn build_components(
     }
     .transpose()
     .context("cannot build the token signer")?;
-    let policy = Argon2Policy {
-        memory_kib: settings.argon2_m_kib,
-        iterations: settings.argon2_t,
-        parallelism: settings.argon2_p,
-    };
-    policy
-        .validate(settings.insecure_test_hashing)
-        .context("argon2 parameters")?;
-    let hasher = Argon2Hasher::new(policy).context("argon2 parameters")?;
+    // Computes the dummy hash unknown usernames are verified against.
+    let hasher =
+        Argon2Hasher::new(settings.argon2_policy).context("cannot prepare password hashing")?;
     let hasher = Arc::new(BlockingArgon2Hasher::new(
         hasher,
         HashingLimits::for_available_cores(),
@@ -121,15 +116,10 @@ fn build_components(
         Some(codec) => JwtTokens::new(codec),
         None => JwtTokens::without_access_tokens(),
     });
-    let password_policy = PasswordPolicy::with_min_length(settings.password_min_length)
-        .context("password_min_length must be between 8 and 256")?;
     let limiter = Arc::new(GovernorAttemptLimiter::new(
-        std::num::NonZeroU32::new(settings.login_per_ip_per_min)
-            .context("login_per_ip_per_min must be greater than 0")?,
-        std::num::NonZeroU32::new(settings.login_per_user_per_min)
-            .context("login_per_user_per_min must be greater than 0")?,
-        std::num::NonZeroU32::new(settings.api_key_creations_per_user_per_min)
-            .context("api_key_creations_per_user_per_min must be greater than 0")?,
+        settings.login_per_ip_per_min,
+        settings.login_per_user_per_min,
+        settings.api_key_creations_per_user_per_min,
     ));
     let service = AuthService::new(
         Ports {
@@ -141,14 +131,7 @@ fn build_components(
             clock: Arc::new(SystemClock),
             limiter: limiter.clone(),
         },
-        AuthSettings {
-            access_token_ttl: Duration::from_secs(settings.access_ttl_secs),
-            session_ttl: Duration::from_secs(settings.refresh_ttl_secs),
-            session_idle_timeout: Duration::from_secs(settings.refresh_idle_secs),
-            password_policy,
-            max_sessions_per_user: settings.max_sessions_per_user,
-            max_api_keys_per_user: settings.max_api_keys_per_user,
-        },
+        settings.auth_settings(),
     );
     Ok((service, limiter))
 }
@@ -223,29 +206,16 @@ impl Application {
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let limits = connection_limits(settings)?;
         let (auth, limiter) = build_components(settings, Signing::LoadOrCreateKey)?;
-        let trusted_proxies = TrustedProxies::parse(&settings.trusted_proxies)
-            .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
         let app = portcullis_http::build_app(
             AppState {
                 auth: auth.clone(),
-                trusted_proxies,
+                trusted_proxies: settings.trusted_proxies.clone(),
             },
-            &HttpOptions {
-                docs_enabled: settings.docs,
-                cors_origins: settings.cors_origins.clone(),
-                hsts: settings.tls_cert.is_some(),
-                body_read_timeout: Duration::from_secs(settings.body_read_timeout_secs),
-            },
+            &settings.http_options(),
         );
-        let tls = match (&settings.tls_cert, &settings.tls_key) {
-            (Some(cert), Some(key)) => {
-                let certificate = std::fs::read(cert)
-                    .with_context(|| format!("cannot read {}", cert.display()))?;
-                let key =
-                    std::fs::read(key).with_context(|| format!("cannot read {}", key.display()))?;
-                Some(Arc::new(server::tls_config(&certificate, &key)?))
-            }
-            _ => None,
+        let tls = match &settings.tls {
+            Some(files) => Some(Arc::new(read_tls_files(files)?)),
+            None => None,
         };
         let listener = server::Listener::bind(settings.bind, tls)
             .await
@@ -304,6 +274,14 @@ impl Application {
     }
 }
 
+/// The TLS configuration from the PEM files.
+fn read_tls_files(files: &TlsFiles) -> anyhow::Result<rustls::ServerConfig> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    server::tls_config(&read(&files.certificate_chain)?, &read(&files.private_key)?)
+}
+
 /// The connection limits from the settings and the open-file limit, which
 /// is first raised to its hard maximum. A configured cap the limit cannot
 /// hold is a configuration error: past it, `accept()` would fail instead.
@@ -311,27 +289,33 @@ fn connection_limits(settings: &Settings) -> anyhow::Result<server::ConnectionLi
     let open_files = server::raise_open_file_limit().context("reading the open-file limit")?;
     let available =
         usize::try_from(open_files.saturating_sub(RESERVED_FILE_DESCRIPTORS)).unwrap_or(usize::MAX);
-    let max_connections = match settings.max_connections {
+    let max_connections = match settings.max_connections.map(usize::from) {
         Some(wanted) if wanted > available => {
-            return Err(ConfigError(format!(
-                "max_connections {wanted} needs about {} open files, but the limit is {open_files}; \
-                 raise `ulimit -n` or lower max_connections",
-                wanted as u64 + RESERVED_FILE_DESCRIPTORS
-            ))
+            return Err(ConfigError::new(
+                "max_connections",
+                format!(
+                    "max_connections {wanted} needs about {} open files, but the limit is {open_files}; \
+                     raise `ulimit -n` or lower max_connections",
+                    wanted as u64 + RESERVED_FILE_DESCRIPTORS
+                ),
+            )
             .into());
         }
         Some(wanted) => wanted,
         None if available == 0 => {
-            return Err(ConfigError(format!(
-                "the open-file limit of {open_files} leaves no room for connections; raise `ulimit -n`"
-            ))
+            return Err(ConfigError::new(
+                "max_connections",
+                format!(
+                    "the open-file limit of {open_files} leaves no room for connections; raise `ulimit -n`"
+                ),
+            )
             .into());
         }
         None => available.min(DEFAULT_MAX_CONNECTIONS),
     };
     Ok(server::ConnectionLimits {
-        header_read_timeout: Duration::from_secs(settings.header_read_timeout_secs),
-        idle_timeout: Duration::from_secs(settings.idle_timeout_secs),
+        header_read_timeout: settings.header_read_timeout,
+        idle_timeout: settings.idle_timeout,
         max_connections,
         http2_max_concurrent_streams: settings.http2_max_streams,
     })

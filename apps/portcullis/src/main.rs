@@ -78,8 +78,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let settings = match Settings::resolve(&cli.settings) {
         Ok(settings) => settings,
-        Err(ConfigError(message)) => {
-            print_error(&message);
+        Err(error) => {
+            print_error(error.message());
             return ExitCode::from(2);
         }
     };
@@ -87,7 +87,7 @@ fn main() -> ExitCode {
         // The document states the configured minimum password length, like
         // the server's /openapi.json.
         return print_line(&portcullis_http::openapi_json_for(
-            settings.password_min_length,
+            settings.password_policy.min_length(),
         ));
     }
     portcullis::telemetry::init(&settings.log, settings.log_format);
