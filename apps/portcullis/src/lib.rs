@@ -3,8 +3,32 @@
 //! This is the only crate that knows every other crate: it resolves the
 //! settings, opens the SQLite store, loads the signing key, and wires the
 //! concrete adapters into the domain's `AuthService` and the HTTP app.
-//! [`Application`] is what `portcullis serve` runs and what the black-box
-//! tests start on port 0.
+//!
+//! [`Application`] is the server: what `portcullis serve` runs, what the
+//! black-box tests start on port 0, and what a service embedding Portcullis
+//! runs with its own poem-openapi operations next to Portcullis's
+//! ([`Application::build_with`]; `apps/notes-example` does). Each gets the
+//! same server: TLS when configured, CORS, the connection limits, the purge
+//! of dead sessions and the upkeep of the rate limiters.
+//!
+//! ```no_run
+//! # fn main() -> anyhow::Result<()> {
+//! use portcullis::{Application, Settings, SettingsArgs};
+//!
+//! let settings = Settings::resolve(&SettingsArgs::default())?;
+//! portcullis::build_runtime()?.block_on(async {
+//!     // Your API instead of `NoExtraApi`: `Authenticated<S>` parameters
+//!     // protect its operations with Portcullis credentials.
+//!     let service = portcullis_http::api_service_with(
+//!         portcullis_http::NoExtraApi,
+//!         "My service",
+//!         "1.0.0",
+//!     );
+//!     let application = Application::build_with(&settings, service).await?;
+//!     application.run().await
+//! })
+//! # }
+//! ```
 
 pub mod config;
 pub mod keys;
@@ -18,11 +42,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use poem_openapi::{OpenApi, OpenApiService};
 use portcullis_adapters::{BlockingArgon2Hasher, GovernorAttemptLimiter, HashingLimits, JwtTokens};
 use portcullis_crypto::{Argon2Hasher, JwtCodec};
 use portcullis_domain::ports::SystemClock;
 use portcullis_domain::{AuthService, Ports};
-use portcullis_http::AppState;
+use portcullis_http::{AppState, PortcullisApis};
 use portcullis_storage::SqliteStore;
 use secrecy::ExposeSecret;
 
@@ -45,6 +70,22 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// the process opens: the database pool (each connection holds the file,
 /// its WAL and shared memory), the key files, logs and the listener.
 pub const RESERVED_FILE_DESCRIPTORS: u64 = 128;
+
+/// The most threads tokio's blocking pool may start. Database calls run
+/// there; the SQLite pool has 8 connections, so more than a few dozen
+/// blocking threads would only wait for one (tokio's default allows 512).
+/// Password hashing has its own fixed threads.
+pub const MAX_BLOCKING_THREADS: usize = 32;
+
+/// The runtime the server is meant to run on: tokio's multi-threaded
+/// runtime with [`MAX_BLOCKING_THREADS`]. The binary runs everything on it;
+/// an embedding service should too, or give its own runtime the same bound.
+pub fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .build()
+}
 
 /// Opens the data directory and store and assembles the use-cases, as the
 /// server does (creating the data directory, database and signing key on
@@ -191,7 +232,10 @@ fn restrict_to_owner(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A server bound to its address, ready to run.
+/// A server bound to its address, ready to run: Portcullis's operations (and
+/// an embedder's), TLS when configured, the connection limits, and the
+/// background tasks that purge dead sessions and let the rate limiters
+/// forget old clients.
 pub struct Application {
     auth: AuthService,
     limiter: Arc<GovernorAttemptLimiter>,
@@ -202,16 +246,31 @@ pub struct Application {
 }
 
 impl Application {
-    /// Wires everything and binds the listen address (port 0 picks a free port).
+    /// Wires everything and binds the listen address (port 0 picks a free
+    /// port): the server `portcullis serve` runs.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        Self::build_with(settings, portcullis_http::api_service()).await
+    }
+
+    /// Like [`build`](Self::build), serving `service`: Portcullis's
+    /// operations together with your own poem-openapi API, made with
+    /// [`portcullis_http::api_service_with`]. Your operations share the
+    /// OpenAPI document, Swagger UI, error formats, headers, logs and every
+    /// setting with Portcullis's own, and can take an
+    /// [`Authenticated`](portcullis_http::security::Authenticated) parameter.
+    pub async fn build_with<T: OpenApi + 'static>(
+        settings: &Settings,
+        service: OpenApiService<(PortcullisApis, T), ()>,
+    ) -> anyhow::Result<Self> {
         let limits = connection_limits(settings)?;
         let (auth, limiter) = build_components(settings, Signing::LoadOrCreateKey)?;
-        let app = portcullis_http::build_app(
+        let app = portcullis_http::build_app_with(
             AppState {
                 auth: auth.clone(),
                 trusted_proxies: settings.trusted_proxies.clone(),
             },
             &settings.http_options(),
+            service,
         );
         let tls = match &settings.tls {
             Some(files) => Some(Arc::new(read_tls_files(files)?)),
@@ -238,24 +297,37 @@ impl Application {
         self.local_addr
     }
 
-    /// The connection limits the server runs with.
-    pub fn connection_limits(&self) -> server::ConnectionLimits {
-        self.limits
-    }
-
-    /// Serves until `shutdown` completes, then lets in-flight requests finish
-    /// for up to [`SHUTDOWN_GRACE`].
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    /// The server's URL, `http://` or `https://` and the bound address, as
+    /// tests and a start-up message want it. Behind a wildcard bind
+    /// (`0.0.0.0`), replace the host with one clients can reach.
+    pub fn base_url(&self) -> String {
         let scheme = if self.listener.is_tls() {
             "https"
         } else {
             "http"
         };
+        format!("{scheme}://{}", self.local_addr)
+    }
+
+    /// The connection limits the server runs with.
+    pub fn connection_limits(&self) -> server::ConnectionLimits {
+        self.limits
+    }
+
+    /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish
+    /// for up to [`SHUTDOWN_GRACE`].
+    pub async fn run(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish
+    /// for up to [`SHUTDOWN_GRACE`].
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         tracing::info!(
             address = %self.local_addr,
             max_connections = self.limits.max_connections,
-            "listening on {scheme}://{}",
-            self.local_addr
+            "listening on {}",
+            self.base_url()
         );
         let purge = tokio::spawn(purge_dead_sessions_periodically(self.auth.clone()));
         let cleanup = tokio::spawn(clean_up_limiters_periodically(self.limiter.clone()));
