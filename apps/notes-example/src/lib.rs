@@ -2,11 +2,13 @@
 //!
 //! `NotesApi` is an ordinary poem-openapi API with its own resource, notes,
 //! private to each user. It protects its operations with Portcullis
-//! credentials by taking an [`Authenticated`] parameter, and it is served
-//! together with Portcullis's own operations by
-//! [`portcullis_http::build_app_with`], so both share one OpenAPI document,
-//! one Swagger UI (whose **Authorize** button logs in against `/auth/token`),
-//! and the same error formats, headers and logs.
+//! credentials by taking an [`Authenticated`] parameter, and [`build`] serves
+//! it together with Portcullis's own operations through
+//! [`Application::build_with`], so both share one OpenAPI document, one
+//! Swagger UI (whose **Authorize** button logs in against `/auth/token`),
+//! the same error formats, headers and logs, and the same server as the
+//! `portcullis` binary: TLS when configured, CORS, the connection limits,
+//! the purge of dead sessions and the upkeep of the rate limiters.
 //!
 //! Run it with `cargo run -p notes-example`; it takes the same settings as
 //! the `portcullis` binary (`PORTCULLIS_*` variables, flags, `--config`).
@@ -19,15 +21,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use poem::endpoint::BoxEndpoint;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
-use portcullis::Settings;
-use portcullis_http::client_ip::TrustedProxies;
+use portcullis::{Application, Settings};
 use portcullis_http::error::ApiError;
 use portcullis_http::payload::ValidatedJson;
 use portcullis_http::security::{ApiScopes, Authenticated, ProfileScope};
-use portcullis_http::{AppState, HttpOptions};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -122,21 +121,9 @@ impl NotesApi {
     }
 }
 
-/// Builds the combined app: Portcullis on its data directory plus `NotesApi`.
-pub fn build(settings: &Settings) -> anyhow::Result<BoxEndpoint<'static>> {
-    let auth = portcullis::build_auth_service(settings)?;
-    let trusted_proxies = TrustedProxies::parse(&settings.trusted_proxies)
-        .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
+/// The notes server, bound and ready to run: Portcullis on its data
+/// directory plus `NotesApi`, under one document titled "Notes".
+pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
     let service = portcullis_http::api_service_with(NotesApi::default(), "Notes", "0.1.0");
-    Ok(portcullis_http::build_app_with(
-        AppState {
-            auth,
-            trusted_proxies,
-        },
-        &HttpOptions {
-            docs_enabled: settings.docs,
-            ..HttpOptions::default()
-        },
-        service,
-    ))
+    Application::build_with(settings, service).await
 }

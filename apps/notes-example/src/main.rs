@@ -1,7 +1,7 @@
 //! Serves the notes example: Portcullis plus a small notes API.
 
 use clap::Parser;
-use portcullis::{Settings, SettingsArgs};
+use portcullis::{Application, Settings, SettingsArgs};
 
 /// The notes example server. Takes the same settings as `portcullis`.
 #[derive(Debug, Parser)]
@@ -11,21 +11,16 @@ struct Cli {
     settings: SettingsArgs,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::resolve(&cli.settings)?;
     portcullis::telemetry::init(&settings.log, settings.log_format);
-    let app = notes_example::build(&settings)?;
-    tracing_free_announce(&settings);
-    poem::Server::new(poem::listener::TcpListener::bind(settings.bind))
-        .run_with_graceful_shutdown(
-            app,
-            portcullis::shutdown_signal(),
-            Some(portcullis::SHUTDOWN_GRACE),
-        )
-        .await?;
-    Ok(())
+    // The runtime the binary runs on, with its bound on blocking threads.
+    portcullis::build_runtime()?.block_on(async {
+        let application = notes_example::build(&settings).await?;
+        announce_docs(&application);
+        application.run().await
+    })
 }
 
 /// The server logs its own address; this says where the docs are.
@@ -33,6 +28,6 @@ async fn main() -> anyhow::Result<()> {
     clippy::print_stderr,
     reason = "a one-line hint for a person running the example"
 )]
-fn tracing_free_announce(settings: &Settings) {
-    eprintln!("notes example: http://{}/docs", settings.bind);
+fn announce_docs(application: &Application) {
+    eprintln!("notes example: {}/docs", application.base_url());
 }

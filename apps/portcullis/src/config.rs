@@ -1,21 +1,42 @@
 //! Settings: flag beats environment beats TOML file beats default.
 //!
 //! clap merges flags and `PORTCULLIS_*` variables (its `env` feature); the
-//! file fills what both left unset; [`Settings::resolve`] applies defaults and
-//! refuses unsafe values before anything starts.
+//! file fills what both left unset; [`Settings::resolve`] applies the
+//! defaults and parses every value, once, into the type that uses it
+//! (`Duration`, `NonZeroU32`, `PasswordPolicy`, `Argon2Policy`,
+//! `TrustedProxies`), refusing unsafe ones before anything starts. Nothing
+//! built from [`Settings`] afterwards can fail on a setting.
+//!
+//! A default belongs to the crate that uses the setting: the domain's
+//! `AuthSettings` and `PasswordPolicy`, crypto's `Argon2Policy`, the
+//! adapters' `GovernorAttemptLimiter`, the HTTP layer's `HttpOptions` and the
+//! server module's `ConnectionLimits`. This module reads them from there, so
+//! a default here cannot disagree with the crate that owns it; only the
+//! settings no crate owns (where to listen, the data directory, token
+//! names, logging, and the bounds below) have their defaults here.
 
 use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Args;
 use clap::builder::BoolishValueParser;
+use portcullis_adapters::GovernorAttemptLimiter;
+use portcullis_crypto::Argon2Policy;
+use portcullis_domain::{
+    AuthSettings, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH_FLOOR, PasswordPolicy,
+};
+use portcullis_http::HttpOptions;
+use portcullis_http::client_ip::TrustedProxies;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-/// The smallest HS256 key accepted, in bytes (RFC 7518 §3.2).
-pub const MIN_JWT_SECRET_BYTES: usize = 32;
-/// The smallest argon2 memory cost accepted without the insecure-test switch.
-pub const MIN_SECURE_ARGON2_M_KIB: u32 = 7168;
+use crate::server::ConnectionLimits;
+
+/// The smallest HS256 key accepted, in bytes (RFC 7518 §3.2): crypto's,
+/// which refuses anything shorter.
+pub use portcullis_crypto::MIN_HS256_SECRET_BYTES as MIN_JWT_SECRET_BYTES;
 /// The longest access-token lifetime accepted: a day. RFC 9068 tokens are
 /// meant to be short-lived; longer would also outlast most revocation needs.
 pub const MAX_ACCESS_TTL_SECS: u64 = 86_400;
@@ -25,6 +46,16 @@ pub const MAX_SESSION_TTL_SECS: u64 = 315_360_000;
 pub const MAX_TIMEOUT_SECS: u64 = 3_600;
 /// The most concurrent streams one HTTP/2 connection may be allowed.
 pub const MAX_HTTP2_STREAMS: u32 = 1_000;
+
+/// The listen address unless configured otherwise.
+pub const DEFAULT_BIND: &str = "127.0.0.1:8000";
+/// The data directory unless configured otherwise, relative to the
+/// working directory.
+pub const DEFAULT_DATA_DIR: &str = "./data";
+/// The `iss` and `aud` of tokens unless configured otherwise.
+pub const DEFAULT_TOKEN_NAME: &str = "portcullis";
+/// The tracing filter unless configured otherwise.
+pub const DEFAULT_LOG_FILTER: &str = "info";
 
 /// Settings that can be given as flags or environment variables.
 #[derive(Debug, Clone, Default, Args)]
@@ -133,6 +164,445 @@ pub struct SettingsArgs {
     pub log_format: Option<String>,
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Every setting, resolved and parsed into the type that uses it.
+///
+/// Built by [`Settings::resolve`], which applies the defaults and refuses
+/// every value the server cannot run with, so that what is built from it
+/// ([`Application::build`](crate::Application::build),
+/// [`build_auth_service`](crate::build_auth_service)) fails only on I/O,
+/// never on a setting. The fields are public to be read (and, in tests, to
+/// move `bind`); a value written into one afterwards has not been checked.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Settings {
+    /// Listen address.
+    pub bind: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Explicit signing key, at least [`MIN_JWT_SECRET_BYTES`]; `None` means
+    /// the generated key file.
+    pub jwt_secret: Option<SecretString>,
+    /// `iss` of tokens, not empty.
+    pub issuer: String,
+    /// `aud` of tokens, not empty.
+    pub audience: String,
+    /// Access-token lifetime, at most [`MAX_ACCESS_TTL_SECS`].
+    pub access_token_ttl: Duration,
+    /// Absolute session lifetime, at most [`MAX_SESSION_TTL_SECS`].
+    pub session_ttl: Duration,
+    /// A session unused this long expires; at most [`MAX_SESSION_TTL_SECS`].
+    pub session_idle_timeout: Duration,
+    /// Credential checks per client address per minute.
+    pub login_per_ip_per_min: NonZeroU32,
+    /// Credential checks per username per minute.
+    pub login_per_user_per_min: NonZeroU32,
+    /// API-key creations per user per minute.
+    pub api_key_creations_per_user_per_min: NonZeroU32,
+    /// Live API keys per user.
+    pub max_api_keys_per_user: NonZeroU32,
+    /// Active sessions per user.
+    pub max_sessions_per_user: NonZeroU32,
+    /// Rules for new passwords.
+    pub password_policy: PasswordPolicy,
+    /// argon2id cost: accepted by argon2, and at least
+    /// [`Argon2Policy::MIN_SECURE_MEMORY_KIB`] unless insecure test hashing
+    /// was asked for.
+    pub argon2_policy: Argon2Policy,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
+    /// Allowed CORS origins, each exactly as browsers send `Origin`.
+    pub cors_origins: Vec<String>,
+    /// Serve HTTPS with these files; `None`: plain HTTP.
+    pub tls: Option<TlsFiles>,
+    /// Serve the documents.
+    pub docs: bool,
+    /// Connections served at once; `None`: as many as the open-file limit
+    /// allows, at most [`crate::DEFAULT_MAX_CONNECTIONS`].
+    pub max_connections: Option<NonZeroUsize>,
+    /// Time allowed for a request's headers (and a TLS handshake).
+    pub header_read_timeout: Duration,
+    /// Time allowed for a request's body.
+    pub body_read_timeout: Duration,
+    /// Idle connection timeout.
+    pub idle_timeout: Duration,
+    /// Concurrent streams per HTTP/2 connection, 1 to [`MAX_HTTP2_STREAMS`].
+    pub http2_max_streams: u32,
+    /// Tracing filter.
+    pub log: String,
+    /// Log format.
+    pub log_format: LogFormat,
+}
+
+/// The PEM files HTTPS is served with. Read when the server starts, not
+/// when the settings are resolved: reading is I/O, and the files may be
+/// replaced between starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain (`tls_cert`).
+    pub certificate_chain: PathBuf,
+    /// The private key (`tls_key`).
+    pub private_key: PathBuf,
+}
+
+/// A setting that cannot be used. The binary exits with code 2.
+///
+/// ```
+/// use portcullis::{Settings, SettingsArgs};
+///
+/// let args = SettingsArgs {
+///     access_ttl_secs: Some(0),
+///     ..SettingsArgs::default()
+/// };
+/// let error = Settings::resolve(&args).unwrap_err();
+/// assert_eq!(error.setting(), "access_ttl_secs");
+/// assert_eq!(error.environment_variable(), "PORTCULLIS_ACCESS_TTL_SECS");
+/// assert_eq!(error.message(), "access_ttl_secs must be between 1 and 86400");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {message}")]
+pub struct ConfigError {
+    setting: &'static str,
+    message: String,
+}
+
+impl ConfigError {
+    /// An error about `setting`, named by its file key.
+    pub(crate) fn new(setting: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            setting,
+            message: message.into(),
+        }
+    }
+
+    /// The refused setting, by its key in the TOML file (`access_ttl_secs`);
+    /// `config` when the file itself cannot be used.
+    pub fn setting(&self) -> &'static str {
+        self.setting
+    }
+
+    /// The refused setting's environment variable
+    /// (`PORTCULLIS_ACCESS_TTL_SECS`).
+    pub fn environment_variable(&self) -> String {
+        format!("PORTCULLIS_{}", self.setting.to_ascii_uppercase())
+    }
+
+    /// What is wrong and how to fix it, as the binary prints it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl Settings {
+    /// Resolves flags/env over the file over the defaults, and parses every
+    /// value into the type that uses it. The first refused value is the
+    /// error.
+    pub fn resolve(args: &SettingsArgs) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileSettings::default(),
+        };
+        let auth_defaults = AuthSettings::default();
+        let argon2_defaults = Argon2Policy::default();
+
+        let bind_text = pick(args.bind.clone(), file.bind, DEFAULT_BIND.to_owned());
+        let bind = bind_text.parse().map_err(|_| {
+            ConfigError::new(
+                "bind",
+                format!("bind: `{bind_text}` is not an address like {DEFAULT_BIND}"),
+            )
+        })?;
+        let log_format = parse_log_format(pick(
+            args.log_format.clone(),
+            file.log_format,
+            "text".to_owned(),
+        ))?;
+        let jwt_secret = args
+            .jwt_secret
+            .clone()
+            .or(file.jwt_secret)
+            .map(SecretString::from);
+        if let Some(secret) = &jwt_secret
+            && secret.expose_secret().len() < MIN_JWT_SECRET_BYTES
+        {
+            return Err(ConfigError::new(
+                "jwt_secret",
+                format!(
+                    "PORTCULLIS_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes; \
+                     generate one with `openssl rand -base64 48`, or unset it to use a generated key file"
+                ),
+            ));
+        }
+        let password_policy = PasswordPolicy::with_min_length(pick(
+            args.password_min_length,
+            file.password_min_length,
+            PasswordPolicy::default().min_length(),
+        ))
+        .ok_or_else(|| {
+            ConfigError::new(
+                "password_min_length",
+                format!(
+                    "password_min_length must be between {MIN_PASSWORD_LENGTH_FLOOR} and {MAX_PASSWORD_LENGTH}"
+                ),
+            )
+        })?;
+        let argon2_policy = parse_argon2_policy(
+            Argon2Policy {
+                memory_kib: pick(
+                    args.argon2_m_kib,
+                    file.argon2_m_kib,
+                    argon2_defaults.memory_kib,
+                ),
+                iterations: pick(args.argon2_t, file.argon2_t, argon2_defaults.iterations),
+                parallelism: pick(args.argon2_p, file.argon2_p, argon2_defaults.parallelism),
+            },
+            pick(
+                args.insecure_test_hashing,
+                file.insecure_test_hashing,
+                false,
+            ),
+        )?;
+        let login_per_ip_per_min = at_least_one(
+            "login_per_ip_per_min",
+            pick(
+                args.login_per_ip_per_min,
+                file.login_per_ip_per_min,
+                GovernorAttemptLimiter::DEFAULT_PER_IP_PER_MINUTE.get(),
+            ),
+        )?;
+        let login_per_user_per_min = at_least_one(
+            "login_per_user_per_min",
+            pick(
+                args.login_per_user_per_min,
+                file.login_per_user_per_min,
+                GovernorAttemptLimiter::DEFAULT_PER_USER_PER_MINUTE.get(),
+            ),
+        )?;
+        let max_api_keys_per_user = at_least_one(
+            "max_api_keys_per_user",
+            pick(
+                args.max_api_keys_per_user,
+                file.max_api_keys_per_user,
+                auth_defaults.max_api_keys_per_user,
+            ),
+        )?;
+        let api_key_creations_per_user_per_min = at_least_one(
+            "api_key_creations_per_user_per_min",
+            pick(
+                args.api_key_creations_per_user_per_min,
+                file.api_key_creations_per_user_per_min,
+                GovernorAttemptLimiter::DEFAULT_API_KEY_CREATIONS_PER_MINUTE.get(),
+            ),
+        )?;
+        let max_sessions_per_user = at_least_one(
+            "max_sessions_per_user",
+            pick(
+                args.max_sessions_per_user,
+                file.max_sessions_per_user,
+                auth_defaults.max_sessions_per_user,
+            ),
+        )?;
+        // Bounded, so that no lifetime can overflow a timestamp: an
+        // unbounded one was accepted here and then made every login panic.
+        let access_token_ttl = seconds_up_to(
+            "access_ttl_secs",
+            pick(
+                args.access_ttl_secs,
+                file.access_ttl_secs,
+                auth_defaults.access_token_ttl.as_secs(),
+            ),
+            MAX_ACCESS_TTL_SECS,
+        )?;
+        let session_ttl = seconds_up_to(
+            "refresh_ttl_secs",
+            pick(
+                args.refresh_ttl_secs,
+                file.refresh_ttl_secs,
+                auth_defaults.session_ttl.as_secs(),
+            ),
+            MAX_SESSION_TTL_SECS,
+        )?;
+        let session_idle_timeout = seconds_up_to(
+            "refresh_idle_secs",
+            pick(
+                args.refresh_idle_secs,
+                file.refresh_idle_secs,
+                auth_defaults.session_idle_timeout.as_secs(),
+            ),
+            MAX_SESSION_TTL_SECS,
+        )?;
+        let header_read_timeout = seconds_up_to(
+            "header_read_timeout_secs",
+            pick(
+                args.header_read_timeout_secs,
+                file.header_read_timeout_secs,
+                ConnectionLimits::DEFAULT_HEADER_READ_TIMEOUT.as_secs(),
+            ),
+            MAX_TIMEOUT_SECS,
+        )?;
+        let body_read_timeout = seconds_up_to(
+            "body_read_timeout_secs",
+            pick(
+                args.body_read_timeout_secs,
+                file.body_read_timeout_secs,
+                HttpOptions::DEFAULT_BODY_READ_TIMEOUT.as_secs(),
+            ),
+            MAX_TIMEOUT_SECS,
+        )?;
+        let idle_timeout = seconds_up_to(
+            "idle_timeout_secs",
+            pick(
+                args.idle_timeout_secs,
+                file.idle_timeout_secs,
+                ConnectionLimits::DEFAULT_IDLE_TIMEOUT.as_secs(),
+            ),
+            MAX_TIMEOUT_SECS,
+        )?;
+        let http2_max_streams = pick(
+            args.http2_max_streams,
+            file.http2_max_streams,
+            ConnectionLimits::DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS,
+        );
+        if !(1..=MAX_HTTP2_STREAMS).contains(&http2_max_streams) {
+            return Err(ConfigError::new(
+                "http2_max_streams",
+                format!("http2_max_streams must be between 1 and {MAX_HTTP2_STREAMS}"),
+            ));
+        }
+        let max_connections = args
+            .max_connections
+            .or(file.max_connections)
+            .map(|wanted| {
+                NonZeroUsize::new(wanted).ok_or_else(|| {
+                    ConfigError::new("max_connections", "max_connections must be greater than 0")
+                })
+            })
+            .transpose()?;
+        let cors_origins = args
+            .cors_origins
+            .as_deref()
+            .map(split_list)
+            .or(file.cors_origins)
+            .unwrap_or_default();
+        for origin in &cors_origins {
+            check_cors_origin(origin)?;
+        }
+        let issuer = pick(
+            args.issuer.clone(),
+            file.issuer,
+            DEFAULT_TOKEN_NAME.to_owned(),
+        );
+        let audience = pick(
+            args.audience.clone(),
+            file.audience,
+            DEFAULT_TOKEN_NAME.to_owned(),
+        );
+        for (setting, value) in [("issuer", &issuer), ("audience", &audience)] {
+            if value.is_empty() {
+                return Err(ConfigError::new(
+                    setting,
+                    "issuer and audience must not be empty",
+                ));
+            }
+        }
+        let trusted_proxies = TrustedProxies::parse(
+            &args
+                .trusted_proxies
+                .as_deref()
+                .map(split_list)
+                .or(file.trusted_proxies)
+                .unwrap_or_default(),
+        )
+        .map_err(|e| ConfigError::new("trusted_proxies", format!("trusted_proxies: {e}")))?;
+        let tls = match (
+            args.tls_cert.clone().or(file.tls_cert),
+            args.tls_key.clone().or(file.tls_key),
+        ) {
+            (Some(certificate_chain), Some(private_key)) => Some(TlsFiles {
+                certificate_chain,
+                private_key,
+            }),
+            (None, None) => None,
+            // Named after the one that is missing.
+            (Some(_), None) => return Err(tls_pair_error("tls_key")),
+            (None, Some(_)) => return Err(tls_pair_error("tls_cert")),
+        };
+        Ok(Self {
+            bind,
+            data_dir: pick(
+                args.data_dir.clone(),
+                file.data_dir,
+                PathBuf::from(DEFAULT_DATA_DIR),
+            ),
+            jwt_secret,
+            issuer,
+            audience,
+            access_token_ttl,
+            session_ttl,
+            session_idle_timeout,
+            login_per_ip_per_min,
+            login_per_user_per_min,
+            api_key_creations_per_user_per_min,
+            max_api_keys_per_user,
+            max_sessions_per_user,
+            password_policy,
+            argon2_policy,
+            trusted_proxies,
+            cors_origins,
+            tls,
+            docs: pick(args.docs, file.docs, HttpOptions::default().docs_enabled),
+            max_connections,
+            header_read_timeout,
+            body_read_timeout,
+            idle_timeout,
+            http2_max_streams,
+            log: pick(args.log.clone(), file.log, DEFAULT_LOG_FILTER.to_owned()),
+            log_format,
+        })
+    }
+
+    /// What the domain's use-cases run with.
+    pub fn auth_settings(&self) -> AuthSettings {
+        AuthSettings {
+            access_token_ttl: self.access_token_ttl,
+            session_ttl: self.session_ttl,
+            session_idle_timeout: self.session_idle_timeout,
+            password_policy: self.password_policy,
+            max_sessions_per_user: self.max_sessions_per_user.get(),
+            max_api_keys_per_user: self.max_api_keys_per_user.get(),
+        }
+    }
+
+    /// What the HTTP layer runs with. `Strict-Transport-Security` is sent
+    /// exactly when HTTPS is served.
+    pub fn http_options(&self) -> HttpOptions {
+        HttpOptions {
+            docs_enabled: self.docs,
+            cors_origins: self.cors_origins.clone(),
+            hsts: self.tls.is_some(),
+            body_read_timeout: self.body_read_timeout,
+        }
+    }
+
+    /// The SQLite database file.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("portcullis.db")
+    }
+
+    /// The generated signing-key file.
+    pub fn key_path(&self) -> PathBuf {
+        self.data_dir.join("jwt-signing-key")
+    }
+}
+
 /// The TOML file: the same settings, snake_case keys, every one optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -169,326 +639,15 @@ struct FileSettings {
     log_format: Option<String>,
 }
 
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
-/// Every setting, resolved and checked.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Listen address.
-    pub bind: SocketAddr,
-    /// Data directory.
-    pub data_dir: PathBuf,
-    /// Explicit signing key; `None` means the generated key file.
-    pub jwt_secret: Option<SecretString>,
-    /// `iss` of tokens.
-    pub issuer: String,
-    /// `aud` of tokens.
-    pub audience: String,
-    /// Access-token lifetime, seconds.
-    pub access_ttl_secs: u64,
-    /// Absolute session lifetime, seconds.
-    pub refresh_ttl_secs: u64,
-    /// Session idle timeout, seconds.
-    pub refresh_idle_secs: u64,
-    /// Credential checks per client IP per minute.
-    pub login_per_ip_per_min: u32,
-    /// Credential checks per username per minute.
-    pub login_per_user_per_min: u32,
-    /// Live API keys per user.
-    pub max_api_keys_per_user: u32,
-    /// API-key creations per user per minute.
-    pub api_key_creations_per_user_per_min: u32,
-    /// Active sessions per user.
-    pub max_sessions_per_user: u32,
-    /// Minimum password length.
-    pub password_min_length: usize,
-    /// argon2id memory cost, KiB.
-    pub argon2_m_kib: u32,
-    /// argon2id iterations.
-    pub argon2_t: u32,
-    /// argon2id parallelism.
-    pub argon2_p: u32,
-    /// Whether argon2 costs below the secure floor are allowed.
-    pub insecure_test_hashing: bool,
-    /// Proxies whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<String>,
-    /// Allowed CORS origins.
-    pub cors_origins: Vec<String>,
-    /// TLS certificate chain (PEM).
-    pub tls_cert: Option<PathBuf>,
-    /// TLS private key (PEM).
-    pub tls_key: Option<PathBuf>,
-    /// Serve the documents.
-    pub docs: bool,
-    /// Connections served at once; `None`: as many as the open-file limit
-    /// allows, at most [`crate::DEFAULT_MAX_CONNECTIONS`].
-    pub max_connections: Option<usize>,
-    /// Time allowed for a request's headers, seconds.
-    pub header_read_timeout_secs: u64,
-    /// Time allowed for a request's body, seconds.
-    pub body_read_timeout_secs: u64,
-    /// Idle connection timeout, seconds.
-    pub idle_timeout_secs: u64,
-    /// Concurrent streams per HTTP/2 connection.
-    pub http2_max_streams: u32,
-    /// Tracing filter.
-    pub log: String,
-    /// Log format.
-    pub log_format: LogFormat,
-}
-
-/// A setting that cannot be used. The binary exits with code 2.
-#[derive(Debug, thiserror::Error)]
-#[error("configuration error: {0}")]
-pub struct ConfigError(pub String);
-
-impl Settings {
-    /// Resolves flags/env over the file over the defaults, then checks the result.
-    pub fn resolve(args: &SettingsArgs) -> Result<Self, ConfigError> {
-        let file = match &args.config {
-            Some(path) => read_file(path)?,
-            None => FileSettings::default(),
-        };
-        let bind_text = pick(args.bind.clone(), file.bind, "127.0.0.1:8000".to_owned());
-        let bind = bind_text.parse().map_err(|_| {
-            ConfigError(format!(
-                "bind: `{bind_text}` is not an address like 127.0.0.1:8000"
-            ))
-        })?;
-        let log_format =
-            match pick(args.log_format.clone(), file.log_format, "text".to_owned()).as_str() {
-                "text" => LogFormat::Text,
-                "json" => LogFormat::Json,
-                other => {
-                    return Err(ConfigError(format!(
-                        "log_format: `{other}` is not `text` or `json`"
-                    )));
-                }
-            };
-        let settings = Self {
-            bind,
-            data_dir: pick(
-                args.data_dir.clone(),
-                file.data_dir,
-                PathBuf::from("./data"),
-            ),
-            jwt_secret: args
-                .jwt_secret
-                .clone()
-                .or(file.jwt_secret)
-                .map(SecretString::from),
-            issuer: pick(args.issuer.clone(), file.issuer, "portcullis".to_owned()),
-            audience: pick(
-                args.audience.clone(),
-                file.audience,
-                "portcullis".to_owned(),
-            ),
-            access_ttl_secs: pick(args.access_ttl_secs, file.access_ttl_secs, 900),
-            refresh_ttl_secs: pick(args.refresh_ttl_secs, file.refresh_ttl_secs, 2_592_000),
-            refresh_idle_secs: pick(args.refresh_idle_secs, file.refresh_idle_secs, 604_800),
-            login_per_ip_per_min: pick(args.login_per_ip_per_min, file.login_per_ip_per_min, 10),
-            login_per_user_per_min: pick(
-                args.login_per_user_per_min,
-                file.login_per_user_per_min,
-                10,
-            ),
-            max_api_keys_per_user: pick(
-                args.max_api_keys_per_user,
-                file.max_api_keys_per_user,
-                100,
-            ),
-            api_key_creations_per_user_per_min: pick(
-                args.api_key_creations_per_user_per_min,
-                file.api_key_creations_per_user_per_min,
-                10,
-            ),
-            max_sessions_per_user: pick(
-                args.max_sessions_per_user,
-                file.max_sessions_per_user,
-                100,
-            ),
-            password_min_length: pick(args.password_min_length, file.password_min_length, 15),
-            argon2_m_kib: pick(args.argon2_m_kib, file.argon2_m_kib, 19_456),
-            argon2_t: pick(args.argon2_t, file.argon2_t, 2),
-            argon2_p: pick(args.argon2_p, file.argon2_p, 1),
-            insecure_test_hashing: pick(
-                args.insecure_test_hashing,
-                file.insecure_test_hashing,
-                false,
-            ),
-            trusted_proxies: args
-                .trusted_proxies
-                .as_deref()
-                .map(split_list)
-                .or(file.trusted_proxies)
-                .unwrap_or_default(),
-            cors_origins: args
-                .cors_origins
-                .as_deref()
-                .map(split_list)
-                .or(file.cors_origins)
-                .unwrap_or_default(),
-            tls_cert: args.tls_cert.clone().or(file.tls_cert),
-            tls_key: args.tls_key.clone().or(file.tls_key),
-            docs: pick(args.docs, file.docs, true),
-            max_connections: args.max_connections.or(file.max_connections),
-            header_read_timeout_secs: pick(
-                args.header_read_timeout_secs,
-                file.header_read_timeout_secs,
-                10,
-            ),
-            body_read_timeout_secs: pick(
-                args.body_read_timeout_secs,
-                file.body_read_timeout_secs,
-                10,
-            ),
-            idle_timeout_secs: pick(args.idle_timeout_secs, file.idle_timeout_secs, 60),
-            http2_max_streams: pick(args.http2_max_streams, file.http2_max_streams, 32),
-            log: pick(args.log.clone(), file.log, "info".to_owned()),
-            log_format,
-        };
-        settings.check()?;
-        Ok(settings)
-    }
-
-    /// The SQLite database file.
-    pub fn database_path(&self) -> PathBuf {
-        self.data_dir.join("portcullis.db")
-    }
-
-    /// The generated signing-key file.
-    pub fn key_path(&self) -> PathBuf {
-        self.data_dir.join("jwt-signing-key")
-    }
-
-    fn check(&self) -> Result<(), ConfigError> {
-        if let Some(secret) = &self.jwt_secret
-            && secret.expose_secret().len() < MIN_JWT_SECRET_BYTES
-        {
-            return Err(ConfigError(format!(
-                "PORTCULLIS_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes; \
-                 generate one with `openssl rand -base64 48`, or unset it to use a generated key file"
-            )));
-        }
-        if self.password_min_length < 8 || self.password_min_length > 256 {
-            return Err(ConfigError(
-                "password_min_length must be between 8 and 256".to_owned(),
-            ));
-        }
-        portcullis_crypto::Argon2Policy {
-            memory_kib: self.argon2_m_kib,
-            iterations: self.argon2_t,
-            parallelism: self.argon2_p,
-        }
-        .validate(true)
-        .map_err(|e| ConfigError(format!("argon2 parameters: {e}")))?;
-        if self.argon2_m_kib < MIN_SECURE_ARGON2_M_KIB && !self.insecure_test_hashing {
-            return Err(ConfigError(format!(
-                "argon2_m_kib must be at least {MIN_SECURE_ARGON2_M_KIB} \
-                 (set PORTCULLIS_INSECURE_TEST_HASHING=1 only for tests)"
-            )));
-        }
-        for (name, value) in [
-            ("login_per_ip_per_min", u64::from(self.login_per_ip_per_min)),
-            (
-                "login_per_user_per_min",
-                u64::from(self.login_per_user_per_min),
-            ),
-            (
-                "max_api_keys_per_user",
-                u64::from(self.max_api_keys_per_user),
-            ),
-            (
-                "api_key_creations_per_user_per_min",
-                u64::from(self.api_key_creations_per_user_per_min),
-            ),
-            (
-                "max_sessions_per_user",
-                u64::from(self.max_sessions_per_user),
-            ),
-        ] {
-            if value == 0 {
-                return Err(ConfigError(format!("{name} must be greater than 0")));
-            }
-        }
-        // Bounded, so that no lifetime can overflow a timestamp: an
-        // unbounded one was accepted here and then made every login panic.
-        for (name, value, max) in [
-            ("access_ttl_secs", self.access_ttl_secs, MAX_ACCESS_TTL_SECS),
-            (
-                "refresh_ttl_secs",
-                self.refresh_ttl_secs,
-                MAX_SESSION_TTL_SECS,
-            ),
-            (
-                "refresh_idle_secs",
-                self.refresh_idle_secs,
-                MAX_SESSION_TTL_SECS,
-            ),
-            (
-                "header_read_timeout_secs",
-                self.header_read_timeout_secs,
-                MAX_TIMEOUT_SECS,
-            ),
-            (
-                "body_read_timeout_secs",
-                self.body_read_timeout_secs,
-                MAX_TIMEOUT_SECS,
-            ),
-            (
-                "idle_timeout_secs",
-                self.idle_timeout_secs,
-                MAX_TIMEOUT_SECS,
-            ),
-            (
-                "http2_max_streams",
-                u64::from(self.http2_max_streams),
-                u64::from(MAX_HTTP2_STREAMS),
-            ),
-        ] {
-            if !(1..=max).contains(&value) {
-                return Err(ConfigError(format!("{name} must be between 1 and {max}")));
-            }
-        }
-        if self.max_connections == Some(0) {
-            return Err(ConfigError(
-                "max_connections must be greater than 0".to_owned(),
-            ));
-        }
-        for origin in &self.cors_origins {
-            check_cors_origin(origin)?;
-        }
-        if self.issuer.is_empty() || self.audience.is_empty() {
-            return Err(ConfigError(
-                "issuer and audience must not be empty".to_owned(),
-            ));
-        }
-        portcullis_http::client_ip::TrustedProxies::parse(&self.trusted_proxies)
-            .map_err(|e| ConfigError(format!("trusted_proxies: {e}")))?;
-        if self.tls_cert.is_some() != self.tls_key.is_some() {
-            return Err(ConfigError(
-                "tls_cert and tls_key must be given together".to_owned(),
-            ));
-        }
-        Ok(())
-    }
-}
-
 /// A CORS origin must be exactly what a browser sends as `Origin`:
 /// `scheme://host[:port]`, lower-case, no path (not even `/`), no wildcard.
 /// Anything else would never match, or match more than meant.
 fn check_cors_origin(origin: &str) -> Result<(), ConfigError> {
     let refuse = |why: &str| {
-        ConfigError(format!(
-            "cors_origins: `{origin}` {why}; write origins like https://app.example.com"
-        ))
+        ConfigError::new(
+            "cors_origins",
+            format!("cors_origins: `{origin}` {why}; write origins like https://app.example.com"),
+        )
     };
     if origin == "*" {
         return Err(refuse(
@@ -501,12 +660,94 @@ fn check_cors_origin(origin: &str) -> Result<(), ConfigError> {
     }
     let serialised = url.origin().ascii_serialization();
     if serialised != origin {
-        return Err(ConfigError(format!(
-            "cors_origins: `{origin}` is not an origin as browsers send it \
-             (no path, no trailing `/`, lower-case, default port omitted); did you mean `{serialised}`?"
-        )));
+        return Err(ConfigError::new(
+            "cors_origins",
+            format!(
+                "cors_origins: `{origin}` is not an origin as browsers send it \
+                 (no path, no trailing `/`, lower-case, default port omitted); did you mean `{serialised}`?"
+            ),
+        ));
     }
     Ok(())
+}
+
+fn parse_log_format(text: String) -> Result<LogFormat, ConfigError> {
+    match text.as_str() {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        other => Err(ConfigError::new(
+            "log_format",
+            format!("log_format: `{other}` is not `text` or `json`"),
+        )),
+    }
+}
+
+/// argon2 must accept the cost, and the memory cost must reach the secure
+/// floor unless insecure test hashing was asked for; both rules are the
+/// crypto crate's.
+fn parse_argon2_policy(
+    policy: Argon2Policy,
+    insecure_test_hashing: bool,
+) -> Result<Argon2Policy, ConfigError> {
+    if let Err(error) = policy.validate(true) {
+        return Err(ConfigError::new(
+            argon2_setting_at_fault(policy),
+            format!("argon2 parameters: {error}"),
+        ));
+    }
+    if policy.memory_kib < Argon2Policy::MIN_SECURE_MEMORY_KIB && !insecure_test_hashing {
+        return Err(ConfigError::new(
+            "argon2_m_kib",
+            format!(
+                "argon2_m_kib must be at least {} \
+                 (set PORTCULLIS_INSECURE_TEST_HASHING=1 only for tests)",
+                Argon2Policy::MIN_SECURE_MEMORY_KIB
+            ),
+        ));
+    }
+    Ok(policy)
+}
+
+/// Which of the three argon2 settings an unusable policy is blamed on: the
+/// iterations or the parallelism when that value alone makes the default
+/// policy unusable, otherwise the memory cost (whose minimum depends on the
+/// parallelism). argon2's own rules decide, through `validate`.
+fn argon2_setting_at_fault(policy: Argon2Policy) -> &'static str {
+    let defaults = Argon2Policy::default();
+    let fails_alone = |changed: Argon2Policy| changed.validate(true).is_err();
+    if fails_alone(Argon2Policy {
+        iterations: policy.iterations,
+        ..defaults
+    }) {
+        "argon2_t"
+    } else if fails_alone(Argon2Policy {
+        parallelism: policy.parallelism,
+        ..defaults
+    }) {
+        "argon2_p"
+    } else {
+        "argon2_m_kib"
+    }
+}
+
+fn at_least_one(setting: &'static str, value: u32) -> Result<NonZeroU32, ConfigError> {
+    NonZeroU32::new(value)
+        .ok_or_else(|| ConfigError::new(setting, format!("{setting} must be greater than 0")))
+}
+
+fn seconds_up_to(setting: &'static str, seconds: u64, max: u64) -> Result<Duration, ConfigError> {
+    if (1..=max).contains(&seconds) {
+        Ok(Duration::from_secs(seconds))
+    } else {
+        Err(ConfigError::new(
+            setting,
+            format!("{setting} must be between 1 and {max}"),
+        ))
+    }
+}
+
+fn tls_pair_error(missing: &'static str) -> ConfigError {
+    ConfigError::new(missing, "tls_cert and tls_key must be given together")
 }
 
 fn pick<T>(flag_or_env: Option<T>, file: Option<T>, default: T) -> T {
@@ -523,8 +764,9 @@ fn split_list(list: &str) -> Vec<String> {
 
 fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
-    toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {}", path.display(), e.message())))
+        .map_err(|e| ConfigError::new("config", format!("cannot read {}: {e}", path.display())))?;
+    toml::from_str(&text)
+        .map_err(|e| ConfigError::new("config", format!("{}: {}", path.display(), e.message())))
 }
 
 #[cfg(test)]
@@ -536,19 +778,38 @@ mod tests {
         let settings = Settings::resolve(&SettingsArgs::default()).expect("defaults are valid");
         assert_eq!(settings.bind.to_string(), "127.0.0.1:8000");
         assert_eq!(settings.data_dir, PathBuf::from("./data"));
-        assert_eq!(settings.access_ttl_secs, 900);
-        assert_eq!(settings.refresh_ttl_secs, 2_592_000);
-        assert_eq!(settings.refresh_idle_secs, 604_800);
-        assert_eq!(settings.password_min_length, 15);
-        assert_eq!(settings.max_api_keys_per_user, 100);
-        assert_eq!(settings.api_key_creations_per_user_per_min, 10);
-        assert_eq!(settings.max_sessions_per_user, 100);
+        assert_eq!(settings.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(settings.session_ttl, Duration::from_secs(2_592_000));
+        assert_eq!(settings.session_idle_timeout, Duration::from_secs(604_800));
+        assert_eq!(settings.password_policy.min_length(), 15);
+        assert_eq!(settings.max_api_keys_per_user.get(), 100);
+        assert_eq!(settings.api_key_creations_per_user_per_min.get(), 10);
+        assert_eq!(settings.max_sessions_per_user.get(), 100);
         assert_eq!(
-            (settings.argon2_m_kib, settings.argon2_t, settings.argon2_p),
+            (
+                settings.argon2_policy.memory_kib,
+                settings.argon2_policy.iterations,
+                settings.argon2_policy.parallelism
+            ),
             (19_456, 2, 1)
         );
         assert!(settings.docs);
         assert_eq!(settings.log_format, LogFormat::Text);
+        // The rest of the contract's table, which the crates that own these
+        // defaults must keep.
+        assert_eq!(settings.issuer, "portcullis");
+        assert_eq!(settings.audience, "portcullis");
+        assert_eq!(settings.login_per_ip_per_min.get(), 10);
+        assert_eq!(settings.login_per_user_per_min.get(), 10);
+        assert!(settings.jwt_secret.is_none());
+        assert!(settings.tls.is_none());
+        assert!(settings.cors_origins.is_empty());
+        assert_eq!(settings.max_connections, None);
+        assert_eq!(settings.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(settings.body_read_timeout, Duration::from_secs(10));
+        assert_eq!(settings.idle_timeout, Duration::from_secs(60));
+        assert_eq!(settings.http2_max_streams, 32);
+        assert_eq!(settings.log, "info");
     }
 
     #[test]
@@ -564,7 +825,7 @@ mod tests {
         let settings = Settings::resolve(&args).expect("valid");
         assert_eq!(settings.issuer, "from-flag");
         assert_eq!(settings.audience, "file-aud");
-        assert_eq!(settings.access_ttl_secs, 900);
+        assert_eq!(settings.access_token_ttl, Duration::from_secs(900));
     }
 
     #[test]
@@ -671,15 +932,196 @@ mod tests {
         };
         assert!(Settings::resolve(&good).is_ok());
     }
+
+    #[test]
+    fn every_refused_value_names_its_setting_and_variable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let typo = dir.path().join("portcullis.toml");
+        std::fs::write(&typo, "isuer = \"typo\"\n").expect("write");
+        let cases = [
+            (
+                SettingsArgs {
+                    config: Some(typo),
+                    ..SettingsArgs::default()
+                },
+                "config",
+            ),
+            (
+                SettingsArgs {
+                    bind: Some("localhost".to_owned()),
+                    ..SettingsArgs::default()
+                },
+                "bind",
+            ),
+            (
+                SettingsArgs {
+                    jwt_secret: Some("x".repeat(31)),
+                    ..SettingsArgs::default()
+                },
+                "jwt_secret",
+            ),
+            (
+                SettingsArgs {
+                    password_min_length: Some(257),
+                    ..SettingsArgs::default()
+                },
+                "password_min_length",
+            ),
+            (
+                SettingsArgs {
+                    argon2_m_kib: Some(1024),
+                    ..SettingsArgs::default()
+                },
+                "argon2_m_kib",
+            ),
+            (
+                SettingsArgs {
+                    argon2_t: Some(0),
+                    ..SettingsArgs::default()
+                },
+                "argon2_t",
+            ),
+            (
+                SettingsArgs {
+                    argon2_p: Some(0),
+                    ..SettingsArgs::default()
+                },
+                "argon2_p",
+            ),
+            (
+                SettingsArgs {
+                    login_per_user_per_min: Some(0),
+                    ..SettingsArgs::default()
+                },
+                "login_per_user_per_min",
+            ),
+            (
+                SettingsArgs {
+                    max_sessions_per_user: Some(0),
+                    ..SettingsArgs::default()
+                },
+                "max_sessions_per_user",
+            ),
+            (
+                SettingsArgs {
+                    refresh_idle_secs: Some(0),
+                    ..SettingsArgs::default()
+                },
+                "refresh_idle_secs",
+            ),
+            (
+                SettingsArgs {
+                    idle_timeout_secs: Some(MAX_TIMEOUT_SECS + 1),
+                    ..SettingsArgs::default()
+                },
+                "idle_timeout_secs",
+            ),
+            (
+                SettingsArgs {
+                    max_connections: Some(0),
+                    ..SettingsArgs::default()
+                },
+                "max_connections",
+            ),
+            (
+                SettingsArgs {
+                    cors_origins: Some("*".to_owned()),
+                    ..SettingsArgs::default()
+                },
+                "cors_origins",
+            ),
+            (
+                SettingsArgs {
+                    audience: Some(String::new()),
+                    ..SettingsArgs::default()
+                },
+                "audience",
+            ),
+            (
+                SettingsArgs {
+                    trusted_proxies: Some("proxy.example.com".to_owned()),
+                    ..SettingsArgs::default()
+                },
+                "trusted_proxies",
+            ),
+            (
+                SettingsArgs {
+                    tls_cert: Some(PathBuf::from("cert.pem")),
+                    ..SettingsArgs::default()
+                },
+                "tls_key",
+            ),
+            (
+                SettingsArgs {
+                    log_format: Some("xml".to_owned()),
+                    ..SettingsArgs::default()
+                },
+                "log_format",
+            ),
+        ];
+        for (args, setting) in cases {
+            let error = Settings::resolve(&args).expect_err(setting);
+            assert_eq!(error.setting(), setting, "{error}");
+            assert_eq!(
+                error.environment_variable(),
+                format!("PORTCULLIS_{}", setting.to_uppercase())
+            );
+            assert!(
+                error.to_string().starts_with("configuration error: ")
+                    && error.to_string().ends_with(error.message()),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_domain_and_the_http_layer_get_the_resolved_values() {
+        let args = SettingsArgs {
+            access_ttl_secs: Some(600),
+            refresh_ttl_secs: Some(86_400),
+            refresh_idle_secs: Some(3_600),
+            password_min_length: Some(20),
+            max_sessions_per_user: Some(3),
+            max_api_keys_per_user: Some(4),
+            docs: Some(false),
+            cors_origins: Some("https://app.example.com".to_owned()),
+            body_read_timeout_secs: Some(5),
+            tls_cert: Some(PathBuf::from("cert.pem")),
+            tls_key: Some(PathBuf::from("key.pem")),
+            ..SettingsArgs::default()
+        };
+        let settings = Settings::resolve(&args).expect("valid");
+        let auth = settings.auth_settings();
+        assert_eq!(auth.access_token_ttl, Duration::from_secs(600));
+        assert_eq!(auth.session_ttl, Duration::from_secs(86_400));
+        assert_eq!(auth.session_idle_timeout, Duration::from_secs(3_600));
+        assert_eq!(auth.password_policy.min_length(), 20);
+        assert_eq!(auth.max_sessions_per_user, 3);
+        assert_eq!(auth.max_api_keys_per_user, 4);
+        let http = settings.http_options();
+        assert!(!http.docs_enabled);
+        assert_eq!(http.cors_origins, ["https://app.example.com"]);
+        assert!(http.hsts, "HTTPS is configured");
+        assert_eq!(http.body_read_timeout, Duration::from_secs(5));
+        assert_eq!(
+            settings.tls,
+            Some(TlsFiles {
+                certificate_chain: PathBuf::from("cert.pem"),
+                private_key: PathBuf::from("key.pem"),
+            })
+        );
+        let plain = Settings::resolve(&SettingsArgs::default()).expect("valid");
+        assert!(!plain.http_options().hsts, "no HSTS over plain HTTP");
+    }
 }
 
 #[cfg(test)]
 mod documentation_tests {
     use std::collections::BTreeSet;
 
-    use clap::{Args, Command};
+    use clap::{Args, Command, FromArgMatches};
 
-    use super::SettingsArgs;
+    use super::{Settings, SettingsArgs};
 
     /// `(flag, env)` of every setting the binary accepts, read from clap.
     fn settings_in_code() -> BTreeSet<(String, String)> {
@@ -697,27 +1139,101 @@ mod documentation_tests {
             .collect()
     }
 
+    fn code_spans(cell: &str) -> Vec<String> {
+        cell.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The settings table of docs/configuration.md, one row of cells per
+    /// line.
+    fn documented_rows() -> Vec<Vec<String>> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md");
+        let text = std::fs::read_to_string(path).expect("docs/configuration.md exists");
+        text.lines()
+            .filter(|line| line.starts_with("| `"))
+            .map(|line| line.split(" | ").map(str::to_owned).collect())
+            .collect()
+    }
+
     /// `(flag, env)` pairs of the settings table in docs/configuration.md.
     /// A row may hold two settings (`A` / `B`), paired in order.
     fn settings_in_docs() -> BTreeSet<(String, String)> {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md");
-        let text = std::fs::read_to_string(path).expect("docs/configuration.md exists");
-        let code_spans = |cell: &str| -> Vec<String> {
-            cell.split('`')
-                .skip(1)
-                .step_by(2)
-                .map(str::to_owned)
-                .collect()
-        };
-        text.lines()
-            .filter(|line| line.starts_with("| `"))
-            .flat_map(|line| {
-                let cells: Vec<&str> = line.split(" | ").collect();
-                let envs = code_spans(cells.get(1).copied().unwrap_or_default());
-                let flags = code_spans(cells.get(2).copied().unwrap_or_default());
+        documented_rows()
+            .iter()
+            .flat_map(|cells| {
+                let envs = code_spans(cells.get(1).map(String::as_str).unwrap_or_default());
+                let flags = code_spans(cells.get(2).map(String::as_str).unwrap_or_default());
                 flags.into_iter().zip(envs).collect::<Vec<_>>()
             })
             .collect()
+    }
+
+    /// The settings resolved from these command-line words, through clap as
+    /// the binary parses them (so an inherited `PORTCULLIS_*` variable
+    /// counts on both sides of a comparison).
+    fn resolve_flags(words: &[&str]) -> String {
+        let command = SettingsArgs::augment_args(Command::new("portcullis"));
+        let matches = command
+            .try_get_matches_from(std::iter::once("portcullis").chain(words.iter().copied()))
+            .unwrap_or_else(|e| panic!("{words:?} parses: {e}"));
+        let args = SettingsArgs::from_arg_matches(&matches).expect("the matches are settings");
+        let settings =
+            Settings::resolve(&args).unwrap_or_else(|e| panic!("{words:?} is valid: {e}"));
+        format!("{settings:?}")
+    }
+
+    /// Fails unless giving `flag` the value a document states as its default
+    /// resolves to exactly the settings of giving nothing.
+    #[track_caller]
+    fn assert_stated_default_is_applied(flag: &str, stated: &str, source: &str) {
+        assert_eq!(
+            resolve_flags(&[flag, stated]),
+            resolve_flags(&[]),
+            "{source} states `{stated}` as the default of {flag}, but it is not"
+        );
+    }
+
+    #[test]
+    fn every_default_stated_in_the_help_is_the_default_applied() {
+        let mut checked = 0;
+        for arg in SettingsArgs::augment_args(Command::new("portcullis")).get_arguments() {
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            let Some(stated) = help
+                .split_once("[default: ")
+                .and_then(|(_, rest)| rest.split_once(']'))
+                .map(|(stated, _)| stated)
+            else {
+                continue;
+            };
+            // A description rather than a value: "generated into the data
+            // directory", "none", "4096, or fewer when ...".
+            if stated.contains(' ') || stated == "none" {
+                continue;
+            }
+            let flag = format!("--{}", arg.get_long().expect("settings are long flags"));
+            assert_stated_default_is_applied(&flag, stated, "--help");
+            checked += 1;
+        }
+        assert!(checked >= 20, "only {checked} defaults were checked");
+    }
+
+    #[test]
+    fn every_default_in_the_configuration_document_is_the_default_applied() {
+        let mut checked = 0;
+        for cells in documented_rows() {
+            let flags = code_spans(cells.get(2).map(String::as_str).unwrap_or_default());
+            let stated = code_spans(cells.get(3).map(String::as_str).unwrap_or_default());
+            // One setting whose default is one value; "generated", "none"
+            // and the descriptions have no code span.
+            if let ([flag], [stated]) = (flags.as_slice(), stated.as_slice()) {
+                assert_stated_default_is_applied(flag, stated, "docs/configuration.md");
+                checked += 1;
+            }
+        }
+        assert!(checked >= 20, "only {checked} defaults were checked");
     }
 
     #[test]

@@ -3,8 +3,32 @@
 //! This is the only crate that knows every other crate: it resolves the
 //! settings, opens the SQLite store, loads the signing key, and wires the
 //! concrete adapters into the domain's `AuthService` and the HTTP app.
-//! [`Application`] is what `portcullis serve` runs and what the black-box
-//! tests start on port 0.
+//!
+//! [`Application`] is the server: what `portcullis serve` runs, what the
+//! black-box tests start on port 0, and what a service embedding Portcullis
+//! runs with its own poem-openapi operations next to Portcullis's
+//! ([`Application::build_with`]; `apps/notes-example` does). Each gets the
+//! same server: TLS when configured, CORS, the connection limits, the purge
+//! of dead sessions and the upkeep of the rate limiters.
+//!
+//! ```no_run
+//! # fn main() -> anyhow::Result<()> {
+//! use portcullis::{Application, Settings, SettingsArgs};
+//!
+//! let settings = Settings::resolve(&SettingsArgs::default())?;
+//! portcullis::build_runtime()?.block_on(async {
+//!     // Your API instead of `NoExtraApi`: `Authenticated<S>` parameters
+//!     // protect its operations with Portcullis credentials.
+//!     let service = portcullis_http::api_service_with(
+//!         portcullis_http::NoExtraApi,
+//!         "My service",
+//!         "1.0.0",
+//!     );
+//!     let application = Application::build_with(&settings, service).await?;
+//!     application.run().await
+//! })
+//! # }
+//! ```
 
 pub mod config;
 pub mod keys;
@@ -18,18 +42,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use poem_openapi::{OpenApi, OpenApiService};
 use portcullis_adapters::{BlockingArgon2Hasher, GovernorAttemptLimiter, HashingLimits, JwtTokens};
-use portcullis_crypto::{
-    Argon2Hasher, Argon2Policy, CryptoError, Hs256Key, JwtSigner, JwtVerifier,
-};
+use portcullis_crypto::{Argon2Hasher, CryptoError, Hs256Key, JwtSigner, JwtVerifier};
 use portcullis_domain::ports::SystemClock;
-use portcullis_domain::{AuthService, AuthSettings, PasswordPolicy, Ports};
-use portcullis_http::client_ip::TrustedProxies;
-use portcullis_http::{AppState, HttpOptions};
+use portcullis_domain::{AuthService, Ports};
+use portcullis_http::{AppState, PortcullisApis};
 use portcullis_storage::SqliteStore;
 use secrecy::ExposeSecret;
 
-pub use config::{ConfigError, Settings, SettingsArgs};
+pub use config::{ConfigError, LogFormat, Settings, SettingsArgs, TlsFiles};
 
 /// How long in-flight requests may take to finish after SIGINT/SIGTERM.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -48,6 +70,22 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// the process opens: the database pool (each connection holds the file,
 /// its WAL and shared memory), the key files, logs and the listener.
 pub const RESERVED_FILE_DESCRIPTORS: u64 = 128;
+
+/// The most threads tokio's blocking pool may start. Database calls run
+/// there; the SQLite pool has 8 connections, so more than a few dozen
+/// blocking threads would only wait for one (tokio's default allows 512).
+/// Password hashing has its own fixed threads.
+pub const MAX_BLOCKING_THREADS: usize = 32;
+
+/// The runtime the server is meant to run on: tokio's multi-threaded
+/// runtime with [`MAX_BLOCKING_THREADS`]. The binary runs everything on it;
+/// an embedding service should too, or give its own runtime the same bound.
+pub fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .build()
+}
 
 /// Opens the data directory and store and assembles the use-cases, as the
 /// server does (creating the data directory, database and signing key on
@@ -92,7 +130,9 @@ fn hs256_tokens(secret: &[u8], settings: &Settings) -> Result<JwtTokens, CryptoE
     Ok(JwtTokens::new(signer, verifier))
 }
 
-/// The use-cases and the limiter that needs periodic cleanup.
+/// The use-cases and the limiter that needs periodic cleanup. Every setting
+/// was checked by [`Settings::resolve`]: what can fail here is I/O (the data
+/// directory, the database, the key file) and starting the hashing pool.
 fn build_components(
     settings: &Settings,
     signing: Signing,
@@ -110,29 +150,18 @@ fn build_components(
     }
     .transpose()
     .context("cannot build the token signer")?;
-    let policy = Argon2Policy {
-        memory_kib: settings.argon2_m_kib,
-        iterations: settings.argon2_t,
-        parallelism: settings.argon2_p,
-    };
-    policy
-        .validate(settings.insecure_test_hashing)
-        .context("argon2 parameters")?;
-    let hasher = Argon2Hasher::new(policy).context("argon2 parameters")?;
+    // Computes the dummy hash unknown usernames are verified against.
+    let hasher =
+        Argon2Hasher::new(settings.argon2_policy).context("cannot prepare password hashing")?;
     let hasher = Arc::new(BlockingArgon2Hasher::new(
         hasher,
         HashingLimits::for_available_cores(),
     ));
     let tokens = Arc::new(access_tokens.unwrap_or_else(JwtTokens::without_access_tokens));
-    let password_policy = PasswordPolicy::with_min_length(settings.password_min_length)
-        .context("password_min_length must be between 8 and 256")?;
     let limiter = Arc::new(GovernorAttemptLimiter::new(
-        std::num::NonZeroU32::new(settings.login_per_ip_per_min)
-            .context("login_per_ip_per_min must be greater than 0")?,
-        std::num::NonZeroU32::new(settings.login_per_user_per_min)
-            .context("login_per_user_per_min must be greater than 0")?,
-        std::num::NonZeroU32::new(settings.api_key_creations_per_user_per_min)
-            .context("api_key_creations_per_user_per_min must be greater than 0")?,
+        settings.login_per_ip_per_min,
+        settings.login_per_user_per_min,
+        settings.api_key_creations_per_user_per_min,
     ));
     let service = AuthService::new(
         Ports {
@@ -144,14 +173,7 @@ fn build_components(
             clock: Arc::new(SystemClock),
             limiter: limiter.clone(),
         },
-        AuthSettings {
-            access_token_ttl: Duration::from_secs(settings.access_ttl_secs),
-            session_ttl: Duration::from_secs(settings.refresh_ttl_secs),
-            session_idle_timeout: Duration::from_secs(settings.refresh_idle_secs),
-            password_policy,
-            max_sessions_per_user: settings.max_sessions_per_user,
-            max_api_keys_per_user: settings.max_api_keys_per_user,
-        },
+        settings.auth_settings(),
     );
     Ok((service, limiter))
 }
@@ -211,7 +233,10 @@ fn restrict_to_owner(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A server bound to its address, ready to run.
+/// A server bound to its address, ready to run: Portcullis's operations (and
+/// an embedder's), TLS when configured, the connection limits, and the
+/// background tasks that purge dead sessions and let the rate limiters
+/// forget old clients.
 pub struct Application {
     auth: AuthService,
     limiter: Arc<GovernorAttemptLimiter>,
@@ -222,33 +247,35 @@ pub struct Application {
 }
 
 impl Application {
-    /// Wires everything and binds the listen address (port 0 picks a free port).
+    /// Wires everything and binds the listen address (port 0 picks a free
+    /// port): the server `portcullis serve` runs.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        Self::build_with(settings, portcullis_http::api_service()).await
+    }
+
+    /// Like [`build`](Self::build), serving `service`: Portcullis's
+    /// operations together with your own poem-openapi API, made with
+    /// [`portcullis_http::api_service_with`]. Your operations share the
+    /// OpenAPI document, Swagger UI, error formats, headers, logs and every
+    /// setting with Portcullis's own, and can take an
+    /// [`Authenticated`](portcullis_http::security::Authenticated) parameter.
+    pub async fn build_with<T: OpenApi + 'static>(
+        settings: &Settings,
+        service: OpenApiService<(PortcullisApis, T), ()>,
+    ) -> anyhow::Result<Self> {
         let limits = connection_limits(settings)?;
         let (auth, limiter) = build_components(settings, Signing::LoadOrCreateKey)?;
-        let trusted_proxies = TrustedProxies::parse(&settings.trusted_proxies)
-            .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
-        let app = portcullis_http::build_app(
+        let app = portcullis_http::build_app_with(
             AppState {
                 auth: auth.clone(),
-                trusted_proxies,
+                trusted_proxies: settings.trusted_proxies.clone(),
             },
-            &HttpOptions {
-                docs_enabled: settings.docs,
-                cors_origins: settings.cors_origins.clone(),
-                hsts: settings.tls_cert.is_some(),
-                body_read_timeout: Duration::from_secs(settings.body_read_timeout_secs),
-            },
+            &settings.http_options(),
+            service,
         );
-        let tls = match (&settings.tls_cert, &settings.tls_key) {
-            (Some(cert), Some(key)) => {
-                let certificate = std::fs::read(cert)
-                    .with_context(|| format!("cannot read {}", cert.display()))?;
-                let key =
-                    std::fs::read(key).with_context(|| format!("cannot read {}", key.display()))?;
-                Some(Arc::new(server::tls_config(&certificate, &key)?))
-            }
-            _ => None,
+        let tls = match &settings.tls {
+            Some(files) => Some(Arc::new(read_tls_files(files)?)),
+            None => None,
         };
         let listener = server::Listener::bind(settings.bind, tls)
             .await
@@ -271,24 +298,37 @@ impl Application {
         self.local_addr
     }
 
-    /// The connection limits the server runs with.
-    pub fn connection_limits(&self) -> server::ConnectionLimits {
-        self.limits
-    }
-
-    /// Serves until `shutdown` completes, then lets in-flight requests finish
-    /// for up to [`SHUTDOWN_GRACE`].
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    /// The server's URL, `http://` or `https://` and the bound address, as
+    /// tests and a start-up message want it. Behind a wildcard bind
+    /// (`0.0.0.0`), replace the host with one clients can reach.
+    pub fn base_url(&self) -> String {
         let scheme = if self.listener.is_tls() {
             "https"
         } else {
             "http"
         };
+        format!("{scheme}://{}", self.local_addr)
+    }
+
+    /// The connection limits the server runs with.
+    pub fn connection_limits(&self) -> server::ConnectionLimits {
+        self.limits
+    }
+
+    /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish
+    /// for up to [`SHUTDOWN_GRACE`].
+    pub async fn run(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish
+    /// for up to [`SHUTDOWN_GRACE`].
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         tracing::info!(
             address = %self.local_addr,
             max_connections = self.limits.max_connections,
-            "listening on {scheme}://{}",
-            self.local_addr
+            "listening on {}",
+            self.base_url()
         );
         let purge = tokio::spawn(purge_dead_sessions_periodically(self.auth.clone()));
         let cleanup = tokio::spawn(clean_up_limiters_periodically(self.limiter.clone()));
@@ -307,6 +347,14 @@ impl Application {
     }
 }
 
+/// The TLS configuration from the PEM files.
+fn read_tls_files(files: &TlsFiles) -> anyhow::Result<rustls::ServerConfig> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    server::tls_config(&read(&files.certificate_chain)?, &read(&files.private_key)?)
+}
+
 /// The connection limits from the settings and the open-file limit, which
 /// is first raised to its hard maximum. A configured cap the limit cannot
 /// hold is a configuration error: past it, `accept()` would fail instead.
@@ -314,27 +362,33 @@ fn connection_limits(settings: &Settings) -> anyhow::Result<server::ConnectionLi
     let open_files = server::raise_open_file_limit().context("reading the open-file limit")?;
     let available =
         usize::try_from(open_files.saturating_sub(RESERVED_FILE_DESCRIPTORS)).unwrap_or(usize::MAX);
-    let max_connections = match settings.max_connections {
+    let max_connections = match settings.max_connections.map(usize::from) {
         Some(wanted) if wanted > available => {
-            return Err(ConfigError(format!(
-                "max_connections {wanted} needs about {} open files, but the limit is {open_files}; \
-                 raise `ulimit -n` or lower max_connections",
-                wanted as u64 + RESERVED_FILE_DESCRIPTORS
-            ))
+            return Err(ConfigError::new(
+                "max_connections",
+                format!(
+                    "max_connections {wanted} needs about {} open files, but the limit is {open_files}; \
+                     raise `ulimit -n` or lower max_connections",
+                    wanted as u64 + RESERVED_FILE_DESCRIPTORS
+                ),
+            )
             .into());
         }
         Some(wanted) => wanted,
         None if available == 0 => {
-            return Err(ConfigError(format!(
-                "the open-file limit of {open_files} leaves no room for connections; raise `ulimit -n`"
-            ))
+            return Err(ConfigError::new(
+                "max_connections",
+                format!(
+                    "the open-file limit of {open_files} leaves no room for connections; raise `ulimit -n`"
+                ),
+            )
             .into());
         }
         None => available.min(DEFAULT_MAX_CONNECTIONS),
     };
     Ok(server::ConnectionLimits {
-        header_read_timeout: Duration::from_secs(settings.header_read_timeout_secs),
-        idle_timeout: Duration::from_secs(settings.idle_timeout_secs),
+        header_read_timeout: settings.header_read_timeout,
+        idle_timeout: settings.idle_timeout,
         max_connections,
         http2_max_concurrent_streams: settings.http2_max_streams,
     })

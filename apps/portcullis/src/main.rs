@@ -78,8 +78,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let settings = match Settings::resolve(&cli.settings) {
         Ok(settings) => settings,
-        Err(ConfigError(message)) => {
-            print_error(&message);
+        Err(error) => {
+            print_error(error.message());
             return ExitCode::from(2);
         }
     };
@@ -87,19 +87,11 @@ fn main() -> ExitCode {
         // The document states the configured minimum password length, like
         // the server's /openapi.json.
         return print_line(&portcullis_http::openapi_json_for(
-            settings.password_min_length,
+            settings.password_policy.min_length(),
         ));
     }
     portcullis::telemetry::init(&settings.log, settings.log_format);
-    // Database calls run on tokio's blocking pool; the SQLite pool has 8
-    // connections, so more than a few dozen blocking threads would only wait
-    // for one (tokio's default allows 512). Password hashing has its own
-    // fixed threads.
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .max_blocking_threads(32)
-        .build()
-    {
+    let runtime = match portcullis::build_runtime() {
         Ok(runtime) => runtime,
         Err(error) => {
             print_error(&format!("cannot start the async runtime: {error}"));
@@ -135,8 +127,7 @@ fn main() -> ExitCode {
 }
 
 async fn serve(settings: &Settings) -> anyhow::Result<ExitCode> {
-    let application = Application::build(settings).await?;
-    application.run_until(portcullis::shutdown_signal()).await?;
+    Application::build(settings).await?.run().await?;
     Ok(ExitCode::SUCCESS)
 }
 

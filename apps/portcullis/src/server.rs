@@ -83,6 +83,19 @@ pub struct ConnectionLimits {
     pub http2_max_concurrent_streams: u32,
 }
 
+impl ConnectionLimits {
+    /// The header-read timeout unless configured otherwise: generous for a
+    /// client on a slow link, short for one that sends half a header and
+    /// waits.
+    pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// The idle timeout unless configured otherwise.
+    pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+    /// Concurrent streams per HTTP/2 connection unless configured otherwise.
+    pub const DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS: u32 = 32;
+}
+
 /// The listening socket and, when serving HTTPS, its TLS configuration.
 pub struct Listener {
     tcp: TcpListener,

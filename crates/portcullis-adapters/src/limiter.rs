@@ -24,6 +24,19 @@ pub struct GovernorAttemptLimiter {
 }
 
 impl GovernorAttemptLimiter {
+    /// Credential checks allowed per client address per minute unless
+    /// configured otherwise: ten, enough for a person who mistypes and far
+    /// too few for a guessing script.
+    pub const DEFAULT_PER_IP_PER_MINUTE: NonZeroU32 = per_minute(10);
+
+    /// Credential checks allowed per username per minute unless configured
+    /// otherwise.
+    pub const DEFAULT_PER_USER_PER_MINUTE: NonZeroU32 = per_minute(10);
+
+    /// API-key creations allowed per user per minute unless configured
+    /// otherwise.
+    pub const DEFAULT_API_KEY_CREATIONS_PER_MINUTE: NonZeroU32 = per_minute(10);
+
     /// Allows `per_ip_per_minute` attempts per client address,
     /// `per_user_per_minute` per username and `api_key_creations_per_minute`
     /// API-key creations per user, each with a burst of the same size.
@@ -98,5 +111,13 @@ impl AttemptLimiter for GovernorAttemptLimiter {
             .map_err(|not_until| RateLimited {
                 retry_after: not_until.wait_time_from(DefaultClock::default().now()),
             })
+    }
+}
+
+/// A quota for the constants above; zero fails the build, not a request.
+const fn per_minute(attempts: u32) -> NonZeroU32 {
+    match NonZeroU32::new(attempts) {
+        Some(attempts) => attempts,
+        None => panic!("a quota allows at least one attempt"),
     }
 }
