@@ -45,9 +45,9 @@ use anyhow::Context;
 use poem_openapi::{OpenApi, OpenApiService};
 use portcullis_adapters::{BlockingArgon2Hasher, GovernorAttemptLimiter, HashingLimits, JwtTokens};
 use portcullis_crypto::{Argon2Hasher, CryptoError, Hs256Key, JwtSigner, JwtVerifier};
-use portcullis_domain::ports::SystemClock;
+use portcullis_domain::ports::{KeyRing, SystemClock};
 use portcullis_domain::{AuthService, Ports};
-use portcullis_http::{AppState, PortcullisApis};
+use portcullis_http::{AppState, PortcullisApis, Publication};
 use portcullis_storage::SqliteStore;
 use secrecy::ExposeSecret;
 
@@ -91,7 +91,7 @@ pub fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
 /// server does (creating the data directory, database and signing key on
 /// first use).
 pub fn build_auth_service(settings: &Settings) -> anyhow::Result<AuthService> {
-    Ok(build_components(settings, Signing::LoadOrCreateKey)?.0)
+    Ok(build_components(settings, Signing::LoadOrCreateKey)?.service)
 }
 
 /// The use-cases for the administration commands (`portcullis user ...`):
@@ -108,7 +108,7 @@ pub fn build_admin_service(settings: &Settings) -> anyhow::Result<AuthService> {
             database.display()
         );
     }
-    Ok(build_components(settings, Signing::None)?.0)
+    Ok(build_components(settings, Signing::None)?.service)
 }
 
 /// Whether the assembled service signs access tokens.
@@ -133,10 +133,7 @@ fn hs256_tokens(secret: &[u8], settings: &Settings) -> Result<JwtTokens, CryptoE
 /// The use-cases and the limiter that needs periodic cleanup. Every setting
 /// was checked by [`Settings::resolve`]: what can fail here is I/O (the data
 /// directory, the database, the key file) and starting the hashing pool.
-fn build_components(
-    settings: &Settings,
-    signing: Signing,
-) -> anyhow::Result<(AuthService, Arc<GovernorAttemptLimiter>)> {
+fn build_components(settings: &Settings, signing: Signing) -> anyhow::Result<Components> {
     let store = Arc::new(open_store(settings)?);
     let access_tokens = match (signing, &settings.jwt_secret) {
         (Signing::None, _) => None,
@@ -157,7 +154,9 @@ fn build_components(
         hasher,
         HashingLimits::for_available_cores(),
     ));
-    let tokens = Arc::new(access_tokens.unwrap_or_else(JwtTokens::without_access_tokens));
+    let tokens = access_tokens.unwrap_or_else(JwtTokens::without_access_tokens);
+    let key_ring = Arc::new(tokens.clone());
+    let tokens = Arc::new(tokens);
     let limiter = Arc::new(GovernorAttemptLimiter::new(
         settings.login_per_ip_per_min,
         settings.login_per_user_per_min,
@@ -175,7 +174,20 @@ fn build_components(
         },
         settings.auth_settings(),
     );
-    Ok((service, limiter))
+    Ok(Components {
+        service,
+        limiter,
+        key_ring,
+    })
+}
+
+/// What [`build_components`] assembles.
+struct Components {
+    service: AuthService,
+    /// The limiter, whose upkeep the server schedules.
+    limiter: Arc<GovernorAttemptLimiter>,
+    /// The keys the service signs and verifies with.
+    key_ring: Arc<dyn KeyRing>,
 }
 
 /// Creates the data directory and database when missing and brings the
@@ -264,25 +276,37 @@ impl Application {
         service: OpenApiService<(PortcullisApis, T), ()>,
     ) -> anyhow::Result<Self> {
         let limits = connection_limits(settings)?;
-        let (auth, limiter) = build_components(settings, Signing::LoadOrCreateKey)?;
-        let app = portcullis_http::build_app_with(
-            AppState {
-                auth: auth.clone(),
-                trusted_proxies: settings.trusted_proxies.clone(),
-            },
-            &settings.http_options(),
-            service,
-        );
+        let Components {
+            service: auth,
+            limiter,
+            key_ring,
+        } = build_components(settings, Signing::LoadOrCreateKey)?;
         let tls = match &settings.tls {
             Some(files) => Some(Arc::new(read_tls_files(files)?)),
             None => None,
         };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let listener = server::Listener::bind(settings.bind, tls)
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let local_addr = listener
             .local_addr()
             .context("the listener has no socket address")?;
+        let app = portcullis_http::build_app_with(
+            AppState {
+                auth: auth.clone(),
+                trusted_proxies: settings.trusted_proxies.clone(),
+                publication: Publication {
+                    key_ring,
+                    key_lifecycle: None,
+                    public_url: format!("{scheme}://{local_addr}"),
+                    issuer: settings.issuer.clone(),
+                    jwks_max_age: Duration::from_secs(300),
+                },
+            },
+            &settings.http_options(),
+            service,
+        );
         Ok(Self {
             auth,
             limiter,

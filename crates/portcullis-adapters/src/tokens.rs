@@ -1,23 +1,30 @@
 //! Access tokens (JWT) and opaque secrets behind the domain's token ports.
 
-use portcullis_crypto::{JwtAccessClaims, JwtError, JwtSigner, JwtVerifier};
-use portcullis_domain::ports::{AccessTokenSigner, OpaqueSecrets, TokenVerifier};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use async_trait::async_trait;
+use portcullis_crypto::{JwtAccessClaims, JwtAlgorithm, JwtError, JwtSigner, JwtVerifier};
+use portcullis_domain::ports::{AccessTokenSigner, KeyRing, OpaqueSecrets, TokenVerifier};
 use portcullis_domain::{
-    API_KEY_PREFIX, AccessTokenClaims, ApiKeyHash, RefreshTokenHash, ScopeSet, SessionId,
-    TokenError, UserId,
+    API_KEY_PREFIX, AccessTokenClaims, ApiKeyHash, KeyError, KeyId, PublishedKey, RefreshTokenHash,
+    ScopeSet, SessionId, SigningAlgorithm, TokenError, UserId,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// RFC 9068 access tokens and opaque refresh tokens behind the domain's
 /// [`AccessTokenSigner`], [`TokenVerifier`] and [`OpaqueSecrets`] ports.
+///
+/// Clones share one key set: [`replace`](Self::replace) swaps signer and
+/// verifier for every clone at once (a key rotation), while a request
+/// already holding the old set finishes with it.
 #[derive(Debug, Clone)]
 pub struct JwtTokens {
-    access_tokens: Option<AccessTokens>,
+    access_tokens: Option<Arc<RwLock<Arc<AccessTokens>>>>,
 }
 
 /// The signer and verifier go together: a process that signs also verifies.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct AccessTokens {
     signer: JwtSigner,
     verifier: JwtVerifier,
@@ -29,7 +36,10 @@ impl JwtTokens {
     /// [`JwtVerifier::for_signer`]).
     pub fn new(signer: JwtSigner, verifier: JwtVerifier) -> Self {
         Self {
-            access_tokens: Some(AccessTokens { signer, verifier }),
+            access_tokens: Some(Arc::new(RwLock::new(Arc::new(AccessTokens {
+                signer,
+                verifier,
+            })))),
         }
     }
 
@@ -41,15 +51,85 @@ impl JwtTokens {
             access_tokens: None,
         }
     }
+
+    /// Signs with `signer` and verifies with `verifier` from now on, in
+    /// every clone. Without access tokens, does nothing.
+    pub fn replace(&self, signer: JwtSigner, verifier: JwtVerifier) {
+        if let Some(shared) = &self.access_tokens {
+            *shared.write().unwrap_or_else(PoisonError::into_inner) =
+                Arc::new(AccessTokens { signer, verifier });
+        }
+    }
+
+    /// The public keys of the verifier's asymmetric keys, as a JWKS lists
+    /// them; HS256 keys are never among them.
+    pub fn published_keys(&self) -> Vec<PublishedKey> {
+        let Some(current) = self.current() else {
+            return Vec::new();
+        };
+        current
+            .verifier
+            .keys()
+            .filter_map(|key| {
+                let jwk = key.public_jwk()?;
+                let algorithm = match key.algorithm() {
+                    JwtAlgorithm::EdDsa => SigningAlgorithm::EdDsa,
+                    JwtAlgorithm::Es256 => SigningAlgorithm::Es256,
+                    _ => return None,
+                };
+                Some(PublishedKey {
+                    kid: KeyId::parse(key.kid()).ok()?,
+                    algorithm,
+                    kty: jwk.kty.to_owned(),
+                    crv: jwk.crv.to_owned(),
+                    x: jwk.x.clone(),
+                    y: jwk.y.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// The `iss` and `aud` tokens are signed with, if this process signs.
+    pub fn issuer_and_audience(&self) -> Option<(String, String)> {
+        self.current().map(|current| {
+            (
+                current.signer.issuer().to_owned(),
+                current.signer.audience().to_owned(),
+            )
+        })
+    }
+
+    fn current(&self) -> Option<Arc<AccessTokens>> {
+        self.access_tokens.as_ref().map(|shared| {
+            shared
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+        })
+    }
+}
+
+/// Keys fixed at start (HS256 from `PORTCULLIS_JWT_SECRET`): reloading
+/// finds nothing new.
+#[async_trait]
+impl KeyRing for JwtTokens {
+    fn published_keys(&self) -> Vec<PublishedKey> {
+        JwtTokens::published_keys(self)
+    }
+
+    async fn reload(&self) -> Result<(), KeyError> {
+        Ok(())
+    }
 }
 
 impl AccessTokenSigner for JwtTokens {
     fn sign_access_token(&self, claims: &AccessTokenClaims) -> Result<String, TokenError> {
-        let Some(AccessTokens { signer, .. }) = &self.access_tokens else {
+        let Some(current) = self.current() else {
             return Err(TokenError::Signing(
                 "this process has no signing key".to_owned(),
             ));
         };
+        let signer = &current.signer;
         let issued_at = claims.issued_at.unix_timestamp();
         signer
             .sign(&JwtAccessClaims {
@@ -95,10 +175,11 @@ impl TokenVerifier for JwtTokens {
         token: &str,
         now: OffsetDateTime,
     ) -> Result<AccessTokenClaims, TokenError> {
-        let Some(AccessTokens { verifier, .. }) = &self.access_tokens else {
+        let Some(current) = self.current() else {
             return Err(TokenError::Malformed);
         };
-        let claims = verifier
+        let claims = current
+            .verifier
             .verify(token, now.unix_timestamp())
             .map_err(|error| match error {
                 JwtError::Malformed => TokenError::Malformed,

@@ -78,8 +78,8 @@ pub use session::{
     SessionInfo, new_token_id,
 };
 pub use signing_key::{
-    KeyId, KeyRotation, KeyState, RotationOutcome, SealedPrivateKey, SigningAlgorithm,
-    StoredSigningKey,
+    KeyId, KeyRotation, KeyState, PublishedKey, RotationOutcome, SealedPrivateKey,
+    SigningAlgorithm, StoredSigningKey,
 };
 
 /// The README's examples, compiled and run as doc tests so that they stay

@@ -25,6 +25,7 @@ use crate::account::{
 use crate::admin::{AdminUserChanges, UserListQuery, UserPage};
 use crate::api_key::{ApiKeyHash, ApiKeyId, ApiKeyInfo, NewApiKey};
 use crate::error::{HashingError, StoreError, TokenError};
+use crate::key_lifecycle::KeyError;
 use crate::listing::{Page, PageRequest};
 use crate::password::Password;
 use crate::scope::ScopeSet;
@@ -32,7 +33,7 @@ use crate::session::{
     AccessTokenClaims, NewSession, RefreshOutcome, RefreshTokenHash, RefreshTokenOwner, SessionId,
     SessionInfo,
 };
-use crate::signing_key::{KeyRotation, RotationOutcome, StoredSigningKey};
+use crate::signing_key::{KeyRotation, PublishedKey, RotationOutcome, StoredSigningKey};
 
 /// Persistent accounts.
 #[async_trait]
@@ -315,6 +316,19 @@ pub trait SigningKeyStore: Send + Sync {
     /// Deletes the retired keys whose `retires_at` is at or before `now`;
     /// how many. Never touches a next or current key.
     async fn delete_retired_signing_keys(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
+/// The keys this node signs and verifies with, as last read from the key
+/// store.
+#[async_trait]
+pub trait KeyRing: Send + Sync {
+    /// The public keys resource servers may verify with: every asymmetric
+    /// key not yet deleted (next, current and retired), never an HS256 key.
+    fn published_keys(&self) -> Vec<PublishedKey>;
+
+    /// Reads the keys again: after this node rotated, and periodically, so
+    /// that another node's rotation is seen here too.
+    async fn reload(&self) -> Result<(), KeyError>;
 }
 
 /// A session found active by [`SessionStore::find_active_session`].

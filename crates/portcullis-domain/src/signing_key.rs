@@ -203,6 +203,25 @@ pub enum RotationOutcome {
     Superseded,
 }
 
+/// A public key as a JWKS publishes it (RFC 7517, RFC 8037): the key
+/// members, already base64url where the RFCs say so. Never private
+/// material, never an HS256 key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedKey {
+    /// `kid`.
+    pub kid: KeyId,
+    /// `alg`: EdDSA or ES256.
+    pub algorithm: SigningAlgorithm,
+    /// `kty`: `OKP` or `EC`.
+    pub kty: String,
+    /// `crv`: `Ed25519` or `P-256`.
+    pub crv: String,
+    /// `x`.
+    pub x: String,
+    /// `y` (EC only).
+    pub y: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,7 +37,7 @@ use poem_openapi::{OpenApi, OpenApiService};
 pub use middleware::{
     API_CSP, DOCS_CSP, MAX_BODY_BYTES, MAX_HEADER_SECTION_BYTES, MAX_URI_BYTES, MalformedHost,
 };
-pub use state::AppState;
+pub use state::{AppState, Publication};
 
 /// Options of the HTTP layer.
 #[derive(Debug, Clone)]

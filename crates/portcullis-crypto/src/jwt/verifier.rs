@@ -90,6 +90,12 @@ impl JwtVerifier {
         self
     }
 
+    /// Every key this verifier accepts by `kid`, in kid order (the legacy
+    /// key, which has no kid of its own in tokens, is not among them).
+    pub fn keys(&self) -> impl Iterator<Item = &JwtVerificationKey> {
+        self.keys.values().map(|check| &check.key)
+    }
+
     /// Verifies `token` at time `now_unix` (Unix seconds) and returns its
     /// claims.
     ///
