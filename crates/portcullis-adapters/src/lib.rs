@@ -3,7 +3,9 @@
 //! threads behind a bounded queue ([`BlockingArgon2Hasher`]), RFC 9068
 //! access tokens and opaque refresh tokens and API keys ([`JwtTokens`]), and
 //! per-address, per-username and per-user rate limits with governor
-//! ([`GovernorAttemptLimiter`]).
+//! ([`GovernorAttemptLimiter`]), and the signing keys of a deployment kept
+//! in its store, sealed by the master key ([`StoreKeyRing`],
+//! [`SealingKeyGenerator`]).
 //!
 //! They add to `portcullis-crypto` the runtime concerns it deliberately
 //! lacks: threads, queues, deadlines and in-memory limiter state. What this
@@ -33,10 +35,12 @@
 
 mod hashing;
 mod limiter;
+mod signing_keys;
 mod tokens;
 
 pub use hashing::{BlockingArgon2Hasher, HashingLimits};
 pub use limiter::{GovernorAttemptLimiter, address_key};
+pub use signing_keys::{KeyRingError, SealingKeyGenerator, StoreKeyRing, open_signing_keys};
 pub use tokens::JwtTokens;
 
 /// The README's examples, compiled and run as doc tests so that they stay
