@@ -92,11 +92,22 @@ impl TestApp {
     }
 
     /// Stops the server gracefully and starts a new one on the same data
-    /// directory (and a new port).
-    pub async fn restart(mut self) -> Self {
+    /// directory (and a new port). The public URL, and with it the issuer,
+    /// stays the first server's, as a deployment's does across restarts.
+    pub async fn restart(self) -> Self {
+        self.restart_with(|_| {}).await
+    }
+
+    /// [`restart`](Self::restart), with settings changed by `change` (an
+    /// upgrade, another algorithm).
+    pub async fn restart_with(mut self, change: impl FnOnce(&mut Settings)) -> Self {
         self.shutdown().await;
         let mut settings = self.settings.clone();
         settings.bind = "127.0.0.1:0".parse().expect("address");
+        if settings.public_url.is_none() {
+            settings.public_url = Some(self.base.clone());
+        }
+        change(&mut settings);
         let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("tempdir"));
         Self::spawn_with(data_dir, settings).await
     }

@@ -287,7 +287,9 @@ async fn the_embedded_server_purges_dead_sessions_when_it_starts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let settings = settings(&dir, |_| {});
     // A session that ended before the server starts: dead, but still stored.
-    let auth = portcullis::build_auth_service(&settings).expect("auth service");
+    let auth = portcullis::build_auth_service(&settings)
+        .await
+        .expect("auth service");
     auth.register(
         RegistrationRequest {
             username: "alice".to_owned(),

@@ -25,7 +25,7 @@ use clap::builder::BoolishValueParser;
 use portcullis_adapters::GovernorAttemptLimiter;
 use portcullis_crypto::Argon2Policy;
 use portcullis_domain::{
-    AuthSettings, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH_FLOOR, PasswordPolicy,
+    AuthSettings, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH_FLOOR, PasswordPolicy, SigningAlgorithm,
 };
 use portcullis_http::HttpOptions;
 use portcullis_http::client_ip::TrustedProxies;
@@ -46,6 +46,16 @@ pub const MAX_SESSION_TTL_SECS: u64 = 315_360_000;
 pub const MAX_TIMEOUT_SECS: u64 = 3_600;
 /// The most concurrent streams one HTTP/2 connection may be allowed.
 pub const MAX_HTTP2_STREAMS: u32 = 1_000;
+
+/// The longest key publish-ahead time or rotation period accepted: ten
+/// years, so that no key time can overflow a timestamp.
+pub const MAX_KEY_SECS: u64 = 315_360_000;
+/// How long a new signing key is published before it signs, unless
+/// configured otherwise: an hour.
+pub const DEFAULT_KEY_PUBLISH_AHEAD_SECS: u64 = 3_600;
+/// How long a signing key signs before it is rotated, unless configured
+/// otherwise: thirty days.
+pub const DEFAULT_KEY_ROTATION_SECS: u64 = 2_592_000;
 
 /// The listen address unless configured otherwise.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8000";
@@ -77,9 +87,24 @@ pub struct SettingsArgs {
         hide_env_values = true
     )]
     pub jwt_secret: Option<String>,
-    /// `iss` of issued tokens, checked on every request [default: portcullis].
+    /// `iss` of issued tokens, checked on every request [default: the public URL].
     #[arg(long, env = "PORTCULLIS_ISSUER", global = true)]
     pub issuer: Option<String>,
+    /// The service's external base URL [default: http(s):// and the bound address].
+    #[arg(long, env = "PORTCULLIS_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// Access-token algorithm: EdDSA, ES256 or HS256 [default: EdDSA, or HS256 when a JWT secret is set].
+    #[arg(long, env = "PORTCULLIS_JWT_ALG", global = true)]
+    pub jwt_alg: Option<String>,
+    /// Seconds a new signing key is published before it signs [default: 3600].
+    #[arg(long, env = "PORTCULLIS_KEY_PUBLISH_AHEAD_SECS", global = true)]
+    pub key_publish_ahead_secs: Option<u64>,
+    /// Seconds a signing key signs before it is rotated [default: 2592000].
+    #[arg(long, env = "PORTCULLIS_KEY_ROTATION_SECS", global = true)]
+    pub key_rotation_secs: Option<u64>,
+    /// File holding the master key that seals the signing keys [default: <data dir>/master-key].
+    #[arg(long, env = "PORTCULLIS_MASTER_KEY_FILE", global = true)]
+    pub master_key_file: Option<PathBuf>,
     /// `aud` of issued tokens, checked on every request [default: portcullis].
     #[arg(long, env = "PORTCULLIS_AUDIENCE", global = true)]
     pub audience: Option<String>,
@@ -191,8 +216,20 @@ pub struct Settings {
     /// Explicit signing key, at least [`MIN_JWT_SECRET_BYTES`]; `None` means
     /// the generated key file.
     pub jwt_secret: Option<SecretString>,
-    /// `iss` of tokens, not empty.
-    pub issuer: String,
+    /// `iss` of tokens, not empty; `None`: the public URL.
+    pub issuer: Option<String>,
+    /// The external base URL (`http` or `https`, no trailing `/`); `None`:
+    /// the scheme and the bound address, known once the server listens.
+    pub public_url: Option<String>,
+    /// What access tokens are signed with. HS256 keeps the v1 keys: the
+    /// configured secret or the generated key file, never rotated.
+    pub jwt_algorithm: SigningAlgorithm,
+    /// How long a new key is published before it signs.
+    pub key_publish_ahead: Duration,
+    /// How long a key signs before the scheduled rotation.
+    pub key_rotation: Duration,
+    /// The master key file (created with mode 0600 on first start).
+    pub master_key_file: PathBuf,
     /// `aud` of tokens, not empty.
     pub audience: String,
     /// Access-token lifetime, at most [`MAX_ACCESS_TTL_SECS`].
@@ -495,17 +532,61 @@ impl Settings {
         for origin in &cors_origins {
             check_cors_origin(origin)?;
         }
-        let issuer = pick(
-            args.issuer.clone(),
-            file.issuer,
-            DEFAULT_TOKEN_NAME.to_owned(),
-        );
+        let issuer = args.issuer.clone().or(file.issuer);
         let audience = pick(
             args.audience.clone(),
             file.audience,
             DEFAULT_TOKEN_NAME.to_owned(),
         );
-        for (setting, value) in [("issuer", &issuer), ("audience", &audience)] {
+        let public_url = args
+            .public_url
+            .clone()
+            .or(file.public_url)
+            .map(|url| parse_public_url(&url))
+            .transpose()?;
+        let jwt_algorithm = match args.jwt_alg.clone().or(file.jwt_alg) {
+            Some(name) => SigningAlgorithm::parse(&name).ok_or_else(|| {
+                ConfigError::new(
+                    "jwt_alg",
+                    format!("jwt_alg: `{name}` is not EdDSA, ES256 or HS256"),
+                )
+            })?,
+            // v1: a configured secret means HS256 with it.
+            None if jwt_secret.is_some() => SigningAlgorithm::Hs256,
+            None => SigningAlgorithm::EdDsa,
+        };
+        let key_publish_ahead = seconds_up_to(
+            "key_publish_ahead_secs",
+            pick(
+                args.key_publish_ahead_secs,
+                file.key_publish_ahead_secs,
+                DEFAULT_KEY_PUBLISH_AHEAD_SECS,
+            ),
+            MAX_KEY_SECS,
+        )?;
+        let key_rotation = seconds_up_to(
+            "key_rotation_secs",
+            pick(
+                args.key_rotation_secs,
+                file.key_rotation_secs,
+                DEFAULT_KEY_ROTATION_SECS,
+            ),
+            MAX_KEY_SECS,
+        )?;
+        let data_dir = pick(
+            args.data_dir.clone(),
+            file.data_dir,
+            PathBuf::from(DEFAULT_DATA_DIR),
+        );
+        let master_key_file = args
+            .master_key_file
+            .clone()
+            .or(file.master_key_file)
+            .unwrap_or_else(|| data_dir.join("master-key"));
+        for (setting, value) in [
+            ("issuer", issuer.as_deref().unwrap_or("-")),
+            ("audience", audience.as_str()),
+        ] {
             if value.is_empty() {
                 return Err(ConfigError::new(
                     setting,
@@ -537,13 +618,14 @@ impl Settings {
         };
         Ok(Self {
             bind,
-            data_dir: pick(
-                args.data_dir.clone(),
-                file.data_dir,
-                PathBuf::from(DEFAULT_DATA_DIR),
-            ),
+            data_dir,
             jwt_secret,
             issuer,
+            public_url,
+            jwt_algorithm,
+            key_publish_ahead,
+            key_rotation,
+            master_key_file,
             audience,
             access_token_ttl,
             session_ttl,
@@ -601,6 +683,21 @@ impl Settings {
     pub fn key_path(&self) -> PathBuf {
         self.data_dir.join("jwt-signing-key")
     }
+
+    /// The public URL, or the scheme and `address` the server listens on.
+    pub fn public_url_for(&self, address: SocketAddr) -> String {
+        self.public_url.clone().unwrap_or_else(|| {
+            let scheme = if self.tls.is_some() { "https" } else { "http" };
+            format!("{scheme}://{address}")
+        })
+    }
+
+    /// The `iss` of tokens: the configured issuer, or the public URL.
+    pub fn issuer_for(&self, address: SocketAddr) -> String {
+        self.issuer
+            .clone()
+            .unwrap_or_else(|| self.public_url_for(address))
+    }
 }
 
 /// The TOML file: the same settings, snake_case keys, every one optional.
@@ -611,6 +708,11 @@ struct FileSettings {
     data_dir: Option<PathBuf>,
     jwt_secret: Option<String>,
     issuer: Option<String>,
+    public_url: Option<String>,
+    jwt_alg: Option<String>,
+    key_publish_ahead_secs: Option<u64>,
+    key_rotation_secs: Option<u64>,
+    master_key_file: Option<PathBuf>,
     audience: Option<String>,
     access_ttl_secs: Option<u64>,
     refresh_ttl_secs: Option<u64>,
@@ -746,6 +848,28 @@ fn seconds_up_to(setting: &'static str, seconds: u64, max: u64) -> Result<Durati
     }
 }
 
+/// The public URL as every document builds on it: `http` or `https`, a
+/// host, no query or fragment, no trailing `/`.
+fn parse_public_url(text: &str) -> Result<String, ConfigError> {
+    let refuse = |why: &str| {
+        ConfigError::new(
+            "public_url",
+            format!("public_url: `{text}` {why}; write it like https://auth.example.com"),
+        )
+    };
+    let url = url::Url::parse(text).map_err(|_| refuse("is not a URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(refuse("must use http or https"));
+    }
+    if url.host().is_none() || url.query().is_some() || url.fragment().is_some() {
+        return Err(refuse("must be a base URL without query or fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(refuse("must not carry credentials"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
 fn tls_pair_error(missing: &'static str) -> ConfigError {
     ConfigError::new(missing, "tls_cert and tls_key must be given together")
 }
@@ -797,8 +921,19 @@ mod tests {
         assert_eq!(settings.log_format, LogFormat::Text);
         // The rest of the contract's table, which the crates that own these
         // defaults must keep.
-        assert_eq!(settings.issuer, "portcullis");
+        // v2: the issuer is the public URL, itself the bound address.
+        assert_eq!(settings.issuer, None);
+        assert_eq!(settings.public_url, None);
+        let address = "127.0.0.1:8000".parse().expect("address");
+        assert_eq!(settings.issuer_for(address), "http://127.0.0.1:8000");
         assert_eq!(settings.audience, "portcullis");
+        assert_eq!(settings.jwt_algorithm, SigningAlgorithm::EdDsa);
+        assert_eq!(settings.key_publish_ahead, Duration::from_secs(3600));
+        assert_eq!(settings.key_rotation, Duration::from_secs(2_592_000));
+        assert_eq!(
+            settings.master_key_file,
+            PathBuf::from("./data").join("master-key")
+        );
         assert_eq!(settings.login_per_ip_per_min.get(), 10);
         assert_eq!(settings.login_per_user_per_min.get(), 10);
         assert!(settings.jwt_secret.is_none());
@@ -813,6 +948,88 @@ mod tests {
     }
 
     #[test]
+    fn a_jwt_secret_without_an_algorithm_means_hs256_as_in_v1() {
+        let secret = Some("s".repeat(32));
+        let settings = Settings::resolve(&SettingsArgs {
+            jwt_secret: secret.clone(),
+            ..SettingsArgs::default()
+        })
+        .expect("valid");
+        assert_eq!(settings.jwt_algorithm, SigningAlgorithm::Hs256);
+        let settings = Settings::resolve(&SettingsArgs {
+            jwt_secret: secret,
+            jwt_alg: Some("ES256".to_owned()),
+            ..SettingsArgs::default()
+        })
+        .expect("valid");
+        assert_eq!(settings.jwt_algorithm, SigningAlgorithm::Es256);
+    }
+
+    #[test]
+    fn key_settings_are_checked_and_name_their_variable() {
+        for (args, setting) in [
+            (
+                SettingsArgs {
+                    jwt_alg: Some("RS256".to_owned()),
+                    ..SettingsArgs::default()
+                },
+                "jwt_alg",
+            ),
+            (
+                SettingsArgs {
+                    jwt_alg: Some("eddsa".to_owned()),
+                    ..SettingsArgs::default()
+                },
+                "jwt_alg",
+            ),
+            (
+                SettingsArgs {
+                    key_publish_ahead_secs: Some(0),
+                    ..SettingsArgs::default()
+                },
+                "key_publish_ahead_secs",
+            ),
+            (
+                SettingsArgs {
+                    key_rotation_secs: Some(MAX_KEY_SECS + 1),
+                    ..SettingsArgs::default()
+                },
+                "key_rotation_secs",
+            ),
+        ] {
+            let error = Settings::resolve(&args).expect_err("refused");
+            assert_eq!(error.setting(), setting);
+        }
+    }
+
+    #[test]
+    fn the_public_url_is_a_base_url_and_becomes_the_issuer() {
+        let settings = Settings::resolve(&SettingsArgs {
+            public_url: Some("https://auth.example.com/".to_owned()),
+            ..SettingsArgs::default()
+        })
+        .expect("valid");
+        let address = "127.0.0.1:9".parse().expect("address");
+        assert_eq!(settings.public_url_for(address), "https://auth.example.com");
+        assert_eq!(settings.issuer_for(address), "https://auth.example.com");
+        for bad in [
+            "auth.example.com",
+            "ftp://auth.example.com",
+            "https://auth.example.com/?a=1",
+            "https://auth.example.com/#top",
+            "https://user:pw@auth.example.com",
+        ] {
+            let error = Settings::resolve(&SettingsArgs {
+                public_url: Some(bad.to_owned()),
+                ..SettingsArgs::default()
+            })
+            .expect_err(bad);
+            assert_eq!(error.setting(), "public_url", "{bad}");
+            assert_eq!(error.environment_variable(), "PORTCULLIS_PUBLIC_URL");
+        }
+    }
+
+    #[test]
     fn a_flag_beats_the_file_which_beats_the_default() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("portcullis.toml");
@@ -823,7 +1040,7 @@ mod tests {
             ..SettingsArgs::default()
         };
         let settings = Settings::resolve(&args).expect("valid");
-        assert_eq!(settings.issuer, "from-flag");
+        assert_eq!(settings.issuer.as_deref(), Some("from-flag"));
         assert_eq!(settings.audience, "file-aud");
         assert_eq!(settings.access_token_ttl, Duration::from_secs(900));
     }

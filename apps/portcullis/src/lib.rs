@@ -33,6 +33,7 @@
 pub mod config;
 pub mod keys;
 pub mod server;
+mod signing;
 pub mod telemetry;
 
 use std::future::Future;
@@ -43,13 +44,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use poem_openapi::{OpenApi, OpenApiService};
-use portcullis_adapters::{BlockingArgon2Hasher, GovernorAttemptLimiter, HashingLimits, JwtTokens};
-use portcullis_crypto::{Argon2Hasher, CryptoError, Hs256Key, JwtSigner, JwtVerifier};
+use portcullis_adapters::{
+    BlockingArgon2Hasher, GovernorAttemptLimiter, HashingLimits, JwtTokens, SealingKeyGenerator,
+};
+use portcullis_crypto::Argon2Hasher;
 use portcullis_domain::ports::{KeyRing, SystemClock};
-use portcullis_domain::{AuthService, Ports};
+use portcullis_domain::{AuthService, KeyLifecycle, Ports, SigningAlgorithm};
 use portcullis_http::{AppState, PortcullisApis, Publication};
 use portcullis_storage::SqliteStore;
-use secrecy::ExposeSecret;
 
 pub use config::{ConfigError, LogFormat, Settings, SettingsArgs, TlsFiles};
 
@@ -88,18 +90,50 @@ pub fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 /// Opens the data directory and store and assembles the use-cases, as the
-/// server does (creating the data directory, database and signing key on
-/// first use).
-pub fn build_auth_service(settings: &Settings) -> anyhow::Result<AuthService> {
-    Ok(build_components(settings, Signing::LoadOrCreateKey)?.service)
+/// server does (creating the data directory, database, master key and
+/// signing keys on first use), for a server at the configured bind
+/// address.
+pub async fn build_auth_service(settings: &Settings) -> anyhow::Result<AuthService> {
+    let store = Arc::new(open_store(settings)?);
+    let keys = signing::signing_keys(settings, store.clone(), settings.bind).await?;
+    Ok(build_components(settings, store, keys.tokens)?.service)
 }
 
 /// The use-cases for the administration commands (`portcullis user ...`):
 /// the same store and rules as the server, but the data directory and its
 /// database must already exist (a command run from the wrong directory must
-/// not quietly start a new deployment there), and the signing key is never
+/// not quietly start a new deployment there), and no signing key is ever
 /// read or created: these commands issue no tokens.
 pub fn build_admin_service(settings: &Settings) -> anyhow::Result<AuthService> {
+    let store = Arc::new(open_existing_store(settings)?);
+    Ok(build_components(settings, store, JwtTokens::without_access_tokens())?.service)
+}
+
+/// The key use-cases for `portcullis keys ...`, on an existing database:
+/// listing needs no master key, rotating makes a key and so reads it.
+pub fn build_key_lifecycle(settings: &Settings) -> anyhow::Result<KeyLifecycle> {
+    if settings.jwt_algorithm == SigningAlgorithm::Hs256 {
+        anyhow::bail!(ConfigError::new(
+            "jwt_alg",
+            "the keys are HS256 from PORTCULLIS_JWT_SECRET or the generated key file: \
+             rotate them by changing the secret; stored, rotating keys need \
+             PORTCULLIS_JWT_ALG=EdDSA or ES256"
+        ));
+    }
+    let store = Arc::new(open_existing_store(settings)?);
+    let master_key = Arc::new(signing::load_or_create_master_key(
+        &settings.master_key_file,
+        true,
+    )?);
+    Ok(KeyLifecycle::new(
+        store,
+        Arc::new(SealingKeyGenerator::new(master_key)),
+        Arc::new(SystemClock),
+        signing::key_policy(settings),
+    ))
+}
+
+fn open_existing_store(settings: &Settings) -> anyhow::Result<SqliteStore> {
     let database = settings.database_path();
     if !database.is_file() {
         anyhow::bail!(
@@ -108,45 +142,17 @@ pub fn build_admin_service(settings: &Settings) -> anyhow::Result<AuthService> {
             database.display()
         );
     }
-    Ok(build_components(settings, Signing::None)?.service)
-}
-
-/// Whether the assembled service signs access tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Signing {
-    /// With the configured secret, or the key file (created if missing).
-    LoadOrCreateKey,
-    /// Never: every attempt to sign or verify an access token fails.
-    None,
-}
-
-/// Access tokens signed with HS256 and `secret`, under its key id. Tokens
-/// signed before key ids existed (no `kid` header) keep verifying with the
-/// same secret until they expire, so an upgrade logs nobody out
-/// (docs/decisions.md, "Token layer").
-fn hs256_tokens(secret: &[u8], settings: &Settings) -> Result<JwtTokens, CryptoError> {
-    let signer = JwtSigner::hs256(secret, &settings.issuer, &settings.audience)?;
-    let verifier = JwtVerifier::for_signer(&signer).with_legacy_hs256_key(&Hs256Key::new(secret)?);
-    Ok(JwtTokens::new(signer, verifier))
+    open_store(settings)
 }
 
 /// The use-cases and the limiter that needs periodic cleanup. Every setting
 /// was checked by [`Settings::resolve`]: what can fail here is I/O (the data
 /// directory, the database, the key file) and starting the hashing pool.
-fn build_components(settings: &Settings, signing: Signing) -> anyhow::Result<Components> {
-    let store = Arc::new(open_store(settings)?);
-    let access_tokens = match (signing, &settings.jwt_secret) {
-        (Signing::None, _) => None,
-        (Signing::LoadOrCreateKey, Some(secret)) => {
-            Some(hs256_tokens(secret.expose_secret().as_bytes(), settings))
-        }
-        (Signing::LoadOrCreateKey, None) => {
-            let key = keys::load_or_create_signing_key(&settings.key_path())?;
-            Some(hs256_tokens(key.expose_secret(), settings))
-        }
-    }
-    .transpose()
-    .context("cannot build the token signer")?;
+fn build_components(
+    settings: &Settings,
+    store: Arc<SqliteStore>,
+    tokens: JwtTokens,
+) -> anyhow::Result<Components> {
     // Computes the dummy hash unknown usernames are verified against.
     let hasher =
         Argon2Hasher::new(settings.argon2_policy).context("cannot prepare password hashing")?;
@@ -154,8 +160,6 @@ fn build_components(settings: &Settings, signing: Signing) -> anyhow::Result<Com
         hasher,
         HashingLimits::for_available_cores(),
     ));
-    let tokens = access_tokens.unwrap_or_else(JwtTokens::without_access_tokens);
-    let key_ring = Arc::new(tokens.clone());
     let tokens = Arc::new(tokens);
     let limiter = Arc::new(GovernorAttemptLimiter::new(
         settings.login_per_ip_per_min,
@@ -174,11 +178,7 @@ fn build_components(settings: &Settings, signing: Signing) -> anyhow::Result<Com
         },
         settings.auth_settings(),
     );
-    Ok(Components {
-        service,
-        limiter,
-        key_ring,
-    })
+    Ok(Components { service, limiter })
 }
 
 /// What [`build_components`] assembles.
@@ -186,8 +186,6 @@ struct Components {
     service: AuthService,
     /// The limiter, whose upkeep the server schedules.
     limiter: Arc<GovernorAttemptLimiter>,
-    /// The keys the service signs and verifies with.
-    key_ring: Arc<dyn KeyRing>,
 }
 
 /// Creates the data directory and database when missing and brings the
@@ -252,6 +250,9 @@ fn restrict_to_owner(path: &std::path::Path) -> anyhow::Result<()> {
 pub struct Application {
     auth: AuthService,
     limiter: Arc<GovernorAttemptLimiter>,
+    key_ring: Arc<dyn KeyRing>,
+    key_lifecycle: Option<KeyLifecycle>,
+    key_upkeep_interval: Duration,
     local_addr: SocketAddr,
     listener: server::Listener,
     limits: server::ConnectionLimits,
@@ -276,32 +277,32 @@ impl Application {
         service: OpenApiService<(PortcullisApis, T), ()>,
     ) -> anyhow::Result<Self> {
         let limits = connection_limits(settings)?;
-        let Components {
-            service: auth,
-            limiter,
-            key_ring,
-        } = build_components(settings, Signing::LoadOrCreateKey)?;
         let tls = match &settings.tls {
             Some(files) => Some(Arc::new(read_tls_files(files)?)),
             None => None,
         };
-        let scheme = if tls.is_some() { "https" } else { "http" };
         let listener = server::Listener::bind(settings.bind, tls)
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let local_addr = listener
             .local_addr()
             .context("the listener has no socket address")?;
+        let store = Arc::new(open_store(settings)?);
+        let keys = signing::signing_keys(settings, store.clone(), local_addr).await?;
+        let Components {
+            service: auth,
+            limiter,
+        } = build_components(settings, store, keys.tokens)?;
         let app = portcullis_http::build_app_with(
             AppState {
                 auth: auth.clone(),
                 trusted_proxies: settings.trusted_proxies.clone(),
                 publication: Publication {
-                    key_ring,
-                    key_lifecycle: None,
-                    public_url: format!("{scheme}://{local_addr}"),
-                    issuer: settings.issuer.clone(),
-                    jwks_max_age: Duration::from_secs(300),
+                    key_ring: keys.key_ring.clone(),
+                    key_lifecycle: keys.lifecycle.clone(),
+                    public_url: settings.public_url_for(local_addr),
+                    issuer: settings.issuer_for(local_addr),
+                    jwks_max_age: signing::jwks_max_age(settings),
                 },
             },
             &settings.http_options(),
@@ -310,6 +311,9 @@ impl Application {
         Ok(Self {
             auth,
             limiter,
+            key_ring: keys.key_ring,
+            key_lifecycle: keys.lifecycle,
+            key_upkeep_interval: signing::key_upkeep_interval(settings),
             local_addr,
             listener,
             limits,
@@ -356,6 +360,11 @@ impl Application {
         );
         let purge = tokio::spawn(purge_dead_sessions_periodically(self.auth.clone()));
         let cleanup = tokio::spawn(clean_up_limiters_periodically(self.limiter.clone()));
+        let key_upkeep = tokio::spawn(keep_keys_up_to_date(
+            self.key_lifecycle.clone(),
+            self.key_ring.clone(),
+            self.key_upkeep_interval,
+        ));
         let result = server::serve(
             self.listener,
             self.app,
@@ -367,6 +376,7 @@ impl Application {
         .context("server failed");
         purge.abort();
         cleanup.abort();
+        key_upkeep.abort();
         result
     }
 }
@@ -420,6 +430,39 @@ fn connection_limits(settings: &Settings) -> anyhow::Result<server::ConnectionLi
 
 /// governor keeps every key it has seen until told otherwise: forget the
 /// ones whose budget is full again so memory stays bounded by recent clients.
+/// Rotates and deletes keys when due (one node of several does, the store
+/// decides which) and reads the keys again, so that this node signs with
+/// the current key and verifies every published one, also after another
+/// node rotated. Failures are logged and retried at the next tick: the
+/// keys in use stay valid meanwhile.
+async fn keep_keys_up_to_date(
+    lifecycle: Option<KeyLifecycle>,
+    key_ring: Arc<dyn KeyRing>,
+    interval: Duration,
+) {
+    let Some(lifecycle) = lifecycle else {
+        return;
+    };
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        match lifecycle.maintain().await {
+            Ok(done) if done.rotated || done.deleted > 0 => tracing::info!(
+                rotated = done.rotated,
+                deleted = done.deleted,
+                "signing keys maintained"
+            ),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(error = %error, "signing-key upkeep failed; retrying"),
+        }
+        if let Err(error) = key_ring.reload().await {
+            tracing::warn!(error = %error, "reading the signing keys failed; keeping the current ones");
+        }
+    }
+}
+
 async fn clean_up_limiters_periodically(limiter: Arc<GovernorAttemptLimiter>) {
     let mut interval = tokio::time::interval(LIMITER_CLEANUP_INTERVAL);
     loop {

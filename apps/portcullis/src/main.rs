@@ -25,12 +25,25 @@ enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage the access-token signing keys (EdDSA or ES256).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Print the OpenAPI document (JSON) to stdout.
     Openapi,
     /// Create the data directory and database if missing and apply pending
     /// schema migrations, then exit. The server does this at every start;
     /// the `user` commands need it done first.
     Migrate,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// List every key: kid, algorithm, state and times; never key material.
+    List,
+    /// Rotate now: the next key signs at once, a new next key is published,
+    /// the current key retires. Running servers pick it up within their
+    /// key upkeep interval.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,6 +115,7 @@ fn main() -> ExitCode {
         match cli.command {
             None | Some(Command::Serve) => serve(&settings).await,
             Some(Command::User(command)) => user(&settings, command).await,
+            Some(Command::Keys(command)) => keys(&settings, command).await,
             Some(Command::Migrate) => portcullis::migrate(&settings).map(|database| {
                 print_line(&format!(
                     "the database at {} is up to date",
@@ -162,6 +176,30 @@ async fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<ExitC
         }
     };
     Ok(report(result))
+}
+
+async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<ExitCode> {
+    let lifecycle = portcullis::build_key_lifecycle(settings)?;
+    if matches!(command, KeysCommand::Rotate) {
+        lifecycle.rotate_now().await?;
+    }
+    print_line("kid\talg\tstate\tcreated_at\tsigns_from\tretires_at");
+    let format = |time: time::OffsetDateTime| {
+        time.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|_| time.unix_timestamp().to_string())
+    };
+    for key in lifecycle.keys().await? {
+        print_line(&format!(
+            "{}\t{}\t{}\t{}\t{}\t{}",
+            key.kid,
+            key.algorithm,
+            key.state,
+            format(key.created_at),
+            format(key.signs_from),
+            key.retires_at.map_or_else(|| "-".to_owned(), format),
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn read_password(from_stdin: bool) -> anyhow::Result<Password> {

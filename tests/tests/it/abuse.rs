@@ -41,6 +41,7 @@ async fn spawn_limited(per_ip: u32, per_user: u32, trusted_proxies: Option<&str>
 /// back, so that setting up spends no attempt budget.
 async fn create_account(app: &TestApp, username: &str) {
     portcullis::build_auth_service(&app.settings)
+        .await
         .expect("auth service over the test data directory")
         .create_user(
             RegistrationRequest {

@@ -20,6 +20,7 @@ mod layering;
 mod lifecycle;
 mod quotas;
 mod register;
+mod signing_keys;
 mod storage_secrets;
 mod support;
 mod token;

@@ -190,7 +190,9 @@ async fn assert_old_grants_stay_narrowed(app: &TestApp, token: &str, key: &str) 
 async fn a_demoted_and_re_promoted_admin_gets_no_admin_scope_back_on_old_grants_via_the_cli() {
     let app = TestApp::spawn().await;
     let (token, key) = admin_token_and_key(&app, "demotee").await;
-    let cli = portcullis::build_auth_service(&app.settings).expect("auth service");
+    let cli = portcullis::build_auth_service(&app.settings)
+        .await
+        .expect("auth service");
 
     cli.set_role("demotee", portcullis_domain::Role::User)
         .await

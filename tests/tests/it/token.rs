@@ -346,7 +346,8 @@ async fn the_access_token_is_an_rfc_9068_jwt_with_every_required_claim() {
         );
     }
     assert_eq!(claims["sub"], user["id"], "sub is the user id");
-    assert_eq!(claims["iss"], "portcullis");
+    // v2: the issuer defaults to the public URL, the server's own address.
+    assert_eq!(claims["iss"], app.base.as_str(), "iss is the public URL");
     let aud_ok = claims["aud"] == "portcullis" || claims["aud"] == json!(["portcullis"]);
     assert!(aud_ok, "aud is portcullis: {claims}");
     assert_eq!(claims["scope"], "profile");

@@ -335,6 +335,8 @@ async fn a_generated_signing_key_is_kept_with_mode_0600_and_reused_after_a_resta
     let data_dir = tempfile::tempdir().unwrap();
     let mut args = test_args(data_dir.path().join("data"));
     args.jwt_secret = None;
+    // The v1 key file is HS256's; EdDSA keys live in the store.
+    args.jwt_alg = Some("HS256".to_owned());
     let settings = portcullis::Settings::resolve(&args).unwrap();
     let key_path = settings.key_path();
     let app = TestApp::spawn_with(data_dir, settings).await;

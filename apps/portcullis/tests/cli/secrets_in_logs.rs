@@ -445,8 +445,8 @@ fn at_debug_level_the_text_log_records_requests_but_no_password_token_key_or_has
     let (status, lines) = server.terminate();
     assert_eq!(status.code(), Some(0), "{}", lines.join("\n"));
 
-    let key = std::fs::read_to_string(sandbox.data_dir().join("jwt-signing-key"))
-        .expect("the generated key file");
+    let key = std::fs::read_to_string(sandbox.data_dir().join("master-key"))
+        .expect("the generated master key file");
     secrets.extend(signing_key_forms(&key));
     assert_requests_logged(&lines, |path| format!("path={path} "));
     assert!(

@@ -1,5 +1,6 @@
 //! `portcullis serve` on port 0: its address, `/health`, the files it
-//! creates, the reused signing key, JSON logs and SIGTERM.
+//! creates, the reused master key (and, with HS256, signing key), JSON logs
+//! and SIGTERM.
 
 use super::*;
 
@@ -21,9 +22,14 @@ fn serve_on_port_0_logs_its_address_answers_health_creates_its_files_and_exits_0
         data_dir.join("portcullis.db").is_file(),
         "the SQLite file is in the data directory"
     );
-    let key = data_dir.join("jwt-signing-key");
-    assert!(key.is_file(), "the signing key is in the data directory");
+    // v2: the signing keys are in the database, sealed by the master key.
+    let key = data_dir.join("master-key");
+    assert!(key.is_file(), "the master key is in the data directory");
     assert_eq!(mode_of(&key), 0o600, "the key file is owner-only");
+    assert!(
+        !data_dir.join("jwt-signing-key").exists(),
+        "no HS256 key is made for EdDSA"
+    );
     for file in ["portcullis.db", "portcullis.db-wal", "portcullis.db-shm"] {
         assert_eq!(
             mode_of(&data_dir.join(file)),
@@ -47,7 +53,7 @@ fn serve_on_port_0_logs_its_address_answers_health_creates_its_files_and_exits_0
     let key_text = std::fs::read_to_string(&key).expect("read key");
     assert!(
         !lines.iter().any(|line| line.contains(key_text.trim())),
-        "the signing key never appears in the log"
+        "the master key never appears in the log"
     );
 }
 
@@ -77,35 +83,48 @@ fn json_log_format_writes_one_json_object_per_stderr_line() {
 }
 
 #[test]
-fn a_second_start_on_the_same_data_dir_reuses_the_signing_key() {
-    let sandbox = Sandbox::new();
-    let key = sandbox.data_dir().join("jwt-signing-key");
+fn a_second_start_on_the_same_data_dir_reuses_the_master_key_and_with_hs256_the_signing_key() {
+    for (algorithm, file) in [("EdDSA", "master-key"), ("HS256", "jwt-signing-key")] {
+        let sandbox = Sandbox::new();
+        let key = sandbox.data_dir().join(file);
+        let command = || {
+            let mut command = sandbox.command();
+            command.env("PORTCULLIS_JWT_ALG", algorithm);
+            command
+        };
 
-    let first = Server::start(sandbox.command());
-    let original = std::fs::read(&key).expect("the first start writes the key");
-    assert!(!original.is_empty());
-    let (status, _) = first.terminate();
-    assert!(status.success(), "{status:?}");
+        let first = Server::start(command());
+        let original = std::fs::read(&key).expect("the first start writes the key");
+        assert!(!original.is_empty());
+        let (status, _) = first.terminate();
+        assert!(status.success(), "{status:?}");
 
-    let second = Server::start(sandbox.command());
-    let (status, _) = http_get(second.addr, "/health").expect("GET /health");
-    assert_eq!(status, 200);
-    let (exit, _) = second.terminate();
-    assert!(exit.success(), "{exit:?}");
+        let second = Server::start(command());
+        let (status, _) = http_get(second.addr, "/health").expect("GET /health");
+        assert_eq!(status, 200);
+        let (exit, lines) = second.terminate();
+        assert!(exit.success(), "{exit:?}");
+        assert!(
+            !lines
+                .iter()
+                .any(|line| line.contains("installed new signing keys")),
+            "{algorithm}: the second start makes no new keys: {lines:?}"
+        );
 
-    let reused = std::fs::read(&key).expect("the key is still there");
-    assert_eq!(reused, original, "the key file is unchanged by a restart");
-    assert_eq!(mode_of(&key), 0o600);
+        let reused = std::fs::read(&key).expect("the key is still there");
+        assert_eq!(reused, original, "{file} is unchanged by a restart");
+        assert_eq!(mode_of(&key), 0o600);
+    }
 }
 
 #[test]
 fn serve_uses_the_accounts_that_user_create_made_before_it_and_the_cli_writes_no_key() {
     let sandbox = Sandbox::migrated();
     create_user(sandbox.command(), "dave", &password(20)).assert_success();
-    let key = sandbox.data_dir().join("jwt-signing-key");
+    let key = sandbox.data_dir().join("master-key");
     assert!(
         !key.exists(),
-        "neither migrate nor user create touches the signing key"
+        "neither migrate nor user create touches the master key"
     );
     let server = Server::start(sandbox.command());
     let (status, _) = server.terminate();

@@ -111,21 +111,82 @@ fn more_connections_than_the_open_file_limit_allows_stop_serve_with_exit_code_2(
 }
 
 #[test]
-fn a_signing_key_readable_by_others_is_tightened_with_a_warning() {
+fn a_key_file_readable_by_others_is_tightened_with_a_warning() {
+    for (algorithm, file, named) in [
+        ("HS256", "jwt-signing-key", "signing key"),
+        ("EdDSA", "master-key", "master key"),
+    ] {
+        let sandbox = Sandbox::new();
+        let command = || {
+            let mut command = sandbox.command();
+            command.env("PORTCULLIS_JWT_ALG", algorithm);
+            command
+        };
+        let server = Server::start(command());
+        let (status, _) = server.terminate();
+        assert!(status.success(), "{status:?}");
+        let key = sandbox.data_dir().join(file);
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let server = Server::start(command());
+        assert_eq!(mode_of(&key), 0o600, "{file} is owner-only again");
+        let (status, lines) = server.terminate();
+        assert!(status.success(), "{status:?}");
+        assert!(
+            lines
+                .iter()
+                .any(|line| line.contains("WARN") && line.contains(named)),
+            "a warning names the {named}: {lines:?}"
+        );
+    }
+}
+
+#[test]
+fn a_wrong_or_missing_master_key_is_exit_2_and_changes_nothing() {
     let sandbox = Sandbox::new();
     let server = Server::start(sandbox.command());
     let (status, _) = server.terminate();
     assert!(status.success(), "{status:?}");
-    let key = sandbox.data_dir().join("jwt-signing-key");
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    let server = Server::start(sandbox.command());
-    assert_eq!(mode_of(&key), 0o600, "the key is owner-only again");
-    let (status, lines) = server.terminate();
-    assert!(status.success(), "{status:?}");
+    let key = sandbox.data_dir().join("master-key");
+    let database = sandbox.data_dir().join("portcullis.db");
+    let original = std::fs::read(&key).expect("master key");
+
+    // Another deployment's master key.
+    let other = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n";
+    std::fs::write(&key, other).expect("replace the master key");
+    let before = std::fs::read(&database).expect("database");
+    let mut command = sandbox.command();
+    command.args(["serve", "--bind", "127.0.0.1:0"]);
+    let outcome = run_with_deadline(command, None, STARTUP_DEADLINE);
+    assert_eq!(outcome.code(), Some(2), "{outcome:?}");
     assert!(
-        lines
-            .iter()
-            .any(|line| line.contains("WARN") && line.contains("signing key")),
-        "a warning names the key: {lines:?}"
+        outcome.messages().contains("master key")
+            && outcome.messages().contains("nothing was changed"),
+        "{}",
+        outcome.stderr
     );
+    assert_eq!(
+        std::fs::read(&key).expect("master key"),
+        other.as_bytes(),
+        "not replaced"
+    );
+    assert_eq!(
+        std::fs::read(&database).expect("database"),
+        before,
+        "no key replaced"
+    );
+
+    // No master key at all beside sealed keys: not a new one.
+    std::fs::remove_file(&key).expect("remove");
+    let mut command = sandbox.command();
+    command.args(["serve", "--bind", "127.0.0.1:0"]);
+    let outcome = run_with_deadline(command, None, STARTUP_DEADLINE);
+    assert_eq!(outcome.code(), Some(2), "{outcome:?}");
+    assert!(outcome.messages().contains("missing"), "{}", outcome.stderr);
+    assert!(!key.exists(), "no new master key was made");
+
+    // The right one again: the server starts with its keys.
+    std::fs::write(&key, &original).expect("restore");
+    let server = Server::start(sandbox.command());
+    let (status, _) = server.terminate();
+    assert!(status.success(), "{status:?}");
 }

@@ -1,0 +1,249 @@
+//! Stored, rotating signing keys (contract section 4): EdDSA by default,
+//! ES256 on request, rotation by schedule, by another process and across a
+//! restart, and the upgrade of a v1 (HS256) data directory.
+
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use portcullis::Settings;
+use portcullis_domain::ports::SigningKeyStore;
+use portcullis_domain::{KeyState, StoredSigningKey};
+use portcullis_storage::SqliteStore;
+use portcullis_tests::{TestApp, test_args};
+use serde_json::Value;
+
+use crate::support::{jwt_claims, jwt_segment, mint};
+
+/// Test settings without the HS256 secret: the v2 default, EdDSA, or
+/// `algorithm`.
+fn settings(data_dir: &tempfile::TempDir, algorithm: Option<&str>) -> Settings {
+    let mut args = test_args(data_dir.path().join("data"));
+    args.jwt_secret = None;
+    args.jwt_alg = algorithm.map(str::to_owned);
+    Settings::resolve(&args).expect("valid settings")
+}
+
+async fn stored_keys(app: &TestApp) -> Vec<StoredSigningKey> {
+    SqliteStore::open(&app.database_path())
+        .expect("open the store")
+        .signing_keys()
+        .await
+        .expect("keys")
+}
+
+async fn key_in_state(app: &TestApp, state: KeyState) -> StoredSigningKey {
+    stored_keys(app)
+        .await
+        .into_iter()
+        .find(|key| key.state == state)
+        .unwrap_or_else(|| panic!("a {state} key"))
+}
+
+fn kid_of(token: &str) -> String {
+    jwt_segment(token, 0)["kid"]
+        .as_str()
+        .expect("kid")
+        .to_owned()
+}
+
+/// Verifies `token` with the stored public key its kid names, outside
+/// Portcullis (jsonwebtoken, the algorithm pinned to the key's).
+async fn verify_outside(app: &TestApp, token: &str) -> Value {
+    let kid = kid_of(token);
+    let key = stored_keys(app)
+        .await
+        .into_iter()
+        .find(|key| key.kid.as_str() == kid)
+        .expect("the kid names a stored key");
+    let (algorithm, decoding_key) = match key.algorithm.as_str() {
+        "EdDSA" => (Algorithm::EdDSA, DecodingKey::from_ed_der(&key.public_key)),
+        "ES256" => (Algorithm::ES256, DecodingKey::from_ec_der(&key.public_key)),
+        other => panic!("not an asymmetric key: {other}"),
+    };
+    let mut validation = Validation::new(algorithm);
+    validation.set_audience(&["portcullis"]);
+    validation.set_issuer(&[app.base.as_str()]);
+    jsonwebtoken::decode::<Value>(token, &decoding_key, &validation)
+        .expect("the signature verifies with the published key")
+        .claims
+}
+
+#[tokio::test]
+async fn by_default_tokens_are_eddsa_signed_by_the_current_stored_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = settings(&dir, None);
+    let app = TestApp::spawn_with(dir, settings).await;
+    let token = app.access_token_for("edward").await;
+    let header = jwt_segment(&token, 0);
+    assert_eq!(header["alg"], "EdDSA", "{header}");
+    assert_eq!(header["typ"], "at+jwt", "{header}");
+    let current = key_in_state(&app, KeyState::Current).await;
+    assert_eq!(kid_of(&token), current.kid.as_str());
+    assert_eq!(current.kid.as_str().len(), 43, "an RFC 7638 thumbprint");
+    let claims = verify_outside(&app, &token).await;
+    assert_eq!(claims, jwt_claims(&token));
+    assert_eq!(app.me(&token).await.status(), 200);
+
+    let next = key_in_state(&app, KeyState::Next).await;
+    assert!(
+        next.signs_from >= current.signs_from + Duration::from_secs(3600),
+        "the next key waits for the publish-ahead time"
+    );
+    let master_key = app.settings.master_key_file.clone();
+    assert!(master_key.is_file(), "the master key was generated");
+    let sealed = &current.sealed_private_key;
+    assert!(
+        sealed.as_bytes().len() > 48,
+        "the private key is stored sealed, not empty"
+    );
+}
+
+#[tokio::test]
+async fn es256_when_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = settings(&dir, Some("ES256"));
+    let app = TestApp::spawn_with(dir, settings).await;
+    let token = app.access_token_for("elliptic").await;
+    assert_eq!(jwt_segment(&token, 0)["alg"], "ES256");
+    verify_outside(&app, &token).await;
+    assert_eq!(app.me(&token).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_rotation_by_another_process_is_picked_up_and_old_tokens_keep_working() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = settings(&dir, None);
+    // Upkeep every second (a quarter of the publish-ahead time, at least 1 s).
+    settings.key_publish_ahead = Duration::from_secs(2);
+    let app = TestApp::spawn_with(dir, settings).await;
+    let before = app.access_token_for("rotor").await;
+    let first = key_in_state(&app, KeyState::Current).await;
+    let next = key_in_state(&app, KeyState::Next).await;
+
+    // What `portcullis keys rotate` does, from outside the server.
+    portcullis::build_key_lifecycle(&app.settings)
+        .expect("key lifecycle")
+        .rotate_now()
+        .await
+        .expect("rotate");
+    assert_eq!(key_in_state(&app, KeyState::Current).await.kid, next.kid);
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let after = loop {
+        let token = app.login("rotor").await["access_token"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+        if kid_of(&token) == next.kid.as_str() {
+            break token;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server still signs with {} after 10 s",
+            first.kid
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        app.me(&before).await.status(),
+        200,
+        "the retired key verifies"
+    );
+    assert_eq!(app.me(&after).await.status(), 200);
+    verify_outside(&app, &after).await;
+}
+
+#[tokio::test]
+async fn the_schedule_rotates_with_second_timings_and_survives_a_restart_mid_rotation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = settings(&dir, None);
+    settings.key_publish_ahead = Duration::from_secs(1);
+    settings.key_rotation = Duration::from_secs(2);
+    let app = TestApp::spawn_with(dir, settings).await;
+    let first_token = app.access_token_for("sched").await;
+    let first_kid = kid_of(&first_token);
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let mut app = app;
+    let mut restarted = false;
+    loop {
+        let token = app.login("sched").await["access_token"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+        if kid_of(&token) != first_kid {
+            break;
+        }
+        if !restarted {
+            // Stop and start again while the schedule runs.
+            app = app.restart().await;
+            restarted = true;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no rotation in 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(restarted);
+    assert_eq!(
+        app.me(&first_token).await.status(),
+        200,
+        "a token of the retired key verifies until it expires"
+    );
+    let keys = stored_keys(&app).await;
+    assert_eq!(
+        keys.iter()
+            .filter(|key| key.state == KeyState::Current)
+            .count(),
+        1
+    );
+    assert_eq!(
+        keys.iter()
+            .filter(|key| key.state == KeyState::Next)
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_v1_data_directory_upgrades_in_place_and_its_tokens_keep_working() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let v1 = settings(&dir, Some("HS256"));
+    let key_file = v1.key_path();
+    let app = TestApp::spawn_with(dir, v1).await;
+    let v1_token = app.access_token_for("veteran").await;
+    assert_eq!(jwt_segment(&v1_token, 0)["alg"], "HS256");
+    // A first-wave token: no kid at all.
+    let secret = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(std::fs::read_to_string(&key_file).expect("key file").trim())
+            .expect("base64url key")
+    };
+    let kidless = mint(&jwt_claims(&v1_token), Some("at+jwt"), &secret);
+
+    // The same data directory, now with the v2 default.
+    let app = app
+        .restart_with(|settings| {
+            settings.jwt_algorithm = portcullis_domain::SigningAlgorithm::EdDsa;
+        })
+        .await;
+
+    assert_eq!(app.me(&v1_token).await.status(), 200, "a v1 token verifies");
+    assert_eq!(
+        app.me(&kidless).await.status(),
+        200,
+        "a kid-less v1 token too"
+    );
+    let retired = key_in_state(&app, KeyState::Retired).await;
+    assert_eq!(retired.algorithm.as_str(), "HS256");
+    assert_eq!(kid_of(&v1_token), retired.kid.as_str());
+    assert!(retired.public_key.is_empty());
+    let new_token = app.login("veteran").await["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    assert_eq!(jwt_segment(&new_token, 0)["alg"], "EdDSA");
+    assert_eq!(app.me(&new_token).await.status(), 200);
+}
