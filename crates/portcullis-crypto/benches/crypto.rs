@@ -14,9 +14,10 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use portcullis_crypto::{
-    Argon2Hasher, Argon2Policy, Hs256Key, JwtAccessClaims, JwtSigner, JwtVerifier,
-    constant_time_eq, generate_opaque_token, token_digest,
+    Argon2Hasher, Argon2Policy, Hs256Key, JwtAccessClaims, JwtAlgorithm, JwtSigner, JwtSigningKey,
+    JwtVerifier, constant_time_eq, generate_opaque_token, token_digest,
 };
+use secrecy::ExposeSecret;
 
 const NOW: i64 = 1_800_000_000;
 
@@ -48,6 +49,29 @@ fn jwt(c: &mut Criterion) {
     });
 }
 
+/// EdDSA and ES256 next to HS256: sign, and verify against a verifier that
+/// holds the public key only.
+fn jwt_asymmetric(c: &mut Criterion) {
+    let claims = claims();
+    for (name, algorithm) in [
+        ("eddsa", JwtAlgorithm::EdDsa),
+        ("es256", JwtAlgorithm::Es256),
+    ] {
+        let pair = algorithm.generate_key_pair().expect("key pair");
+        let key = JwtSigningKey::from_pkcs8(algorithm, pair.private_key_pkcs8.expose_secret())
+            .expect("key");
+        let signer = JwtSigner::new(key, "portcullis", "portcullis");
+        let verifier = JwtVerifier::for_signer(&signer);
+        let token = signer.sign(&claims).expect("token");
+        c.bench_function(&format!("jwt_issue_{name}"), |b| {
+            b.iter(|| signer.sign(black_box(&claims)))
+        });
+        c.bench_function(&format!("jwt_verify_{name}"), |b| {
+            b.iter(|| verifier.verify(black_box(&token), NOW))
+        });
+    }
+}
+
 fn api_key(c: &mut Criterion) {
     // What verifying an API key costs before the database lookup: the digest
     // of the presented key (stored digests are compared by the index).
@@ -68,5 +92,5 @@ fn argon2(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, jwt, api_key, argon2);
+criterion_group!(benches, jwt, jwt_asymmetric, api_key, argon2);
 criterion_main!(benches);
