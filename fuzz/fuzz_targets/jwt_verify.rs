@@ -1,10 +1,11 @@
 //! Access-token verification (`portcullis_crypto::JwtVerifier::verify`).
 //!
-//! The verifier is built as the server builds it: the signer's key, found by
-//! `kid`, plus the same secret as the legacy key for tokens without `kid`.
-//! Two inputs per run: the fuzz input itself as a token (lossy UTF-8), and a
-//! genuine token with the fuzz input XOR-ed into it (the first two bytes pick
-//! the offset). Properties: never panics; a token that verifies carries the
+//! The verifier is built as a server after a v1 upgrade holds it: an HS256
+//! key (also the legacy key for tokens without `kid`), an EdDSA and an ES256
+//! key, each found by `kid` and bound to its algorithm. Two inputs per run:
+//! the fuzz input itself as a token (lossy UTF-8), and a genuine token of one
+//! of the three keys (the first byte picks which) with the rest of the fuzz
+//! input XOR-ed into it (the next two bytes pick the offset). Properties: never panics; a token that verifies carries the
 //! verifier's issuer and audience and is within its time window; and a
 //! mutated genuine token is accepted only if the mutation changed nothing.
 #![no_main]
@@ -12,7 +13,11 @@
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use portcullis_crypto::{Hs256Key, JwtAccessClaims, JwtSigner, JwtVerifier, MAX_LEEWAY_SECS};
+use portcullis_crypto::{
+    Hs256Key, JwtAccessClaims, JwtAlgorithm, JwtSigner, JwtSigningKey, JwtVerifier,
+    MAX_LEEWAY_SECS,
+};
+use secrecy::ExposeSecret;
 
 const KEY: [u8; 32] = [7; 32];
 const ISSUER: &str = "portcullis";
@@ -22,28 +27,49 @@ const AUDIENCE: &str = "portcullis";
 /// this time with this key.
 const NOW: i64 = 1_700_000_000;
 
-static SIGNER: LazyLock<JwtSigner> =
-    LazyLock::new(|| JwtSigner::hs256(&KEY, ISSUER, AUDIENCE).expect("32-byte key"));
+fn asymmetric_signer(algorithm: JwtAlgorithm) -> JwtSigner {
+    let pair = algorithm.generate_key_pair().expect("key pair");
+    let key = JwtSigningKey::from_pkcs8(algorithm, pair.private_key_pkcs8.expose_secret())
+        .expect("generated key");
+    JwtSigner::new(key, ISSUER, AUDIENCE)
+}
 
-static VERIFIER: LazyLock<JwtVerifier> = LazyLock::new(|| {
-    JwtVerifier::for_signer(&SIGNER)
-        .with_legacy_hs256_key(&Hs256Key::new(&KEY).expect("32-byte key"))
+/// HS256, EdDSA and ES256, in that order.
+static SIGNERS: LazyLock<[JwtSigner; 3]> = LazyLock::new(|| {
+    [
+        JwtSigner::hs256(&KEY, ISSUER, AUDIENCE).expect("32-byte key"),
+        asymmetric_signer(JwtAlgorithm::EdDsa),
+        asymmetric_signer(JwtAlgorithm::Es256),
+    ]
 });
 
-static GENUINE: LazyLock<String> = LazyLock::new(|| {
-    SIGNER
-        .sign(&JwtAccessClaims {
-            iss: String::new(),
-            aud: String::new(),
-            sub: "0190f1c2-7a3b-7c4d-8e5f-000000000001".to_owned(),
-            exp: NOW + 900,
-            iat: NOW,
-            nbf: NOW,
-            jti: "fuzz-jti".to_owned(),
-            sid: "fuzz-session".to_owned(),
-            scope: "profile".to_owned(),
-        })
-        .expect("signing works")
+static VERIFIER: LazyLock<JwtVerifier> = LazyLock::new(|| {
+    JwtVerifier::new(
+        SIGNERS
+            .iter()
+            .map(|signer| signer.signing_key().verification_key().clone()),
+        ISSUER,
+        AUDIENCE,
+    )
+    .expect("distinct kids")
+    .with_legacy_hs256_key(&Hs256Key::new(&KEY).expect("32-byte key"))
+});
+
+static GENUINE: LazyLock<[String; 3]> = LazyLock::new(|| {
+    let claims = JwtAccessClaims {
+        iss: String::new(),
+        aud: String::new(),
+        sub: "0190f1c2-7a3b-7c4d-8e5f-000000000001".to_owned(),
+        exp: NOW + 900,
+        iat: NOW,
+        nbf: NOW,
+        jti: "fuzz-jti".to_owned(),
+        sid: "fuzz-session".to_owned(),
+        scope: "profile".to_owned(),
+    };
+    SIGNERS
+        .each_ref()
+        .map(|signer| signer.sign(&claims).expect("signing works"))
 });
 
 fuzz_target!(|data: &[u8]| {
@@ -57,11 +83,15 @@ fuzz_target!(|data: &[u8]| {
         assert!(claims.nbf.saturating_sub(leeway) <= NOW);
     }
 
-    let genuine = GENUINE.as_bytes();
-    let (offset, mask) = match data {
-        [high, low, mask @ ..] => (usize::from(*high) << 8 | usize::from(*low), mask),
+    let (genuine, offset, mask) = match data {
+        [which, high, low, mask @ ..] => (
+            &GENUINE[usize::from(*which) % 3],
+            usize::from(*high) << 8 | usize::from(*low),
+            mask,
+        ),
         _ => return,
     };
+    let genuine = genuine.as_bytes();
     let mut mutated = genuine.to_vec();
     for (i, byte) in mask.iter().enumerate() {
         let at = (offset + i) % mutated.len();
@@ -72,8 +102,8 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(claims) = VERIFIER.verify(&mutated, NOW) {
         assert_eq!(
-            mutated.as_str(),
-            GENUINE.as_str(),
+            mutated.as_bytes(),
+            genuine,
             "a changed token was accepted: {claims:?}"
         );
     }
