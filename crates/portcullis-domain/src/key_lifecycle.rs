@@ -188,9 +188,11 @@ impl KeyLifecycle {
         }
     }
 
-    /// Every key, oldest first, as the listing shows it.
+    /// Every key as the listing shows it, in the order they sign (by
+    /// `signs_from`): retired keys, the current key, the next key.
     pub async fn keys(&self) -> Result<Vec<KeyInfo>, KeyError> {
-        let keys = self.store.signing_keys().await?;
+        let mut keys = self.store.signing_keys().await?;
+        keys.sort_by(|a, b| (a.signs_from, &a.kid).cmp(&(b.signs_from, &b.kid)));
         Ok(keys
             .into_iter()
             .map(|key| {
