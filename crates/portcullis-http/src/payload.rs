@@ -146,9 +146,10 @@ impl<S> OAuthForm<S> {
                 "parameter `{name}` must not be repeated"
             )));
         }
+        // `str::is_empty` by name: see `ProblemForm::single`.
         Ok(first
             .map(|(_, value)| value.as_str())
-            .filter(|value| !value.is_empty()))
+            .filter(|value| !str::is_empty(value)))
     }
 
     /// Like [`single`](Self::single), but the parameter is required.
@@ -617,6 +618,27 @@ mod tests {
             Err(JsonRejection::DuplicateKey(key)) => panic!("duplicate: {key:?}"),
             Ok(sample) => panic!("parsed: {sample:?}"),
         }
+    }
+
+    #[test]
+    fn an_empty_form_value_is_absent_in_both_forms() {
+        let params = parse_form(b"token=&hint=x").expect("parsed");
+        let oauth = OAuthForm::<String> {
+            params: params.clone(),
+            schema: PhantomData,
+        };
+        assert_eq!(oauth.single("token").ok(), Some(None));
+        assert!(oauth.required("token").is_err());
+        assert_eq!(oauth.single("hint").ok(), Some(Some("x")));
+        let problem = ProblemForm::<String> {
+            params,
+            schema: PhantomData,
+        };
+        assert_eq!(problem.single("token"), Ok(None));
+        assert_eq!(
+            problem.required("token"),
+            Err(FormParamError::Missing("token"))
+        );
     }
 
     #[test]

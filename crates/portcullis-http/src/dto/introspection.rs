@@ -9,8 +9,9 @@ use portcullis_domain::{ActiveToken, TokenKind};
 #[derive(Debug, Object)]
 #[oai(rename = "IntrospectionRequest")]
 pub struct IntrospectionRequestForm {
-    /// The access token, refresh token or API key to ask about.
-    #[oai(write_only)]
+    /// The access token, refresh token or API key to ask about. Empty or
+    /// absent: 422. Longer than 4096 characters: simply inactive.
+    #[oai(write_only, validator(min_length = 1))]
     pub token: String,
     /// `access_token`, `refresh_token` or `api_key`: a hint only; every kind
     /// is tried, and other values are ignored.
