@@ -20,7 +20,7 @@ lint:
 # crash durability (installs what each needs: pip, npm, apt).
 verify:
     cargo build --release --locked -p portcullis
-    set -e; for check in openapi-drift schemathesis oauth-client generated-client browser crash-durability; do bash .ci/stages/$check.sh || { echo "verify: $check failed"; exit 1; }; done
+    set -e; for check in openapi-drift schemathesis oauth-client generated-client browser resource-server crash-durability; do bash .ci/stages/$check.sh || { echo "verify: $check failed"; exit 1; }; done
 
 # The load benchmark: release build, seeded databases (1k and 1M users),
 # load from oha (installed if missing); table, JSON and chart in target/bench/.

@@ -14,8 +14,10 @@ auth provider whose credential depends on `PORTCULLIS_ST_AUTH`:
 Two identities are used, so that the fuzzer cannot take away the one the run
 depends on:
 
-- `/admin/*` operations run as an admin account made with the CLI
-  (`portcullis user create --admin`), with the `profile admin` scopes;
+- `/admin/*` operations and `POST /auth/introspect` run as an admin account
+  made with the CLI (`portcullis user create --admin`), with the
+  `profile admin introspect` scopes (introspection needs `introspect`, which
+  only admins can hold);
 - every other protected operation runs as an ordinary account registered with
   `POST /auth/register`.
 
@@ -128,7 +130,7 @@ class Identity:
     # --- tokens -------------------------------------------------------------
 
     def scopes(self) -> str:
-        return "profile admin" if self.role == "admin" else "profile"
+        return "profile admin introspect" if self.role == "admin" else "profile"
 
     def password_grant(self) -> dict | None:
         response = requests.post(
@@ -230,7 +232,8 @@ IDENTITIES = {"admin": Identity("admin"), "user": Identity("user")}
 
 
 def identity_for(context) -> str:
-    return "admin" if context.operation.path.startswith("/admin/") else "user"
+    path = context.operation.path
+    return "admin" if path.startswith("/admin/") or path == "/auth/introspect" else "user"
 
 
 @schemathesis.auth(
@@ -242,8 +245,8 @@ def identity_for(context) -> str:
     retry_on=[401, 403],
 ).apply_to(
     # The operations that declare security requirements; the OAuth
-    # endpoints and registration take none.
-    path_regex=r"^/(users|admin)/|^/auth/logout$",
+    # endpoints, registration and the `/.well-known` documents take none.
+    path_regex=r"^/(users|admin)/|^/auth/(logout|introspect)$",
 )
 class PortcullisAuth:
     def get(self, case, context):
@@ -307,6 +310,16 @@ POSITIVE_DATA_EXCEPTIONS = {
     "GET /admin/users": (
         422,
         lambda body: _only_errors(body, {"cursor": ("is not a cursor returned by this endpoint",)}),
+    ),
+    # A server whose access tokens are signed with the HS256 secret (the
+    # fixed keys of `PORTCULLIS_JWT_SECRET`, or the v1 key file) keeps no
+    # keys in the store, so there is nothing to rotate: 409 with this exact
+    # problem type. Whether the keys are stored is the server's
+    # configuration, which no schema can express. A server with stored keys
+    # answers 200 and never matches this.
+    "POST /admin/keys/rotate": (
+        409,
+        lambda body: body.get("type") == "urn:portcullis:problem:keys-fixed-by-secret",
     ),
     # Credentials of an account that does not exist (the fuzzer cannot know a
     # real one): RFC 6749 §5.2 `invalid_grant`. Schemathesis already exempts

@@ -41,6 +41,9 @@ ACCEPTED_ALGORITHMS = {"EdDSA", "ES256"}
 ACCESS_TOKEN_TYPES = {"at+jwt", "application/at+jwt"}
 # Seconds of clock difference tolerated between Portcullis and this host.
 LEEWAY_SECONDS = 30
+# The shortest time between two fetches of the key set caused by unknown
+# kids.
+JWKS_REFETCH_SECONDS = 5
 
 
 class Settings:
@@ -81,11 +84,15 @@ def metadata() -> dict:
 def jwks_client() -> jwt.PyJWKClient:
     # PyJWKClient caches the key set and fetches it again when a token names
     # a kid it does not hold: a key published ahead of its first use is
-    # already cached, and one published since is fetched once.
+    # already cached, and one published since (a forced rotation) is fetched
+    # once, at most every JWKS_REFETCH_SECONDS, so made-up kids cannot turn
+    # into a flood of fetches. The cache lives no longer than Portcullis's
+    # JWKS max-age (at most 300 s).
     return jwt.PyJWKClient(
         metadata()["jwks_uri"],
         cache_jwk_set=True,
         lifespan=300,
+        cooldown_duration=JWKS_REFETCH_SECONDS,
         ssl_context=settings().ssl_context(),
         timeout=10,
     )

@@ -126,7 +126,7 @@ crate::id::uuid_id!(
 pub enum Role {
     /// An ordinary account: `profile` scope only.
     User,
-    /// An administrator: `profile` and `admin` scopes.
+    /// An administrator: `profile`, `admin` and `introspect` scopes.
     Admin,
 }
 
@@ -166,11 +166,16 @@ impl Role {
         }
     }
 
-    /// The scopes a credential of this role may carry.
+    /// The scopes a credential of this role may carry. `admin` and
+    /// `introspect` are an administrator's only: a user's grant, asked for
+    /// or defaulted, can never hold them.
     pub fn allowed_scopes(self) -> ScopeSet {
         match self {
             Self::User => ScopeSet::EMPTY.with(Scope::Profile),
-            Self::Admin => ScopeSet::EMPTY.with(Scope::Profile).with(Scope::Admin),
+            Self::Admin => ScopeSet::EMPTY
+                .with(Scope::Profile)
+                .with(Scope::Admin)
+                .with(Scope::Introspect),
         }
     }
 }

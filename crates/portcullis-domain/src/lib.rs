@@ -69,9 +69,10 @@ pub use password::{
 };
 pub use scope::{Scope, ScopeSet, UnknownScope};
 pub use service::{
-    AdminUserUpdate, ApiKeyRequest, AuthService, AuthSettings, ClientInfo, Credential,
-    LoginRequest, LogoutScope, PasswordChangeRequest, Ports, Principal, ProfileUpdateRequest,
-    RefreshRequest, RegistrationRequest, TokenGrant, TokenTypeHint,
+    ActiveToken, AdminUserUpdate, ApiKeyRequest, AuthService, AuthSettings, ClientInfo, Credential,
+    LoginRequest, LogoutScope, MAX_INTROSPECTED_TOKEN_CHARS, PasswordChangeRequest, Ports,
+    Principal, ProfileUpdateRequest, RefreshRequest, RegistrationRequest, TokenGrant, TokenKind,
+    TokenTypeHint,
 };
 pub use session::{
     AccessTokenClaims, NewSession, RefreshOutcome, RefreshTokenHash, RefreshTokenOwner, SessionId,

@@ -9,24 +9,29 @@ pub enum Scope {
     Profile,
     /// Use the admin endpoints.
     Admin,
+    /// Ask `POST /auth/introspect` about other tokens (RFC 7662): what a
+    /// resource server's credential carries. Admins only, like `admin`.
+    Introspect,
 }
 
 impl Scope {
     /// Every scope, in canonical order.
-    pub const ALL: [Scope; 2] = [Scope::Profile, Scope::Admin];
+    pub const ALL: [Scope; 3] = [Scope::Profile, Scope::Admin, Scope::Introspect];
 
     /// The scope's name on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Profile => "profile",
             Self::Admin => "admin",
+            Self::Introspect => "introspect",
         }
     }
 
     fn bit(self) -> u8 {
         match self {
-            Self::Profile => 0b01,
-            Self::Admin => 0b10,
+            Self::Profile => 0b001,
+            Self::Admin => 0b010,
+            Self::Introspect => 0b100,
         }
     }
 }
@@ -189,6 +194,19 @@ mod tests {
         assert_eq!(ScopeSet::parse("profile openid"), Err(UnknownScope));
         assert_eq!(ScopeSet::parse(""), Ok(ScopeSet::EMPTY));
         assert_eq!(ScopeSet::parse("PROFILE"), Err(UnknownScope));
+    }
+
+    #[test]
+    fn introspect_is_a_scope_of_its_own_in_canonical_order() {
+        let all = ScopeSet::parse("introspect admin profile");
+        assert_eq!(
+            all.map(|set| set.to_string()),
+            Ok("profile admin introspect".to_owned())
+        );
+        let introspect = ScopeSet::EMPTY.with(Scope::Introspect);
+        assert!(!introspect.contains(Scope::Admin));
+        assert!(!introspect.contains(Scope::Profile));
+        assert_eq!(ScopeSet::parse_list(["introspect"]), Ok(introspect));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object};
-use portcullis_domain::{AuthError, FieldError, Scope};
+use portcullis_domain::{AuthError, FieldError, KeyError, Scope};
 
 /// The `WWW-Authenticate` challenge sent with every 401 when no (bearer)
 /// credential was presented.
@@ -111,7 +111,8 @@ pub enum ApiError {
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
     /// The username or email address is already taken, the change would
-    /// leave no admin, or the API-key limit is reached.
+    /// leave no admin, the API-key limit is reached, or the signing keys are
+    /// fixed by configuration and cannot be rotated here.
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
     /// The request body is over 64 KiB.
@@ -214,6 +215,18 @@ impl ApiError {
         Self::UnprocessableEntity(Json(problem))
     }
 
+    /// 409: the signing keys come from `PORTCULLIS_JWT_SECRET` (HS256), not
+    /// from the key store, so there is nothing this API can rotate.
+    pub fn keys_fixed_by_secret() -> Self {
+        Self::Conflict(Json(Problem::typed(
+            "urn:portcullis:problem:keys-fixed-by-secret",
+            "Signing keys are fixed by configuration",
+            409,
+            "access tokens are signed with the HS256 secret from PORTCULLIS_JWT_SECRET; \
+             rotate it by changing the secret and restarting every node",
+        )))
+    }
+
     /// 500 with an opaque detail. The caller logs the cause.
     pub fn internal() -> Self {
         Self::Internal(Json(Problem::from_status(
@@ -291,6 +304,18 @@ impl From<AuthError> for ApiError {
             }
             AuthError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
+                Self::internal()
+            }
+        }
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(error: KeyError) -> Self {
+        match error {
+            KeyError::Store(error) => AuthError::from(error).into(),
+            other => {
+                tracing::error!(cause = %other, "signing key operation failed");
                 Self::internal()
             }
         }

@@ -77,6 +77,7 @@ pub type PortcullisApis = (
     api::ApiKeysApi,
     api::AdminApi,
     api::HealthApi,
+    api::PublicationApi,
 );
 
 /// Portcullis's own operations, as one value for [`api_service_with`].
@@ -87,6 +88,7 @@ pub fn portcullis_apis() -> PortcullisApis {
         api::ApiKeysApi,
         api::AdminApi,
         api::HealthApi,
+        api::PublicationApi,
     )
 }
 
@@ -274,7 +276,10 @@ pub fn build_app_with<T: OpenApi + 'static>(
         hsts: options.hsts,
         body_read_timeout: options.body_read_timeout,
     });
-    let route = route.nest("/", service).data(state);
+    let route = route
+        .nest("/", service)
+        .data(state)
+        .data(state::DocsServed(options.docs_enabled));
     // poem's Cors allows every origin when given none, so it is only added
     // for a non-empty list.
     let cors_enabled = !options.cors_origins.is_empty();

@@ -34,6 +34,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Paths whose errors are RFC 6749 JSON rather than problem details.
 const OAUTH_PATHS: [&str; 3] = ["/auth/token", "/auth/login", "/auth/revoke"];
+/// The operations whose body is form-encoded (the rest take JSON).
+const FORM_PATHS: [&str; 3] = ["/auth/token", "/auth/revoke", "/auth/introspect"];
 
 /// `Strict-Transport-Security` when serving HTTPS: one year, subdomains too.
 pub const HSTS: &str = "max-age=31536000; includeSubDomains";
@@ -360,7 +362,7 @@ fn error_response(error: poem::Error, oauth: bool, path: &str, routes: &RouteTab
         };
     }
     if error.is::<ContentTypeError>() || status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
-        let expected = if path == "/auth/token" || path == "/auth/revoke" {
+        let expected = if FORM_PATHS.contains(&path) {
             "application/x-www-form-urlencoded"
         } else {
             "application/json"
@@ -459,7 +461,11 @@ fn add_security_headers(response: &mut Response, path: &str, hsts: bool) {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // A handler that states its own caching (the public key set and
+    // metadata documents) means it; everything else is never stored.
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(if docs { DOCS_CSP } else { API_CSP }),

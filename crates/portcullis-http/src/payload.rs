@@ -146,9 +146,10 @@ impl<S> OAuthForm<S> {
                 "parameter `{name}` must not be repeated"
             )));
         }
+        // `str::is_empty` by name: see `ProblemForm::single`.
         Ok(first
             .map(|(_, value)| value.as_str())
-            .filter(|value| !value.is_empty()))
+            .filter(|value| !str::is_empty(value)))
     }
 
     /// Like [`single`](Self::single), but the parameter is required.
@@ -188,6 +189,99 @@ impl<S: Type> ParsePayload for OAuthForm<S> {
 }
 
 impl_apirequest_for_payload!(OAuthForm<S>, S: Type);
+
+/// An `application/x-www-form-urlencoded` body for a protected, non-OAuth
+/// operation (`/auth/introspect`): parsed exactly like [`OAuthForm`]
+/// (repeated parameters refused, empty values absent, unknown ones
+/// ignored), but its errors are RFC 9457 problems like every other
+/// protected operation's: 400 for a repeated parameter or a body that is
+/// not UTF-8, 422 naming a missing required one. `S` only supplies the
+/// documented schema.
+#[derive(Debug)]
+pub struct ProblemForm<S> {
+    params: Vec<(String, String)>,
+    schema: PhantomData<S>,
+}
+
+impl<S> ProblemForm<S> {
+    /// The value of a parameter that may appear at most once; empty values
+    /// count as absent.
+    pub fn single(&self, name: &'static str) -> Result<Option<&str>, FormParamError> {
+        let mut values = self.params.iter().filter(|(key, _)| key == name);
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(FormParamError::Repeated(name));
+        }
+        // `str::is_empty` by name: poem-openapi's `Type` trait (in scope
+        // here) has an `is_empty` too, which method resolution would pick
+        // for a `&&str` and which is always false.
+        Ok(first
+            .map(|(_, value)| value.as_str())
+            .filter(|value| !str::is_empty(value)))
+    }
+
+    /// Like [`single`](Self::single), but the parameter is required.
+    pub fn required(&self, name: &'static str) -> Result<&str, FormParamError> {
+        self.single(name)?.ok_or(FormParamError::Missing(name))
+    }
+}
+
+/// What is wrong with a parameter of a [`ProblemForm`]; becomes an
+/// [`ApiError`] with `?`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormParamError {
+    /// The parameter appears more than once: 400.
+    Repeated(&'static str),
+    /// A required parameter is absent or empty: 422 naming it.
+    Missing(&'static str),
+}
+
+impl From<FormParamError> for ApiError {
+    fn from(error: FormParamError) -> Self {
+        match error {
+            FormParamError::Repeated(name) => {
+                ApiError::bad_request(format!("parameter `{name}` must not be repeated"))
+            }
+            FormParamError::Missing(name) => ApiError::validation(vec![FieldErrorBody {
+                field: name.to_owned(),
+                message: "is required".to_owned(),
+            }]),
+        }
+    }
+}
+
+impl<S: Type> Payload for ProblemForm<S> {
+    const CONTENT_TYPE: &'static str = FORM_CONTENT_TYPE;
+
+    fn check_content_type(content_type: &str) -> bool {
+        media_type(content_type) == FORM_CONTENT_TYPE
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        S::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        S::register(registry);
+    }
+}
+
+impl<S: Type> ParsePayload for ProblemForm<S> {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let data = Vec::<u8>::from_request(request, body).await?;
+        let params = parse_urlencoded(&data).map_err(|UrlEncodedError::InvalidUtf8| {
+            ApiError::bad_request("the form body is not valid UTF-8 once percent-decoded")
+        })?;
+        Ok(Self {
+            params,
+            schema: PhantomData,
+        })
+    }
+}
+
+impl_apirequest_for_payload!(ProblemForm<S>, S: Type);
 
 /// Parses an `application/x-www-form-urlencoded` body into its parameters,
 /// in order and with repeats kept (so that [`OAuthForm::single`] can refuse
@@ -524,6 +618,27 @@ mod tests {
             Err(JsonRejection::DuplicateKey(key)) => panic!("duplicate: {key:?}"),
             Ok(sample) => panic!("parsed: {sample:?}"),
         }
+    }
+
+    #[test]
+    fn an_empty_form_value_is_absent_in_both_forms() {
+        let params = parse_form(b"token=&hint=x").expect("parsed");
+        let oauth = OAuthForm::<String> {
+            params: params.clone(),
+            schema: PhantomData,
+        };
+        assert_eq!(oauth.single("token").ok(), Some(None));
+        assert!(oauth.required("token").is_err());
+        assert_eq!(oauth.single("hint").ok(), Some(Some("x")));
+        let problem = ProblemForm::<String> {
+            params,
+            schema: PhantomData,
+        };
+        assert_eq!(problem.single("token"), Ok(None));
+        assert_eq!(
+            problem.required("token"),
+            Err(FormParamError::Missing("token"))
+        );
     }
 
     #[test]

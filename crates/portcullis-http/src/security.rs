@@ -35,6 +35,10 @@ pub enum ApiScopes {
     /// Use the admin API (accounts with the `admin` role only).
     #[oai(rename = "admin")]
     Admin,
+    /// Introspect tokens at `/auth/introspect` (accounts with the `admin`
+    /// role only): what a resource server's API key carries.
+    #[oai(rename = "introspect")]
+    Introspect,
 }
 
 /// OAuth2 password flow: Swagger UI's **Authorize** button posts your
@@ -90,6 +94,14 @@ pub struct AdminScope;
 
 impl RequiredScope for AdminScope {
     const SCOPE: Scope = Scope::Admin;
+}
+
+/// Marker: the operation requires the `introspect` scope.
+#[derive(Debug)]
+pub struct IntrospectScope;
+
+impl RequiredScope for IntrospectScope {
+    const SCOPE: Scope = Scope::Introspect;
 }
 
 /// An authenticated caller whose credential carries scope `S`.

@@ -38,3 +38,9 @@ pub struct Publication {
     /// signs.
     pub jwks_max_age: Duration,
 }
+
+/// Whether this app serves `/docs`, as the metadata document's
+/// `service_documentation` needs to know; added by
+/// [`build_app_with`](crate::build_app_with) from its options.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DocsServed(pub(crate) bool);

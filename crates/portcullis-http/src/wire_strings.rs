@@ -112,11 +112,11 @@ documented_string!(
 );
 
 documented_string!(
-    /// A scope name: `profile` or `admin`. Other names are refused with a
-    /// 422 on the list that contains them.
+    /// A scope name: `profile`, `admin` or `introspect`. Other names are
+    /// refused with a 422 on the list that contains them.
     ScopeName,
     "string_scope",
-    one_of(&["profile", "admin"])
+    one_of(&["profile", "admin", "introspect"])
 );
 
 documented_string!(

@@ -439,7 +439,7 @@ async fn roles_admin_promotes_and_the_new_login_carries_the_admin_scope() {
     let grant = app.login("riser").await;
     let mut scopes: Vec<&str> = grant["scope"].as_str().unwrap().split(' ').collect();
     scopes.sort_unstable();
-    assert_eq!(scopes, ["admin", "profile"], "{grant}");
+    assert_eq!(scopes, ["admin", "introspect", "profile"], "{grant}");
     let mut claimed: Vec<String> = jwt_claims(grant["access_token"].as_str().unwrap())["scope"]
         .as_str()
         .unwrap()
@@ -447,7 +447,7 @@ async fn roles_admin_promotes_and_the_new_login_carries_the_admin_scope() {
         .map(str::to_owned)
         .collect();
     claimed.sort();
-    assert_eq!(claimed, ["admin", "profile"]);
+    assert_eq!(claimed, ["admin", "introspect", "profile"]);
     let new_token = Credential::Bearer(grant["access_token"].as_str().unwrap().to_owned());
     expect_admin_alive(&app, &new_token, "the promoted user's new login").await;
 

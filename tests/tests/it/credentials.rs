@@ -315,11 +315,11 @@ async fn an_admins_profile_only_api_key_cannot_use_the_admin_api() {
     expect_admin_scope_missing(response, "a profile-only key on /admin/users").await;
     expect_me(&app, &key, "keyadmin", "a profile-only key on /users/me").await;
 
-    // The admin's default key carries both scopes and does reach the admin API.
+    // The admin's default key carries every admin scope and does reach the admin API.
     let full = new_api_key(&app, &admin, &json!({"name": "everything"})).await;
     let mut scopes: Vec<String> = serde_json::from_value(full["scopes"].clone()).unwrap();
     scopes.sort();
-    assert_eq!(scopes, ["admin", "profile"], "{full}");
+    assert_eq!(scopes, ["admin", "introspect", "profile"], "{full}");
     let full = Credential::ApiKey(api_key_of(&full));
     let response = call(&app, Method::GET, "/admin/users", Some(&full), None).await;
     assert_eq!(response.status(), 200, "an admin key on /admin/users");

@@ -7,8 +7,7 @@ use reqwest::{Method, Response};
 use serde_json::{Value, json};
 
 use crate::support::{
-    ADMIN_SCOPE_CHALLENGE, BEARER_CHALLENGE, Credential, api_key_of, header, make_admin,
-    new_api_key, spawn_unthrottled,
+    BEARER_CHALLENGE, Credential, api_key_of, header, make_admin, new_api_key, spawn_unthrottled,
 };
 
 /// The security schemes every secured operation offers.
@@ -231,7 +230,13 @@ async fn a_profile_only_credential_is_403_on_admin_operations_and_passes_profile
             failures.push(format!("{}: no OAuth2 scope listed", operation.name()));
             continue;
         }
-        let admin_only = scopes == ["admin"];
+        // An operation for admins only (`admin`, `introspect`): every one
+        // of these credentials lacks its scope.
+        let admin_only = scopes.len() == 1 && scopes[0] != "profile";
+        let expected_challenge = format!(
+            r#"Bearer realm="portcullis", error="insufficient_scope", scope="{}""#,
+            scopes[0]
+        );
         let needs_profile = scopes.iter().any(|scope| scope == "profile");
         // A fresh credential for every call: some operations (logout) end
         // the credential's session.
@@ -262,7 +267,7 @@ async fn a_profile_only_credential_is_403_on_admin_operations_and_passes_profile
             let status = response.status().as_u16();
             let challenge = header(response.headers(), "www-authenticate").map(str::to_owned);
             if admin_only {
-                if status != 403 || challenge.as_deref() != Some(ADMIN_SCOPE_CHALLENGE) {
+                if status != 403 || challenge.as_deref() != Some(expected_challenge.as_str()) {
                     failures.push(format!(
                         "{} (scopes {scopes:?}) with {who}: {status}, WWW-Authenticate \
                          {challenge:?}; expected 403 insufficient_scope",

@@ -343,7 +343,11 @@ async fn an_admin_can_narrow_the_scope_on_refresh() {
         .to_owned();
     let mut granted: Vec<&str> = granted.split(' ').collect();
     granted.sort_unstable();
-    assert_eq!(granted, ["admin", "profile"], "the admin's login grant");
+    assert_eq!(
+        granted,
+        ["admin", "introspect", "profile"],
+        "the admin's login grant"
+    );
 
     let response = refresh_scoped(&app, &tokens.refresh, "profile").await;
     assert_eq!(response.status(), 200);

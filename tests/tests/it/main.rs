@@ -18,6 +18,7 @@ mod errors;
 mod hardening;
 mod layering;
 mod lifecycle;
+mod publication;
 mod quotas;
 mod register;
 mod signing_keys;

@@ -247,3 +247,160 @@ async fn a_v1_data_directory_upgrades_in_place_and_its_tokens_keep_working() {
     assert_eq!(jwt_segment(&new_token, 0)["alg"], "EdDSA");
     assert_eq!(app.me(&new_token).await.status(), 200);
 }
+
+async fn get_json(
+    app: &TestApp,
+    path: &str,
+    token: Option<&str>,
+) -> (reqwest::StatusCode, reqwest::header::HeaderMap, Value) {
+    let client = reqwest::Client::new();
+    let mut request = client.get(app.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    let headers = response.headers().clone();
+    (status, headers, response.json().await.expect("json"))
+}
+
+#[tokio::test]
+async fn the_jwks_publishes_every_asymmetric_key_and_the_metadata_names_the_tokens_issuer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = settings(&dir, None);
+    settings.key_publish_ahead = Duration::from_secs(120);
+    let app = TestApp::spawn_with(dir, settings).await;
+    let token = app.access_token_for("publisher").await;
+
+    let (status, headers, metadata) =
+        get_json(&app, "/.well-known/oauth-authorization-server", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(metadata["issuer"], jwt_claims(&token)["iss"], "{metadata}");
+    assert_eq!(metadata["jwks_uri"], app.url("/.well-known/jwks.json"));
+    assert!(headers.get("cache-control").is_some());
+
+    let (status, headers, jwks) = get_json(&app, "/.well-known/jwks.json", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        headers.get("cache-control").and_then(|v| v.to_str().ok()),
+        Some("public, max-age=60"),
+        "half the publish-ahead time"
+    );
+    let stored = stored_keys(&app).await;
+    let mut published: Vec<String> = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|key| {
+            let members: Vec<&str> = key
+                .as_object()
+                .expect("object")
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(
+                members,
+                ["alg", "crv", "kid", "kty", "use", "x"],
+                "exactly the public members: {key}"
+            );
+            assert_eq!(key["alg"], "EdDSA");
+            assert_eq!(key["kty"], "OKP");
+            assert_eq!(key["crv"], "Ed25519");
+            assert_eq!(key["use"], "sig");
+            key["kid"].as_str().expect("kid").to_owned()
+        })
+        .collect();
+    published.sort();
+    let mut kids: Vec<String> = stored.iter().map(|key| key.kid.to_string()).collect();
+    kids.sort();
+    assert_eq!(published, kids, "the current and the next key");
+    assert!(published.contains(&kid_of(&token)));
+}
+
+#[tokio::test]
+async fn the_admin_api_lists_and_rotates_and_the_server_signs_with_the_new_key_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = settings(&dir, None);
+    let app = TestApp::spawn_with(dir, settings).await;
+    let admin = crate::support::admin_token_for(&app, "keymaster").await;
+
+    let (status, _, listing) = get_json(&app, "/admin/keys", Some(&admin)).await;
+    assert_eq!(status, 200, "{listing}");
+    let states: Vec<&str> = listing
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|key| key["state"].as_str().expect("state"))
+        .collect();
+    assert_eq!(states, ["current", "next"], "{listing}");
+    for key in listing.as_array().expect("list") {
+        let members: Vec<&str> = key
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            members,
+            [
+                "alg",
+                "created_at",
+                "kid",
+                "retires_at",
+                "signs_from",
+                "state"
+            ],
+            "never key material: {key}"
+        );
+    }
+    let next_kid = listing[1]["kid"].as_str().expect("kid").to_owned();
+    let old_token = app.access_token_for("before-rotation").await;
+
+    let response = reqwest::Client::new()
+        .post(app.url("/admin/keys/rotate"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("rotate");
+    assert_eq!(response.status(), 200);
+    let rotated: Value = response.json().await.expect("json");
+    let state_of = |kid: &str| {
+        rotated
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|key| key["kid"] == kid)
+            .map(|key| key["state"].clone())
+    };
+    assert_eq!(
+        state_of(&next_kid),
+        Some(Value::from("current")),
+        "{rotated}"
+    );
+    assert_eq!(
+        state_of(&kid_of(&old_token)),
+        Some(Value::from("retired")),
+        "{rotated}"
+    );
+
+    // No wait: the rotating node reloads its keys before answering.
+    let new_token = app.login("before-rotation").await["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    assert_eq!(kid_of(&new_token), next_kid);
+    assert_eq!(
+        app.me(&old_token).await.status(),
+        200,
+        "the retired key verifies"
+    );
+    let (_, _, jwks) = get_json(&app, "/.well-known/jwks.json", None).await;
+    let published: Vec<&str> = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|key| key["kid"].as_str().expect("kid"))
+        .collect();
+    assert_eq!(published.len(), 3, "retired, current and next: {jwks}");
+    assert!(published.contains(&kid_of(&old_token).as_str()));
+}

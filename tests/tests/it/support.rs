@@ -254,7 +254,7 @@ pub fn api_key_of(created: &Value) -> String {
 }
 
 /// Registers `username`, gives it the admin role and logs it in; returns the
-/// access token (scopes `profile admin`).
+/// access token (scopes `profile admin introspect`).
 pub async fn admin_token_for(app: &TestApp, username: &str) -> String {
     app.register(username).await;
     make_admin(app, username).await;

@@ -206,16 +206,16 @@ async fn asking_for_the_profile_scope_grants_profile() {
 }
 
 #[tokio::test]
-async fn an_admin_gets_profile_and_admin_by_default_and_can_narrow_to_profile() {
+async fn an_admin_gets_profile_admin_and_introspect_by_default_and_can_narrow_to_profile() {
     let app = TestApp::spawn().await;
     app.register("root").await;
     make_admin(&app, "root").await;
 
     let body = expect_tokens(app.token_form(&password_grant("root", GOOD_PASSWORD)).await).await;
-    assert_eq!(body["scope"], "profile admin");
+    assert_eq!(body["scope"], "profile admin introspect");
     assert_eq!(
         jwt_claims(body["access_token"].as_str().unwrap())["scope"],
-        "profile admin"
+        "profile admin introspect"
     );
 
     let mut params = password_grant("root", GOOD_PASSWORD);

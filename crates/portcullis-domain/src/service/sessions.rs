@@ -32,14 +32,18 @@ pub enum LogoutScope {
     Others,
 }
 
-/// What kind of token a revocation request says it carries (RFC 7009 §2.1).
-/// Only a hint: both kinds are tried.
+/// What kind of token a revocation (RFC 7009 §2.1) or introspection
+/// (RFC 7662 §2.1) request says it carries. Only a hint: every kind is
+/// tried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenTypeHint {
     /// An access token (JWT).
     AccessToken,
     /// An opaque refresh token.
     RefreshToken,
+    /// An API key (`pcl_...`): introspection only; revocation does not
+    /// revoke API keys (`DELETE /users/me/api-keys/{id}` does).
+    ApiKey,
 }
 
 impl AuthService {
@@ -184,7 +188,7 @@ impl AuthService {
             Some(TokenTypeHint::AccessToken) => true,
             Some(TokenTypeHint::RefreshToken) => false,
             // JWTs have three dot-separated parts; refresh tokens have none.
-            None => token.contains('.'),
+            Some(TokenTypeHint::ApiKey) | None => token.contains('.'),
         };
         for access in [access_first, !access_first] {
             if access {

@@ -1,4 +1,4 @@
-//! The admin API: accounts of everyone.
+//! The admin API: accounts of everyone, and the signing keys.
 
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -10,7 +10,7 @@ use portcullis_domain::{
 use uuid::Uuid;
 
 use super::ApiTags;
-use crate::dto::{AdminUserUpdateBody, UserBody, UserPageBody};
+use crate::dto::{AdminUserUpdateBody, SigningKeyBody, UserBody, UserPageBody};
 use crate::error::ApiError;
 use crate::payload::ValidatedJson;
 use crate::security::{AdminScope, ApiScopes, Authenticated};
@@ -32,6 +32,13 @@ enum UserResponse {
     /// The account.
     #[oai(status = 200)]
     Ok(Json<UserBody>),
+}
+
+#[derive(ApiResponse)]
+enum KeysResponse {
+    /// Every signing key not yet deleted, oldest first.
+    #[oai(status = 200)]
+    Ok(Json<Vec<SigningKeyBody>>),
 }
 
 #[derive(ApiResponse)]
@@ -171,5 +178,63 @@ impl AdminApi {
             .admin_delete_user(UserId::from_uuid(id.0))
             .await?;
         Ok(DeletedResponse::NoContent)
+    }
+
+    /// List the signing keys
+    ///
+    /// Every access-token signing key not yet deleted, oldest first, with
+    /// where it is in its life: `next` (published, not yet signing),
+    /// `current` (signs; exactly one) or `retired` (verifies the tokens it
+    /// signed until `retires_at`). Never any private material. Empty when
+    /// tokens are signed with the HS256 secret from `PORTCULLIS_JWT_SECRET`,
+    /// whose key is not kept in the store.
+    #[oai(path = "/admin/keys", method = "get", operation_id = "adminListKeys")]
+    async fn keys(
+        &self,
+        state: Data<&AppState>,
+        #[oai(scope = "ApiScopes::Admin")] _auth: Authenticated<AdminScope>,
+    ) -> Result<KeysResponse, ApiError> {
+        let keys = match &state.publication.key_lifecycle {
+            Some(lifecycle) => lifecycle.keys().await?,
+            None => Vec::new(),
+        };
+        Ok(KeysResponse::Ok(Json(
+            keys.into_iter().map(SigningKeyBody::from).collect(),
+        )))
+    }
+
+    /// Rotate the signing keys now
+    ///
+    /// The `next` key becomes `current` at once, the old `current` key
+    /// retires (its tokens keep verifying until they expire) and a new `next`
+    /// key is made; every node signs with the new key after its next reload,
+    /// this one at once. Answers the new listing. For a suspected key leak:
+    /// resource servers fetch the key set again when they meet the new
+    /// `kid`. 409 when tokens are signed with the HS256 secret from
+    /// `PORTCULLIS_JWT_SECRET`: change the secret instead.
+    #[oai(
+        path = "/admin/keys/rotate",
+        method = "post",
+        operation_id = "adminRotateKeys"
+    )]
+    async fn rotate_keys(
+        &self,
+        state: Data<&AppState>,
+        #[oai(scope = "ApiScopes::Admin")] _auth: Authenticated<AdminScope>,
+    ) -> Result<KeysResponse, ApiError> {
+        let publication = &state.publication;
+        let Some(lifecycle) = &publication.key_lifecycle else {
+            return Err(ApiError::keys_fixed_by_secret());
+        };
+        lifecycle.rotate_now().await?;
+        // The rotation is stored; a failed reload is reported (this node
+        // would keep signing with the retired key until its next periodic
+        // reload), and the listing shows the rotation either way.
+        publication.key_ring.reload().await?;
+        tracing::info!("signing keys rotated on request");
+        let keys = lifecycle.keys().await?;
+        Ok(KeysResponse::Ok(Json(
+            keys.into_iter().map(SigningKeyBody::from).collect(),
+        )))
     }
 }

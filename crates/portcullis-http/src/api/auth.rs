@@ -13,12 +13,12 @@ use portcullis_domain::{
 
 use super::{ApiTags, client_info};
 use crate::dto::{
-    LoginRequest, RegisterRequest, RevocationRequestForm, TokenRequestForm, TokenResponseBody,
-    UserBody,
+    IntrospectionBody, IntrospectionRequestForm, LoginRequest, RegisterRequest,
+    RevocationRequestForm, TokenRequestForm, TokenResponseBody, UserBody,
 };
 use crate::error::{ApiError, OAuthErrorResponse};
-use crate::payload::{OAuthForm, OAuthJson, ValidatedJson};
-use crate::security::{ApiScopes, Authenticated, ProfileScope};
+use crate::payload::{OAuthForm, OAuthJson, ProblemForm, ValidatedJson};
+use crate::security::{ApiScopes, Authenticated, IntrospectScope, ProfileScope};
 use crate::state::AppState;
 
 /// Registration and token operations.
@@ -51,6 +51,13 @@ enum RevokeResponse {
     /// The token is revoked, or was unknown or already invalid (RFC 7009 §2.2).
     #[oai(status = 200)]
     Ok,
+}
+
+#[derive(ApiResponse)]
+enum IntrospectResponse {
+    /// What the token is: `{"active": false}` for anything not usable now.
+    #[oai(status = 200)]
+    Ok(Json<IntrospectionBody>),
 }
 
 #[derive(ApiResponse)]
@@ -184,6 +191,52 @@ impl AuthApi {
         Ok(RevokeResponse::Ok)
     }
 
+    /// Introspect a token (RFC 7662)
+    ///
+    /// For resource servers: is this access token, refresh token or API key
+    /// usable right now, and whose is it? Form-encoded: `token` and an
+    /// optional `token_type_hint` (`access_token`, `refresh_token`,
+    /// `api_key`). The caller's own credential (usually an API key made for
+    /// the resource server) must carry the `introspect` scope, which only
+    /// admins can hold.
+    ///
+    /// An active token answers `active: true` with `token_type`, `scope`,
+    /// `sub`, `username`, `iat`, `iss`, and: for an access token `exp`,
+    /// `aud`, `jti`, `sid`; for a refresh token `exp` (its session's end
+    /// unless used) and `sid`; for an API key `jti` (the key's id) and `exp`
+    /// when it expires. Anything else (unknown, malformed, expired, revoked,
+    /// rotated, over 4096 characters) answers exactly `{"active": false}`.
+    /// Answers read the store: after a logout or revocation the token is
+    /// inactive at once. Asking changes nothing about the token.
+    #[oai(
+        path = "/auth/introspect",
+        method = "post",
+        operation_id = "introspect"
+    )]
+    async fn introspect(
+        &self,
+        state: Data<&AppState>,
+        #[oai(scope = "ApiScopes::Introspect")] _auth: Authenticated<IntrospectScope>,
+        body: ProblemForm<IntrospectionRequestForm>,
+    ) -> Result<IntrospectResponse, ApiError> {
+        let token = body.required("token")?;
+        let hint = match body.single("token_type_hint")? {
+            Some("access_token") => Some(TokenTypeHint::AccessToken),
+            Some("refresh_token") => Some(TokenTypeHint::RefreshToken),
+            Some("api_key") => Some(TokenTypeHint::ApiKey),
+            // Unknown hints are ignored: every kind is tried (RFC 7662 §2.1).
+            _ => None,
+        };
+        let answer = match state.auth.introspect(token, hint).await? {
+            Some(active) => {
+                let audience = verified_jwt_audience(token);
+                IntrospectionBody::active(active, state.publication.issuer.clone(), audience)
+            }
+            None => IntrospectionBody::inactive(),
+        };
+        Ok(IntrospectResponse::Ok(Json(answer)))
+    }
+
     /// Log out
     ///
     /// Ends sessions of the caller: `scope=local` (the default) this session,
@@ -228,5 +281,27 @@ impl AuthApi {
             })
             .await?;
         Ok(TokenResponse::issued(grant.into()))
+    }
+}
+
+/// The `aud` claim of an access token the domain has already verified (so
+/// it names this service's audience): read from the payload, because the
+/// domain's claims leave `iss` and `aud` to the verifier. `aud` is a string
+/// or a one-element array in a token that verified. `None` for anything
+/// that is not a JWT.
+fn verified_jwt_audience(token: &str) -> Option<String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    match &claims["aud"] {
+        serde_json::Value::String(audience) => Some(audience.clone()),
+        serde_json::Value::Array(audiences) => match audiences.as_slice() {
+            [serde_json::Value::String(audience)] => Some(audience.clone()),
+            _ => None,
+        },
+        _ => None,
     }
 }

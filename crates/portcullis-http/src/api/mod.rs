@@ -4,12 +4,14 @@ mod admin;
 mod api_keys;
 mod auth;
 mod health;
+mod publication;
 mod users;
 
 pub use admin::AdminApi;
 pub use api_keys::ApiKeysApi;
 pub use auth::AuthApi;
 pub use health::HealthApi;
+pub use publication::{JWKS_PATH, PublicationApi};
 pub use users::UsersApi;
 
 use poem::Request;
@@ -25,8 +27,11 @@ pub enum ApiTags {
     Auth,
     /// Your own account.
     Users,
-    /// Everyone's accounts (admin scope).
+    /// Everyone's accounts and the signing keys (admin scope).
     Admin,
+    /// What resource servers read to trust tokens: the signing keys (JWKS)
+    /// and the authorization-server metadata.
+    Discovery,
     /// Service status.
     Health,
 }

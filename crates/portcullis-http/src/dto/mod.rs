@@ -11,6 +11,15 @@ use validator::Validate;
 
 use crate::wire_strings::{EmailString, RoleName, ScopeName};
 
+mod introspection;
+mod publication;
+
+pub use introspection::{IntrospectionBody, IntrospectionRequestForm};
+pub use publication::{
+    AuthorizationServerMetadataBody, JsonWebKeyBody, JsonWebKeySetBody, KeyAlgorithmName,
+    KeyStateName, SigningKeyBody,
+};
+
 // Patterns below are documentation for clients and schema-driven tools; the
 // rules are enforced by `validator` and the domain. They use the regex syntax
 // that Python's `re` and Rust's `regex` share (`\uXXXX` and, beyond the
@@ -173,10 +182,13 @@ pub struct LoginRequest {
     /// Your password.
     #[oai(write_only)]
     pub password: String,
-    /// Optional space-separated scopes to narrow the grant: `profile`, `admin`.
+    /// Optional space-separated scopes to narrow the grant: `profile`,
+    /// `admin`, `introspect`.
     #[oai(
         nullable,
-        validator(pattern = r"^[ \t]*((profile|admin)([ \t]+(profile|admin))*)?[ \t]*$")
+        validator(
+            pattern = r"^[ \t]*((profile|admin|introspect)([ \t]+(profile|admin|introspect))*)?[ \t]*$"
+        )
     )]
     pub scope: Option<String>,
 }
@@ -197,8 +209,11 @@ pub struct TokenRequestForm {
     /// For `grant_type=refresh_token`: the refresh token.
     #[oai(write_only)]
     pub refresh_token: Option<String>,
-    /// Optional space-separated scopes to narrow the grant: `profile`, `admin`.
-    #[oai(validator(pattern = r"^[ \t]*((profile|admin)([ \t]+(profile|admin))*)?[ \t]*$"))]
+    /// Optional space-separated scopes to narrow the grant: `profile`,
+    /// `admin`, `introspect`.
+    #[oai(validator(
+        pattern = r"^[ \t]*((profile|admin|introspect)([ \t]+(profile|admin|introspect))*)?[ \t]*$"
+    ))]
     pub scope: Option<String>,
 }
 
@@ -332,10 +347,11 @@ pub struct ApiKeyRequestBody {
     ))]
     #[validate(length(min = 1, max = 64))]
     pub name: String,
-    /// Scopes (`profile`, `admin`), at least one; default and maximum: the
-    /// scopes of the credential creating the key.
-    #[oai(nullable, validator(min_items = 1, max_items = 2))]
-    #[validate(length(max = 2))]
+    /// Scopes (`profile`, `admin`, `introspect`), at least one; default and
+    /// maximum: the scopes of the credential creating the key. A resource
+    /// server's key usually carries `introspect` alone.
+    #[oai(nullable, validator(min_items = 1, max_items = 3))]
+    #[validate(length(max = 3))]
     pub scopes: Option<Vec<ScopeName>>,
     /// Lifetime in days (1–3650); default: no expiry.
     #[oai(nullable, validator(minimum(value = "1"), maximum(value = "3650")))]
