@@ -12,5 +12,5 @@ mod claims;
 mod extractor;
 mod fetching;
 mod forgery;
-
+mod portcullis_server;
 mod support;
