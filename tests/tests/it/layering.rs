@@ -23,9 +23,16 @@ const NOTES_EXAMPLE: &str = "notes-example";
 /// The benchmark driver, which seeds databases through the storage crate.
 const BENCH: &str = "portcullis-bench";
 
+/// The verifier for other teams' Rust services (issue 12): they take it
+/// alone, so it depends on no workspace crate at all.
+const RESOURCE_SERVER: &str = "portcullis-resource-server";
+
+/// The example resource server built on it.
+const RUST_RESOURCE_SERVER: &str = "rust-resource-server";
+
 /// Packages that may know every workspace crate: the binaries under `apps/`
 /// and the black-box tests.
-const COMPOSITION_ROOTS: [&str; 4] = [APP, NOTES_EXAMPLE, BENCH, TESTS];
+const COMPOSITION_ROOTS: [&str; 5] = [APP, NOTES_EXAMPLE, BENCH, RUST_RESOURCE_SERVER, TESTS];
 
 fn metadata() -> Metadata {
     MetadataCommand::new()
@@ -87,6 +94,8 @@ fn every_layered_crate_is_a_workspace_member() {
         HTTP,
         ADAPTERS,
         STORE_CONFORMANCE,
+        RESOURCE_SERVER,
+        RUST_RESOURCE_SERVER,
         APP,
         TESTS,
     ] {
@@ -103,6 +112,18 @@ fn domain_and_crypto_depend_on_no_workspace_crate() {
     let graph = non_dev_dependencies(&metadata());
     assert_only(&graph, DOMAIN, &[]);
     assert_only(&graph, CRYPTO, &[]);
+}
+
+#[test]
+fn the_resource_server_crate_depends_on_no_workspace_crate() {
+    let graph = non_dev_dependencies(&metadata());
+    assert_only(&graph, RESOURCE_SERVER, &[]);
+}
+
+#[test]
+fn the_rust_resource_server_example_uses_only_the_resource_server_crate() {
+    let graph = non_dev_dependencies(&metadata());
+    assert_only(&graph, RUST_RESOURCE_SERVER, &[RESOURCE_SERVER]);
 }
 
 #[test]
