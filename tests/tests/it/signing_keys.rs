@@ -404,3 +404,119 @@ async fn the_admin_api_lists_and_rotates_and_the_server_signs_with_the_new_key_a
     assert_eq!(published.len(), 3, "retired, current and next: {jwks}");
     assert!(published.contains(&kid_of(&old_token).as_str()));
 }
+
+/// Every forgery the key set invites, against a server with EdDSA keys,
+/// with claims copied from a real token (so only the signature or header
+/// is wrong): 401 `invalid_token`, and the server fetches nothing.
+#[tokio::test]
+async fn forged_tokens_of_every_kind_are_invalid_token() {
+    use jsonwebtoken::{EncodingKey, Header};
+    use portcullis_crypto::JwtAlgorithm;
+    use secrecy::ExposeSecret;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = settings(&dir, None);
+    let app = TestApp::spawn_with(dir, settings).await;
+    let genuine = app.access_token_for("forged").await;
+    assert_eq!(app.me(&genuine).await.status(), 200);
+    let claims = jwt_claims(&genuine);
+    let real_kid = kid_of(&genuine);
+    let real = key_in_state(&app, KeyState::Current).await;
+
+    let attacker_ed = JwtAlgorithm::EdDsa.generate_key_pair().expect("key");
+    let attacker_ec = JwtAlgorithm::Es256.generate_key_pair().expect("key");
+    let header = |algorithm: Algorithm, kid: &str| {
+        let mut header = Header::new(algorithm);
+        header.typ = Some("at+jwt".to_owned());
+        header.kid = Some(kid.to_owned());
+        header
+    };
+    let sign = |header: &Header, key: &EncodingKey| {
+        jsonwebtoken::encode(header, &claims, key).expect("sign")
+    };
+    let segment = |value: &Value| crate::support::jwt_encode_segment(value);
+    let payload = segment(&claims);
+    let unsigned = |header: Value| format!("{}.{payload}.", segment(&header));
+
+    let forgeries = [
+        (
+            "an attacker's Ed25519 key under the real kid",
+            sign(
+                &header(Algorithm::EdDSA, &real_kid),
+                &EncodingKey::from_ed_der(attacker_ed.private_key_pkcs8.expose_secret()),
+            ),
+        ),
+        (
+            "an unknown kid",
+            sign(
+                &header(Algorithm::EdDSA, &attacker_ed.kid),
+                &EncodingKey::from_ed_der(attacker_ed.private_key_pkcs8.expose_secret()),
+            ),
+        ),
+        (
+            "HS256 keyed with the published public key",
+            sign(
+                &header(Algorithm::HS256, &real_kid),
+                &EncodingKey::from_secret(&real.public_key),
+            ),
+        ),
+        (
+            "ES256 under the EdDSA key's kid",
+            sign(
+                &header(Algorithm::ES256, &real_kid),
+                &EncodingKey::from_ec_der(attacker_ec.private_key_pkcs8.expose_secret()),
+            ),
+        ),
+        (
+            "alg none",
+            unsigned(serde_json::json!({"typ": "at+jwt", "alg": "none", "kid": real_kid})),
+        ),
+    ];
+    for (case, token) in forgeries {
+        let response = app.me(&token).await;
+        assert_eq!(response.status(), 401, "{case}");
+        assert_eq!(
+            response
+                .headers()
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok()),
+            Some(crate::support::INVALID_TOKEN_CHALLENGE),
+            "{case}"
+        );
+    }
+
+    // Headers pointing at other keys change nothing and are never fetched:
+    // the URLs name a listener that counts connections.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let trap = format!("http://{}/jwks.json", listener.local_addr().expect("addr"));
+    let attacker_jwk =
+        portcullis_crypto::PublicJwk::from_public_key(JwtAlgorithm::EdDsa, &attacker_ed.public_key)
+            .expect("jwk");
+    for (name, value) in [
+        ("jku", Value::from(trap.clone())),
+        ("x5u", Value::from(trap.clone())),
+        (
+            "jwk",
+            serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": attacker_jwk.x}),
+        ),
+    ] {
+        let mut header = header(Algorithm::EdDSA, &real_kid);
+        match name {
+            "jku" => header.jku = Some(trap.clone()),
+            "x5u" => header.x5u = Some(trap.clone()),
+            _ => header.jwk = Some(serde_json::from_value(value).expect("jwk")),
+        }
+        let token = sign(
+            &header,
+            &EncodingKey::from_ed_der(attacker_ed.private_key_pkcs8.expose_secret()),
+        );
+        assert_eq!(app.me(&token).await.status(), 401, "{name}");
+    }
+    let fetched = tokio::time::timeout(Duration::from_millis(300), listener.accept()).await;
+    assert!(
+        fetched.is_err(),
+        "the server connected to a URL from a token header"
+    );
+}

@@ -259,8 +259,9 @@ pub struct HealthBody {
 #[derive(Debug, Object)]
 #[oai(rename = "RevocationRequest")]
 pub struct RevocationRequestForm {
-    /// The access or refresh token to revoke.
-    #[oai(write_only)]
+    /// The access or refresh token to revoke. Empty counts as absent: 400
+    /// `invalid_request` (RFC 7009 §2.1 requires it).
+    #[oai(write_only, validator(min_length = 1))]
     pub token: String,
     /// `access_token` or `refresh_token`; a hint only.
     pub token_type_hint: Option<String>,
