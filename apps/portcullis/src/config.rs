@@ -102,7 +102,7 @@ pub struct SettingsArgs {
     /// Seconds a signing key signs before it is rotated [default: 2592000].
     #[arg(long, env = "PORTCULLIS_KEY_ROTATION_SECS", global = true)]
     pub key_rotation_secs: Option<u64>,
-    /// File holding the master key that seals the signing keys [default: <data dir>/master-key].
+    /// File holding the master key that seals the signing keys [default: master-key in the data directory].
     #[arg(long, env = "PORTCULLIS_MASTER_KEY_FILE", global = true)]
     pub master_key_file: Option<PathBuf>,
     /// `aud` of issued tokens, checked on every request [default: portcullis].
