@@ -520,3 +520,61 @@ async fn forged_tokens_of_every_kind_are_invalid_token() {
         "the server connected to a URL from a token header"
     );
 }
+
+/// With every timing in seconds: a retired key verifies its tokens until
+/// they expire (plus the 30 s leeway), then leaves the JWKS and the store.
+#[tokio::test]
+async fn a_retired_key_leaves_the_jwks_once_every_token_it_signed_has_expired() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = settings(&dir, None);
+    settings.access_token_ttl = Duration::from_secs(1);
+    settings.key_publish_ahead = Duration::from_secs(1);
+    let app = TestApp::spawn_with(dir, settings).await;
+    let token = app.access_token_for("shortlived").await;
+    let retired_kid = kid_of(&token);
+    portcullis::build_key_lifecycle(&app.settings)
+        .expect("key lifecycle")
+        .rotate_now()
+        .await
+        .expect("rotate");
+
+    let published = |jwks: &Value| -> Vec<String> {
+        jwks["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .map(|key| key["kid"].as_str().expect("kid").to_owned())
+            .collect()
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, _, jwks) = get_json(&app, "/.well-known/jwks.json", None).await;
+    assert!(
+        published(&jwks).contains(&retired_kid),
+        "still published while its tokens may be valid (ttl + leeway)"
+    );
+    // 1 s of lifetime + 30 s of leeway after the rotation, plus upkeep.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
+    loop {
+        let (_, _, jwks) = get_json(&app, "/.well-known/jwks.json", None).await;
+        if !published(&jwks).contains(&retired_kid) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the retired key is still published: {jwks}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        stored_keys(&app)
+            .await
+            .iter()
+            .all(|key| key.kid.as_str() != retired_kid),
+        "and deleted from the store"
+    );
+    assert_eq!(
+        app.me(&token).await.status(),
+        401,
+        "its token is long expired"
+    );
+}
