@@ -28,7 +28,7 @@ bench:
     command -v oha >/dev/null || cargo install oha --locked --version 1.16.0
     cargo build --release --locked -p portcullis -p portcullis-bench
     target/release/portcullis-bench
-    cargo bench -p portcullis-crypto -p portcullis-storage
+    cargo bench -p portcullis-crypto -p portcullis-sqlite
 
 # Everything CI runs.
 ci:

@@ -16,7 +16,7 @@ use portcullis_domain::ports::SessionStore;
 use portcullis_domain::{
     ClientInfo, LoginRequest, Password, RefreshTokenHash, RegistrationRequest,
 };
-use portcullis_storage::SqliteStore;
+use portcullis_sqlite::SqliteStore;
 use reqwest::tls::Certificate;
 use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{Value, json};

@@ -17,7 +17,7 @@ use clap::Parser;
 use portcullis_crypto::{Argon2Hasher, Argon2Policy};
 use portcullis_domain::ports::{Clock, SystemClock, UserStore};
 use portcullis_domain::{EmailAddress, NewUser, PasswordHashString, Role, User, UserId, Username};
-use portcullis_storage::SqliteStore;
+use portcullis_sqlite::SqliteStore;
 use serde_json::Value;
 
 /// The password of every seeded user.

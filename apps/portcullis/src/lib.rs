@@ -51,7 +51,7 @@ use portcullis_crypto::Argon2Hasher;
 use portcullis_domain::ports::{KeyRing, SystemClock};
 use portcullis_domain::{AuthService, KeyLifecycle, Ports, SigningAlgorithm};
 use portcullis_http::{AppState, PortcullisApis, Publication};
-use portcullis_storage::SqliteStore;
+use portcullis_sqlite::SqliteStore;
 
 pub use config::{ConfigError, LogFormat, Settings, SettingsArgs, TlsFiles};
 

@@ -6,7 +6,7 @@
 //! free of I/O: it has no database, web, or crypto dependency (it emits
 //! `tracing` events, which are not I/O until a subscriber makes them so). Storage, hashing,
 //! token signing and time reach it only through the traits in [`ports`], which
-//! the `portcullis-storage`, `portcullis-crypto` and `portcullis-http` crates
+//! the `portcullis-sqlite`, `portcullis-crypto` and `portcullis-http` crates
 //! implement and the `portcullis` binary wires together.
 //!
 //! What it is not: a web framework integration or a crypto library. If you want

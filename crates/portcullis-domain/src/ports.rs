@@ -1,6 +1,6 @@
 //! The ports: what the domain needs from the outside world, as traits.
 //!
-//! Implementations live elsewhere (`portcullis-storage` for the SQLite
+//! Implementations live elsewhere (`portcullis-sqlite` for the SQLite
 //! store, `portcullis-adapters` for hashing, tokens and the limiter). Async
 //! traits use `async_trait` so they can be used as trait objects.
 //!

@@ -2,7 +2,7 @@
 //! ([`Store`](portcullis_domain::ports::Store) = `UserStore + SessionStore +
 //! ApiKeyStore`), written once as generic async functions in [`promises`]
 //! and run against every implementation by [`store_conformance_suite!`]:
-//! the SQLite store (in `portcullis-storage`'s tests), the in-memory
+//! the SQLite store (in `portcullis-sqlite`'s tests), the in-memory
 //! [`MemoryStore`] (in this crate's tests), and any later backend. A backend
 //! is done when the suite passes unchanged.
 //!

@@ -7,7 +7,7 @@ use cargo_metadata::{DependencyKind, Metadata, MetadataCommand};
 
 const DOMAIN: &str = "portcullis-domain";
 const CRYPTO: &str = "portcullis-crypto";
-const STORAGE: &str = "portcullis-storage";
+const SQLITE: &str = "portcullis-sqlite";
 const HTTP: &str = "portcullis-http";
 const ADAPTERS: &str = "portcullis-adapters";
 const APP: &str = "portcullis";
@@ -90,7 +90,7 @@ fn every_layered_crate_is_a_workspace_member() {
     for package in [
         DOMAIN,
         CRYPTO,
-        STORAGE,
+        SQLITE,
         HTTP,
         ADAPTERS,
         STORE_CONFORMANCE,
@@ -127,9 +127,9 @@ fn the_rust_resource_server_example_uses_only_the_resource_server_crate() {
 }
 
 #[test]
-fn storage_depends_only_on_domain() {
+fn the_sqlite_store_depends_only_on_domain() {
     let graph = non_dev_dependencies(&metadata());
-    assert_only(&graph, STORAGE, &[DOMAIN]);
+    assert_only(&graph, SQLITE, &[DOMAIN]);
 }
 
 #[test]
@@ -178,7 +178,7 @@ fn the_store_conformance_suite_is_only_ever_a_dev_dependency() {
 }
 
 #[test]
-fn only_the_app_and_the_tests_depend_on_the_app_or_on_storage() {
+fn only_the_app_and_the_tests_depend_on_the_app_or_on_the_sqlite_store() {
     let graph = non_dev_dependencies(&metadata());
     let offending: Vec<String> = graph
         .keys()
@@ -187,14 +187,14 @@ fn only_the_app_and_the_tests_depend_on_the_app_or_on_storage() {
             workspace_edges(&graph, package)
                 .into_iter()
                 .filter(move |dependency| {
-                    dependency == APP || (dependency == STORAGE && package != STORAGE)
+                    dependency == APP || (dependency == SQLITE && package != SQLITE)
                 })
                 .map(move |dependency| format!("{package} -> {dependency}"))
         })
         .collect();
     assert!(
         offending.is_empty(),
-        "only {COMPOSITION_ROOTS:?} may depend on {APP} or {STORAGE}: {offending:?}"
+        "only {COMPOSITION_ROOTS:?} may depend on {APP} or {SQLITE}: {offending:?}"
     );
 }
 
@@ -202,7 +202,7 @@ fn only_the_app_and_the_tests_depend_on_the_app_or_on_storage() {
 fn the_app_wires_every_library_crate() {
     let graph = non_dev_dependencies(&metadata());
     let edges = workspace_edges(&graph, APP);
-    for library in [DOMAIN, CRYPTO, STORAGE, HTTP, ADAPTERS] {
+    for library in [DOMAIN, CRYPTO, SQLITE, HTTP, ADAPTERS] {
         assert!(
             edges.contains(library),
             "{APP} -> {library} is missing: {edges:?}"

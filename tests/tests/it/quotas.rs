@@ -354,7 +354,7 @@ async fn a_held_write_lock_answers_503_with_retry_after_before_any_hash_and_heal
         "the hash must be slow for this proof: {one_hash:?}"
     );
 
-    let lock = portcullis_storage::SqliteStore::hold_write_lock_for_tests(&app.database_path())
+    let lock = portcullis_sqlite::SqliteStore::hold_write_lock_for_tests(&app.database_path())
         .expect("take the write lock");
     let registration = json!({
         "username": "newcomer",

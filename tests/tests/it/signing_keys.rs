@@ -8,7 +8,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use portcullis::Settings;
 use portcullis_domain::ports::SigningKeyStore;
 use portcullis_domain::{KeyState, StoredSigningKey};
-use portcullis_storage::SqliteStore;
+use portcullis_sqlite::SqliteStore;
 use portcullis_tests::{TestApp, test_args};
 use serde_json::Value;
 

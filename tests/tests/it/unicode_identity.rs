@@ -6,7 +6,7 @@
 use portcullis_crypto::{Argon2Hasher, Argon2Policy};
 use portcullis_domain::ports::UserStore;
 use portcullis_domain::{EmailAddress, NewUser, PasswordHashString, Role, User, UserId, Username};
-use portcullis_storage::SqliteStore;
+use portcullis_sqlite::SqliteStore;
 use portcullis_tests::{GOOD_PASSWORD, TestApp};
 use reqwest::{Method, Response};
 use serde_json::{Value, json};

@@ -1,4 +1,4 @@
-//! Integration tests of `portcullis-storage`: one binary, one fresh database
+//! Integration tests of `portcullis-sqlite`: one binary, one fresh database
 //! file in its own temporary directory per test.
 
 #![allow(

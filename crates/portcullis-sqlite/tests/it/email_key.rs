@@ -6,7 +6,7 @@ use portcullis_domain::{
     AdminUserChanges, ConflictField, EmailAddress, NewUser, ProfileChanges, StoreError, User,
     UserId,
 };
-use portcullis_storage::SqliteStore;
+use portcullis_sqlite::SqliteStore;
 
 use crate::support::{DATABASE_FILE, TestDatabase, dummy_hash, t0, user};
 

@@ -9,7 +9,7 @@ use portcullis_domain::{
     PasswordHashString, RefreshOutcome, RefreshTokenHash, Role, Scope, ScopeSet, SessionId, User,
     UserId, Username,
 };
-use portcullis_storage::SqliteStore;
+use portcullis_sqlite::SqliteStore;
 use rusqlite::OptionalExtension;
 use tempfile::TempDir;
 use time::OffsetDateTime;

@@ -35,7 +35,7 @@
 //! ```
 //! use portcullis_domain::ports::UserStore;
 //! use portcullis_domain::{EmailAddress, NewUser, PasswordHashString, Role, User, UserId, Username};
-//! use portcullis_storage::SqliteStore;
+//! use portcullis_sqlite::SqliteStore;
 //! use time::OffsetDateTime;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,6 +1,6 @@
 //! Micro-benchmarks of the two lookups every authenticated request makes.
 //!
-//! `cargo bench -p portcullis-storage`. Each iteration includes the hop to
+//! `cargo bench -p portcullis-sqlite`. Each iteration includes the hop to
 //! tokio's blocking pool and back, as in the server.
 
 #![allow(
@@ -19,7 +19,7 @@ use portcullis_domain::{
     EmailAddress, NewSession, NewUser, PasswordHashString, RefreshTokenHash, Role, ScopeSet,
     SessionId, User, UserId, Username,
 };
-use portcullis_storage::SqliteStore;
+use portcullis_sqlite::SqliteStore;
 use time::OffsetDateTime;
 
 const USERS: usize = 10_000;

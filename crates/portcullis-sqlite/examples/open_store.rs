@@ -1,7 +1,7 @@
 //! Opens a store on a fresh database in a temporary directory, inserts an
 //! account and reads it back by username, in a different case.
 //!
-//! Run with `cargo run -p portcullis-storage --example open_store`.
+//! Run with `cargo run -p portcullis-sqlite --example open_store`.
 
 #![allow(clippy::print_stdout)]
 
@@ -9,7 +9,7 @@ use portcullis_domain::ports::{Clock, SystemClock, UserStore};
 use portcullis_domain::{
     EmailAddress, FullName, NewUser, PasswordHashString, Role, User, UserId, Username,
 };
-use portcullis_storage::SqliteStore;
+use portcullis_sqlite::SqliteStore;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

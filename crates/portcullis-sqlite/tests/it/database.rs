@@ -2,7 +2,7 @@
 
 use portcullis_domain::PageRequest;
 use portcullis_domain::ports::{ApiKeyStore, UserStore};
-use portcullis_storage::{SqliteStore, StorageError};
+use portcullis_sqlite::{SqliteStore, StorageError};
 
 use crate::support::{DATABASE_FILE, TestDatabase, alice, new_api_key, t0};
 
