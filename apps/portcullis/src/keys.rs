@@ -1,5 +1,8 @@
-//! The HS256 signing key: from the settings, or generated once into the data
-//! directory (mode 0600) and reused on every later start.
+//! Secret files in the data directory: the HS256 signing key (when
+//! `PORTCULLIS_JWT_SECRET` is not set) and the master key. Each is
+//! generated once (mode 0600, `create_new`, so two processes starting at
+//! once cannot both write one) and reused on every later start; a copy
+//! readable by others is tightened with a warning.
 
 use std::fs::{self, OpenOptions};
 use std::io::{ErrorKind, Write};
@@ -9,55 +12,46 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use secrecy::{ExposeSecret, SecretBox};
+use secrecy::SecretBox;
 
-/// Loads the key file, creating it on first start. Creation uses
-/// `create_new` so two processes starting at once cannot both write a key.
+/// Loads the key file, creating it on first start.
 pub fn load_or_create_signing_key(path: &Path) -> anyhow::Result<SecretBox<Vec<u8>>> {
-    match read_key(path) {
-        Ok(key) => return Ok(key),
-        Err(error) if is_not_found(&error) => {}
-        Err(error) => return Err(error),
+    if let Some(text) = read_secret_file(path, "signing key")? {
+        return parse_signing_key(path, &text);
     }
     let key = portcullis_crypto::generate_signing_key();
-    let encoded = URL_SAFE_NO_PAD.encode(key);
-    match OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(mut file) => {
-            file.write_all(encoded.as_bytes())
-                .and_then(|()| file.sync_all())
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            tracing::info!(path = %path.display(), "generated a new signing key");
-            Ok(SecretBox::new(Box::new(key.to_vec())))
-        }
-        // Another process created it first: use theirs.
-        Err(error) if error.kind() == ErrorKind::AlreadyExists => read_key(path),
-        Err(error) => Err(error).with_context(|| format!("cannot create {}", path.display())),
+    if create_secret_file(path, URL_SAFE_NO_PAD.encode(key).as_bytes())? {
+        tracing::info!(path = %path.display(), "generated a new signing key");
+        return Ok(SecretBox::new(Box::new(key.to_vec())));
     }
+    // Another process created it first: use theirs.
+    let text = read_secret_file(path, "signing key")?
+        .with_context(|| format!("{} vanished", path.display()))?;
+    parse_signing_key(path, &text)
 }
 
-fn read_key(path: &Path) -> anyhow::Result<SecretBox<Vec<u8>>> {
-    let text = fs::read_to_string(path)?;
-    restrict_to_owner(path)?;
+fn parse_signing_key(path: &Path, text: &str) -> anyhow::Result<SecretBox<Vec<u8>>> {
     let key = URL_SAFE_NO_PAD
         .decode(text.trim())
         .with_context(|| format!("{} is not a base64url key", path.display()))?;
     if key.len() < crate::config::MIN_JWT_SECRET_BYTES {
         bail!("{} holds a key shorter than 32 bytes", path.display());
     }
-    let secret = SecretBox::new(Box::new(key));
-    debug_assert!(!secret.expose_secret().is_empty());
-    Ok(secret)
+    Ok(SecretBox::new(Box::new(key)))
 }
 
-/// A key file others can read (say, restored from a backup with a loose
-/// umask) is tightened to 0600 before use, and the operator is told: the
-/// key signs every token, so anyone who read it may have forged some.
-fn restrict_to_owner(path: &Path) -> anyhow::Result<()> {
+/// The text of the secret file at `path`, or `None` when there is none.
+/// A file others can read (say, restored from a backup with a loose umask)
+/// is tightened to 0600 first, and the operator is told, naming `what`:
+/// anyone who read it holds the secret.
+pub(crate) fn read_secret_file(path: &Path, what: &str) -> anyhow::Result<Option<String>> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(error) => {
+            return Err(error).with_context(|| format!("cannot read {}", path.display()));
+        }
+    };
     let mode = fs::metadata(path)
         .with_context(|| format!("cannot read {}", path.display()))?
         .permissions()
@@ -68,21 +62,37 @@ fn restrict_to_owner(path: &Path) -> anyhow::Result<()> {
         tracing::warn!(
             path = %path.display(),
             mode = format_args!("{:o}", mode & 0o777),
-            "the signing key was readable by other users; its mode is now 0600. \
-             If others could read it, replace it: anyone who did can sign tokens"
+            "the {what} was readable by other users; its mode is now 0600. \
+             If others could read it, replace it: anyone who did holds it"
         );
     }
-    Ok(())
+    Ok(Some(text))
 }
 
-fn is_not_found(error: &anyhow::Error) -> bool {
-    error
-        .downcast_ref::<std::io::Error>()
-        .is_some_and(|e| e.kind() == ErrorKind::NotFound)
+/// Writes `contents` to a new file at `path` (mode 0600, synced). `false`
+/// when the file already exists: another process created it first.
+pub(crate) fn create_secret_file(path: &Path, contents: &[u8]) -> anyhow::Result<bool> {
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(mut file) => {
+            file.write_all(contents)
+                .and_then(|()| file.sync_all())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            Ok(true)
+        }
+        Err(error) if error.kind() == ErrorKind::AlreadyExists => Ok(false),
+        Err(error) => Err(error).with_context(|| format!("cannot create {}", path.display())),
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use secrecy::ExposeSecret;
+
     use super::*;
 
     #[test]

@@ -3,10 +3,7 @@
 //! the master key and rotated; or HS256 with the v1 secret (configured, or
 //! the generated key file), never rotated.
 
-use std::fs::{self, OpenOptions};
-use std::io::{ErrorKind, Write};
 use std::net::SocketAddr;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -151,86 +148,42 @@ fn hs256_tokens(
     Ok(JwtTokens::new(signer, verifier))
 }
 
-/// Reads the master key file; creates it (mode 0600, `create_new`, so two
-/// processes starting at once cannot both write one) only when the store
-/// holds no sealed key yet. A missing file beside sealed keys is an error:
-/// a new master key would open none of them.
+/// Reads the master key file; creates it (see [`keys::create_secret_file`])
+/// only when the store holds no sealed key yet. A missing file beside
+/// sealed keys is an error: a new master key would open none of them.
 pub(crate) fn load_or_create_master_key(
     path: &Path,
     store_has_keys: bool,
 ) -> anyhow::Result<MasterKey> {
-    match read_master_key(path) {
-        Ok(key) => return Ok(key),
-        Err(MasterKeyRead::Missing) if !store_has_keys => {}
-        Err(MasterKeyRead::Missing) => {
-            return Err(ConfigError::new(
-                "master_key_file",
-                format!(
-                    "master key file {} is missing, but the database holds signing keys sealed \
-                     with a master key; restore that file (or point PORTCULLIS_MASTER_KEY_FILE \
-                     at it); nothing was changed",
-                    path.display()
-                ),
-            )
-            .into());
-        }
-        Err(MasterKeyRead::Failed(error)) => return Err(error),
+    if let Some(text) = keys::read_secret_file(path, "master key")? {
+        return parse_master_key(path, &text);
+    }
+    if store_has_keys {
+        return Err(ConfigError::new(
+            "master_key_file",
+            format!(
+                "master key file {} is missing, but the database holds signing keys sealed \
+                 with a master key; restore that file (or point PORTCULLIS_MASTER_KEY_FILE \
+                 at it); nothing was changed",
+                path.display()
+            ),
+        )
+        .into());
     }
     let key = MasterKey::generate();
-    match OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(mut file) => {
-            file.write_all(key.encode().expose_secret().as_bytes())
-                .and_then(|()| file.write_all(b"\n"))
-                .and_then(|()| file.sync_all())
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            tracing::info!(path = %path.display(), "generated a new master key");
-            Ok(key)
-        }
-        Err(error) if error.kind() == ErrorKind::AlreadyExists => {
-            read_master_key(path).map_err(|error| match error {
-                MasterKeyRead::Failed(error) => error,
-                MasterKeyRead::Missing => anyhow::anyhow!("{} vanished", path.display()),
-            })
-        }
-        Err(error) => Err(error).with_context(|| format!("cannot create {}", path.display())),
+    let text = format!("{}\n", key.encode().expose_secret());
+    if keys::create_secret_file(path, text.as_bytes())? {
+        tracing::info!(path = %path.display(), "generated a new master key");
+        return Ok(key);
     }
+    // Another process created it first: use theirs.
+    let text = keys::read_secret_file(path, "master key")?
+        .with_context(|| format!("{} vanished", path.display()))?;
+    parse_master_key(path, &text)
 }
 
-enum MasterKeyRead {
-    Missing,
-    Failed(anyhow::Error),
-}
-
-fn read_master_key(path: &Path) -> Result<MasterKey, MasterKeyRead> {
-    let text = match fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == ErrorKind::NotFound => return Err(MasterKeyRead::Missing),
-        Err(error) => {
-            return Err(MasterKeyRead::Failed(
-                anyhow::Error::new(error).context(format!("cannot read {}", path.display())),
-            ));
-        }
-    };
-    let metadata = fs::metadata(path)
-        .with_context(|| format!("cannot read {}", path.display()))
-        .map_err(MasterKeyRead::Failed)?;
-    if metadata.permissions().mode() & 0o077 != 0 {
-        tracing::warn!(
-            path = %path.display(),
-            "the master key file was readable by others; restricting it to its owner (0600)"
-        );
-        fs::set_permissions(path, fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("cannot restrict {}", path.display()))
-            .map_err(MasterKeyRead::Failed)?;
-    }
-    MasterKey::parse(&text).map_err(|error| {
-        MasterKeyRead::Failed(
-            ConfigError::new("master_key_file", format!("{}: {error}", path.display())).into(),
-        )
+fn parse_master_key(path: &Path, text: &str) -> anyhow::Result<MasterKey> {
+    MasterKey::parse(text).map_err(|error| {
+        ConfigError::new("master_key_file", format!("{}: {error}", path.display())).into()
     })
 }
