@@ -62,6 +62,9 @@ pub enum StoreError {
     /// A listing cursor the store did not make (or can no longer read).
     #[error("invalid cursor")]
     InvalidCursor,
+    /// A copy into a store that already holds data: nothing was written.
+    #[error("the store is not empty")]
+    NotEmpty,
     /// The store cannot serve this right now but may shortly: another
     /// writer holds the write lock beyond the wait, or no connection became
     /// free in time. Retrying later may succeed. The text is for logs only.
@@ -168,6 +171,7 @@ impl From<StoreError> for AuthError {
                 "is not a cursor returned by this endpoint",
             )]),
             StoreError::Unavailable(cause) => Self::Unavailable(cause),
+            StoreError::NotEmpty => Self::Internal("the store is not empty".to_owned()),
             StoreError::Failed(cause) => Self::Internal(cause),
         }
     }

@@ -43,6 +43,7 @@ mod scope;
 mod service;
 mod session;
 mod signing_key;
+mod snapshot;
 mod unicode;
 
 pub use account::{
@@ -82,6 +83,7 @@ pub use signing_key::{
     KeyId, KeyRotation, KeyState, PublishedKey, RotationOutcome, SealedPrivateKey,
     SigningAlgorithm, StoredSigningKey,
 };
+pub use snapshot::{ApiKeyRecord, RefreshTokenRecord, SessionRecord, StoreSnapshot, UserRecord};
 
 /// The README's examples, compiled and run as doc tests so that they stay
 /// true.

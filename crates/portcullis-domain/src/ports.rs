@@ -34,6 +34,7 @@ use crate::session::{
     SessionInfo,
 };
 use crate::signing_key::{KeyRotation, PublishedKey, RotationOutcome, StoredSigningKey};
+use crate::snapshot::StoreSnapshot;
 
 /// Persistent accounts.
 #[async_trait]
@@ -316,6 +317,65 @@ pub trait SigningKeyStore: Send + Sync {
     /// Deletes the retired keys whose `retires_at` is at or before `now`;
     /// how many. Never touches a next or current key.
     async fn delete_retired_signing_keys(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
+/// Moving a whole deployment between stores (`portcullis db copy`).
+///
+/// Not part of [`Store`]: only the copy command needs it, and the promises
+/// of the running service do not depend on it.
+#[async_trait]
+pub trait StoreCopy: Send + Sync {
+    /// Everything stored, read in one consistent snapshot (one read
+    /// transaction), users in creation order.
+    async fn export_snapshot(&self) -> Result<StoreSnapshot, StoreError>;
+
+    /// Writes `snapshot` into this store in one transaction, keeping every
+    /// id, hash, time and the users' order; [`StoreError::NotEmpty`] (and
+    /// nothing written) when the store already holds an account, a session,
+    /// an API key or a signing key.
+    async fn import_snapshot(&self, snapshot: &StoreSnapshot) -> Result<(), StoreError>;
+}
+
+/// A budget of attempts for one key: `burst` at once, then one more every
+/// `refill_every` (the generic cell rate algorithm, as governor counts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptBudget {
+    /// How many attempts a full budget allows at once; at least 1.
+    pub burst: u32,
+    /// How long one spent attempt takes to come back.
+    pub refill_every: Duration,
+}
+
+impl AttemptBudget {
+    /// `per_minute` attempts a minute, all of them available at once.
+    pub fn per_minute(per_minute: std::num::NonZeroU32) -> Self {
+        Self {
+            burst: per_minute.get(),
+            refill_every: Duration::from_secs(60) / per_minute.get(),
+        }
+    }
+}
+
+/// Attempt counts kept in the store, so that every node of a deployment
+/// spends one budget: three nodes must not give a client three times the
+/// attempts.
+#[async_trait]
+pub trait SharedAttemptCounter: Send + Sync {
+    /// Spends one attempt of `budget` for `key` at `now`, or refuses with
+    /// how long until one is back. Atomic across every node: of N concurrent
+    /// calls on a budget with k attempts left, exactly k succeed. `key` is
+    /// an opaque digest the caller derived (never a raw username or
+    /// address).
+    async fn spend_attempt(
+        &self,
+        key: &[u8],
+        budget: AttemptBudget,
+        now: OffsetDateTime,
+    ) -> Result<Result<(), RateLimited>, StoreError>;
+
+    /// Forgets the keys whose budget is full again at `now` (they would
+    /// allow a whole burst anyway); how many.
+    async fn forget_refilled_attempts(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 }
 
 /// The keys this node signs and verifies with, as last read from the key
