@@ -1,8 +1,14 @@
 //! The SQLite store of Portcullis: the implementation of the domain's
 //! [`UserStore`](portcullis_domain::ports::UserStore),
-//! [`SessionStore`](portcullis_domain::ports::SessionStore) and
-//! [`ApiKeyStore`](portcullis_domain::ports::ApiKeyStore) on one SQLite
-//! file, through `rusqlite` (with SQLite bundled).
+//! [`SessionStore`](portcullis_domain::ports::SessionStore),
+//! [`ApiKeyStore`](portcullis_domain::ports::ApiKeyStore) and
+//! [`SigningKeyStore`](portcullis_domain::ports::SigningKeyStore) on one
+//! SQLite file, through `rusqlite` (with SQLite bundled), and of
+//! [`StoreCopy`](portcullis_domain::ports::StoreCopy), which moves a whole
+//! deployment out of or into such a file (`portcullis db copy`): the export
+//! reads every table in one read transaction, the import writes into an
+//! empty file only, in one transaction, keeping every id, hash and time and
+//! the order of the accounts.
 //!
 //! [`SqliteStore::open`] switches the file to WAL journal mode, applies the
 //! embedded, versioned schema migrations (`rusqlite_migration`, tracked in
@@ -72,6 +78,7 @@ mod migrations;
 mod rows;
 mod sessions;
 mod signing_keys;
+mod snapshot;
 mod store;
 mod users;
 

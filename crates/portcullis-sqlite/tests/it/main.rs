@@ -17,5 +17,6 @@ mod quotas;
 mod refresh;
 mod session_lifecycle;
 mod sessions;
+mod snapshot;
 mod support;
 mod users;
