@@ -6,6 +6,8 @@
     reason = "test support: a set-up that fails must fail the test at once, saying what failed"
 )]
 
+pub mod cluster;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 

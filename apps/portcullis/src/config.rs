@@ -62,6 +62,14 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:8000";
 /// The data directory unless configured otherwise, relative to the
 /// working directory.
 pub const DEFAULT_DATA_DIR: &str = "./data";
+/// The SQLite file in the data directory when no database URL is set.
+pub const SQLITE_FILE_NAME: &str = "portcullis.db";
+/// Connections to PostgreSQL per node unless configured otherwise: enough
+/// for a 2–8 core node (the work per request is a few short statements), few
+/// enough that ten nodes stay inside PostgreSQL's default of 100.
+pub const DEFAULT_DATABASE_MAX_CONNECTIONS: u32 = 16;
+/// The most connections to PostgreSQL one node may keep.
+pub const MAX_DATABASE_CONNECTIONS: u32 = 1000;
 /// The `iss` and `aud` of tokens unless configured otherwise.
 pub const DEFAULT_TOKEN_NAME: &str = "portcullis";
 /// The tracing filter unless configured otherwise.
@@ -79,6 +87,20 @@ pub struct SettingsArgs {
     /// Directory for the SQLite database and the generated key [default: ./data].
     #[arg(long, env = "PORTCULLIS_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
+    /// The store: `sqlite:///path/file.db` or `postgres://user@host/db` (`?sslmode=require` for TLS) [default: SQLite in the data directory].
+    #[arg(
+        long,
+        env = "PORTCULLIS_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    /// PEM file of the CA certificates PostgreSQL servers' TLS certificates are checked against (the store's, or a `db copy` target's) [default: the Mozilla roots].
+    #[arg(long, env = "PORTCULLIS_DATABASE_CA_FILE", global = true)]
+    pub database_ca_file: Option<PathBuf>,
+    /// Connections this node keeps to PostgreSQL at most [default: 16].
+    #[arg(long, env = "PORTCULLIS_DATABASE_MAX_CONNECTIONS", global = true)]
+    pub database_max_connections: Option<u32>,
     /// HS256 signing key, at least 32 bytes [default: generated into the data directory].
     #[arg(
         long,
@@ -213,6 +235,14 @@ pub struct Settings {
     pub bind: SocketAddr,
     /// Data directory.
     pub data_dir: PathBuf,
+    /// Where the store is.
+    pub database: DatabaseLocation,
+    /// Connections to PostgreSQL at most, 1 to [`MAX_DATABASE_CONNECTIONS`].
+    pub database_max_connections: u32,
+    /// The CA certificates PostgreSQL servers' certificates are checked
+    /// against (the store's, or a `db copy` target's); `None`: the Mozilla
+    /// roots.
+    pub database_ca_file: Option<PathBuf>,
     /// Explicit signing key, at least [`MIN_JWT_SECRET_BYTES`]; `None` means
     /// the generated key file.
     pub jwt_secret: Option<SecretString>,
@@ -277,6 +307,82 @@ pub struct Settings {
     pub log: String,
     /// Log format.
     pub log_format: LogFormat,
+}
+
+/// Where a deployment's store is: `PORTCULLIS_DATABASE_URL`.
+#[derive(Clone)]
+pub enum DatabaseLocation {
+    /// A SQLite file (the default: `portcullis.db` in the data directory).
+    Sqlite(PathBuf),
+    /// A PostgreSQL server, by its `postgres://` URL, which may hold a
+    /// password and so is never printed; and the CA file its certificate is
+    /// checked against.
+    Postgres {
+        /// The URL as configured.
+        url: SecretString,
+        /// `database_ca_file`.
+        ca_file: Option<PathBuf>,
+    },
+}
+
+impl std::fmt::Debug for DatabaseLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Self::Postgres { ca_file, .. } => f
+                .debug_struct("Postgres")
+                .field("url", &"..")
+                .field("ca_file", ca_file)
+                .finish(),
+        }
+    }
+}
+
+impl DatabaseLocation {
+    /// A database URL given to a command (`db copy --to`), read like
+    /// `PORTCULLIS_DATABASE_URL`; `ca_file` is used for a PostgreSQL one.
+    pub fn parse_url(url: &str, ca_file: Option<PathBuf>) -> Result<Self, ConfigError> {
+        let ca_file = if url.starts_with("sqlite://") {
+            None
+        } else {
+            ca_file
+        };
+        Self::parse(url, ca_file)
+    }
+
+    /// Reads `PORTCULLIS_DATABASE_URL`: `sqlite://` and a path (three
+    /// slashes for an absolute one), or a `postgres://`/`postgresql://` URL.
+    /// The PostgreSQL URL's own syntax is checked when connecting.
+    fn parse(url: &str, ca_file: Option<PathBuf>) -> Result<Self, ConfigError> {
+        let refuse = |why: &str| ConfigError::new("database_url", format!("database_url: {why}"));
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(refuse(
+                    "a sqlite:// URL names a file, e.g. sqlite:///var/lib/portcullis/portcullis.db",
+                ));
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres {
+                url: SecretString::from(url.to_owned()),
+                ca_file,
+            });
+        }
+        // The value may hold a password: name only what was expected.
+        Err(refuse(
+            "must start with sqlite:// or postgres:// (or postgresql://)",
+        ))
+    }
+
+    /// What the location is, for messages: the SQLite file, or
+    /// `PostgreSQL` (the URL may hold a password).
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Sqlite(path) => path.display().to_string(),
+            Self::Postgres { .. } => "PostgreSQL (PORTCULLIS_DATABASE_URL)".to_owned(),
+        }
+    }
 }
 
 /// The PEM files HTTPS is served with. Read when the server starts, not
@@ -578,6 +684,22 @@ impl Settings {
             file.data_dir,
             PathBuf::from(DEFAULT_DATA_DIR),
         );
+        let database_max_connections = pick(
+            args.database_max_connections,
+            file.database_max_connections,
+            DEFAULT_DATABASE_MAX_CONNECTIONS,
+        );
+        if !(1..=MAX_DATABASE_CONNECTIONS).contains(&database_max_connections) {
+            return Err(ConfigError::new(
+                "database_max_connections",
+                format!("database_max_connections must be between 1 and {MAX_DATABASE_CONNECTIONS}"),
+            ));
+        }
+        let database_ca_file = args.database_ca_file.clone().or(file.database_ca_file);
+        let database = match args.database_url.clone().or(file.database_url) {
+            Some(url) => DatabaseLocation::parse_url(&url, database_ca_file.clone())?,
+            None => DatabaseLocation::Sqlite(data_dir.join(SQLITE_FILE_NAME)),
+        };
         let master_key_file = args
             .master_key_file
             .clone()
@@ -619,6 +741,9 @@ impl Settings {
         Ok(Self {
             bind,
             data_dir,
+            database,
+            database_max_connections,
+            database_ca_file,
             jwt_secret,
             issuer,
             public_url,
@@ -674,9 +799,14 @@ impl Settings {
         }
     }
 
-    /// The SQLite database file.
+    /// The SQLite database file: the one `database_url` names, or
+    /// `portcullis.db` in the data directory (also when the store is
+    /// PostgreSQL: then it is the file a `db copy` from SQLite reads).
     pub fn database_path(&self) -> PathBuf {
-        self.data_dir.join("portcullis.db")
+        match &self.database {
+            DatabaseLocation::Sqlite(path) => path.clone(),
+            DatabaseLocation::Postgres { .. } => self.data_dir.join(SQLITE_FILE_NAME),
+        }
     }
 
     /// The generated signing-key file.
@@ -706,6 +836,9 @@ impl Settings {
 struct FileSettings {
     bind: Option<String>,
     data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    database_ca_file: Option<PathBuf>,
+    database_max_connections: Option<u32>,
     jwt_secret: Option<String>,
     issuer: Option<String>,
     public_url: Option<String>,

@@ -31,6 +31,7 @@
 //! ```
 
 pub mod config;
+mod database;
 pub mod keys;
 pub mod server;
 mod signing;
@@ -38,22 +39,24 @@ pub mod telemetry;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use poem_openapi::{OpenApi, OpenApiService};
 use portcullis_adapters::{
-    BlockingArgon2Hasher, GovernorAttemptLimiter, HashingLimits, JwtTokens, SealingKeyGenerator,
+    BlockingArgon2Hasher, DeploymentAttemptLimiter, GovernorAttemptLimiter, HashingLimits,
+    JwtTokens, SealingKeyGenerator,
 };
 use portcullis_crypto::Argon2Hasher;
-use portcullis_domain::ports::{KeyRing, SystemClock};
-use portcullis_domain::{AuthService, KeyLifecycle, Ports, SigningAlgorithm};
+use portcullis_domain::ports::{AttemptLimiter, Clock as _, KeyRing, SharedAttemptCounter, SystemClock};
+use portcullis_domain::{AuthService, KeyLifecycle, Ports, SigningAlgorithm, StoreError};
 use portcullis_http::{AppState, PortcullisApis, Publication};
-use portcullis_sqlite::SqliteStore;
 
-pub use config::{ConfigError, LogFormat, Settings, SettingsArgs, TlsFiles};
+use crate::database::{Database, Opening};
+
+pub use config::{ConfigError, DatabaseLocation, LogFormat, Settings, SettingsArgs, TlsFiles};
+pub use database::CopyReport;
 
 /// How long in-flight requests may take to finish after SIGINT/SIGTERM.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -94,24 +97,24 @@ pub fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
 /// signing keys on first use), for a server at the configured bind
 /// address.
 pub async fn build_auth_service(settings: &Settings) -> anyhow::Result<AuthService> {
-    let store = Arc::new(open_store(settings)?);
-    let keys = signing::signing_keys(settings, store.clone(), settings.bind).await?;
-    Ok(build_components(settings, store, keys.tokens)?.service)
+    let database = Database::open(settings, Opening::CreateOrMigrate).await?;
+    let keys = signing::signing_keys(settings, database.store(), settings.bind).await?;
+    Ok(build_components(settings, &database, keys.tokens)?.service)
 }
 
 /// The use-cases for the administration commands (`portcullis user ...`):
-/// the same store and rules as the server, but the data directory and its
-/// database must already exist (a command run from the wrong directory must
-/// not quietly start a new deployment there), and no signing key is ever
-/// read or created: these commands issue no tokens.
-pub fn build_admin_service(settings: &Settings) -> anyhow::Result<AuthService> {
-    let store = Arc::new(open_existing_store(settings)?);
-    Ok(build_components(settings, store, JwtTokens::without_access_tokens())?.service)
+/// the same store and rules as the server, but the store must already hold
+/// a deployment (a command run with the wrong data directory or database
+/// URL must not quietly start a new deployment there), and no signing key
+/// is ever read or created: these commands issue no tokens.
+pub async fn build_admin_service(settings: &Settings) -> anyhow::Result<AuthService> {
+    let database = Database::open(settings, Opening::Existing).await?;
+    Ok(build_components(settings, &database, JwtTokens::without_access_tokens())?.service)
 }
 
 /// The key use-cases for `portcullis keys ...`, on an existing database:
 /// listing needs no master key, rotating makes a key and so reads it.
-pub fn build_key_lifecycle(settings: &Settings) -> anyhow::Result<KeyLifecycle> {
+pub async fn build_key_lifecycle(settings: &Settings) -> anyhow::Result<KeyLifecycle> {
     if settings.jwt_algorithm == SigningAlgorithm::Hs256 {
         anyhow::bail!(ConfigError::new(
             "jwt_alg",
@@ -120,37 +123,25 @@ pub fn build_key_lifecycle(settings: &Settings) -> anyhow::Result<KeyLifecycle> 
              PORTCULLIS_JWT_ALG=EdDSA or ES256"
         ));
     }
-    let store = Arc::new(open_existing_store(settings)?);
+    let database = Database::open(settings, Opening::Existing).await?;
     let master_key = Arc::new(signing::load_or_create_master_key(
         &settings.master_key_file,
         true,
     )?);
     Ok(KeyLifecycle::new(
-        store,
+        database.store(),
         Arc::new(SealingKeyGenerator::new(master_key)),
         Arc::new(SystemClock),
         signing::key_policy(settings),
     ))
 }
 
-fn open_existing_store(settings: &Settings) -> anyhow::Result<SqliteStore> {
-    let database = settings.database_path();
-    if !database.is_file() {
-        anyhow::bail!(
-            "no Portcullis database at {}: pass --data-dir (or PORTCULLIS_DATA_DIR) \
-             naming the server's data directory, or create a new one with `portcullis migrate`",
-            database.display()
-        );
-    }
-    open_store(settings)
-}
-
-/// The use-cases and the limiter that needs periodic cleanup. Every setting
-/// was checked by [`Settings::resolve`]: what can fail here is I/O (the data
-/// directory, the database, the key file) and starting the hashing pool.
+/// The use-cases and the limiters that need periodic upkeep. Every setting
+/// was checked by [`Settings::resolve`]: what can fail here is starting the
+/// hashing pool.
 fn build_components(
     settings: &Settings,
-    store: Arc<SqliteStore>,
+    database: &Database,
     tokens: JwtTokens,
 ) -> anyhow::Result<Components> {
     // Computes the dummy hash unknown usernames are verified against.
@@ -161,86 +152,107 @@ fn build_components(
         HashingLimits::for_available_cores(),
     ));
     let tokens = Arc::new(tokens);
-    let limiter = Arc::new(GovernorAttemptLimiter::new(
+    let local_limiter = Arc::new(GovernorAttemptLimiter::new(
         settings.login_per_ip_per_min,
         settings.login_per_user_per_min,
         settings.api_key_creations_per_user_per_min,
     ));
+    let shared_attempts = database.shared_attempts();
+    let limiter: Arc<dyn AttemptLimiter> = match &shared_attempts {
+        // Several nodes may share this store: every attempt also spends the
+        // deployment's budget, after this node's own limiter allowed it.
+        Some(shared) => Arc::new(DeploymentAttemptLimiter::new(
+            local_limiter.clone(),
+            shared.clone(),
+            Arc::new(SystemClock),
+            settings.login_per_ip_per_min,
+            settings.login_per_user_per_min,
+            settings.api_key_creations_per_user_per_min,
+        )),
+        None => local_limiter.clone(),
+    };
     let service = AuthService::new(
         Ports {
-            store,
+            store: database.store(),
             hasher,
             access_tokens: tokens.clone(),
             secrets: tokens.clone(),
             verifier: tokens,
             clock: Arc::new(SystemClock),
-            limiter: limiter.clone(),
+            limiter,
         },
         settings.auth_settings(),
     );
-    Ok(Components { service, limiter })
+    Ok(Components {
+        service,
+        limiters: Limiters {
+            local: local_limiter,
+            shared: shared_attempts,
+        },
+    })
 }
 
 /// What [`build_components`] assembles.
 struct Components {
     service: AuthService,
-    /// The limiter, whose upkeep the server schedules.
-    limiter: Arc<GovernorAttemptLimiter>,
+    limiters: Limiters,
 }
 
-/// Creates the data directory and database when missing and brings the
+/// The limiters whose memory (or table) the server trims periodically.
+#[derive(Clone)]
+struct Limiters {
+    local: Arc<GovernorAttemptLimiter>,
+    shared: Option<Arc<dyn SharedAttemptCounter>>,
+}
+
+/// Creates the data directory and the store when missing and brings the
 /// schema up to date: what `portcullis migrate` does, and the first step of
-/// every server start. Returns the database file.
-pub fn migrate(settings: &Settings) -> anyhow::Result<std::path::PathBuf> {
-    let store = open_store(settings)?;
-    Ok(store.path().to_path_buf())
+/// every server start. Returns what was migrated, for the message.
+pub async fn migrate(settings: &Settings) -> anyhow::Result<String> {
+    let database = Database::open(settings, Opening::CreateOrMigrate).await?;
+    Ok(database.describe())
 }
 
-/// Opens the store in the data directory, creating both when missing.
-fn open_store(settings: &Settings) -> anyhow::Result<SqliteStore> {
-    create_data_dir(settings)?;
-    let database = settings.database_path();
-    // Created 0600 before SQLite opens it: SQLite gives its -wal and -shm
-    // files the database file's mode, so all three are owner-only from the
-    // first moment. An existing file is tightened if it is not.
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(&database)
-        .with_context(|| format!("cannot create {}", database.display()))?;
-    restrict_to_owner(&database)?;
-    SqliteStore::open(&database).with_context(|| format!("cannot open {}", database.display()))
-}
-
-fn create_data_dir(settings: &Settings) -> anyhow::Result<()> {
-    if let Ok(metadata) = std::fs::metadata(&settings.data_dir) {
-        if metadata.permissions().mode() & 0o077 != 0 {
-            tracing::warn!(
-                path = %settings.data_dir.display(),
-                "the data directory is accessible to other users; consider chmod 700"
-            );
-        }
-    } else {
-        // The directory holds the signing key: only its owner may enter.
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&settings.data_dir)
-            .with_context(|| format!("cannot create {}", settings.data_dir.display()))?;
+/// `portcullis db copy --to URL`: copies the whole deployment of the
+/// configured store (accounts with their hashes, sessions and refresh
+/// tokens, API keys, signing keys) into the store at `target`, which must be
+/// empty (its schema is created when missing). One consistent read, one
+/// write transaction: the target gets all of it or nothing.
+pub async fn copy_database(
+    settings: &Settings,
+    target: &DatabaseLocation,
+) -> anyhow::Result<CopyReport> {
+    let source = Database::open(settings, Opening::Existing).await?;
+    let target = Database::open_location(
+        target,
+        settings.database_max_connections,
+        Opening::CreateOrMigrate,
+    )
+    .await
+    .context("cannot open the target store")?;
+    if source.describe() == target.describe() {
+        anyhow::bail!("the target is the configured store itself");
     }
-    Ok(())
-}
-
-/// The database holds password hashes: only its owner may read it.
-fn restrict_to_owner(path: &std::path::Path) -> anyhow::Result<()> {
-    let metadata =
-        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if metadata.permissions().mode() & 0o077 != 0 {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("cannot restrict {}", path.display()))?;
+    let snapshot = source
+        .copier()
+        .export_snapshot()
+        .await
+        .context("cannot read the configured store")?;
+    let report = CopyReport {
+        users: snapshot.users.len(),
+        sessions: snapshot.sessions.len(),
+        refresh_tokens: snapshot.refresh_tokens.len(),
+        api_keys: snapshot.api_keys.len(),
+        signing_keys: snapshot.signing_keys.len(),
+    };
+    match target.copier().import_snapshot(&snapshot).await {
+        Ok(()) => Ok(report),
+        Err(StoreError::NotEmpty) => anyhow::bail!(
+            "the target store {} is not empty: nothing was copied; copy into a new, empty database",
+            target.describe()
+        ),
+        Err(error) => Err(anyhow::Error::new(error).context("cannot write the target store")),
     }
-    Ok(())
 }
 
 /// A server bound to its address, ready to run: Portcullis's operations (and
@@ -249,7 +261,7 @@ fn restrict_to_owner(path: &std::path::Path) -> anyhow::Result<()> {
 /// forget old clients.
 pub struct Application {
     auth: AuthService,
-    limiter: Arc<GovernorAttemptLimiter>,
+    limiters: Limiters,
     key_ring: Arc<dyn KeyRing>,
     key_lifecycle: Option<KeyLifecycle>,
     key_upkeep_interval: Duration,
@@ -287,12 +299,12 @@ impl Application {
         let local_addr = listener
             .local_addr()
             .context("the listener has no socket address")?;
-        let store = Arc::new(open_store(settings)?);
-        let keys = signing::signing_keys(settings, store.clone(), local_addr).await?;
+        let database = Database::open(settings, Opening::CreateOrMigrate).await?;
+        let keys = signing::signing_keys(settings, database.store(), local_addr).await?;
         let Components {
             service: auth,
-            limiter,
-        } = build_components(settings, store, keys.tokens)?;
+            limiters,
+        } = build_components(settings, &database, keys.tokens)?;
         let app = portcullis_http::build_app_with(
             AppState {
                 auth: auth.clone(),
@@ -310,7 +322,7 @@ impl Application {
         );
         Ok(Self {
             auth,
-            limiter,
+            limiters,
             key_ring: keys.key_ring,
             key_lifecycle: keys.lifecycle,
             key_upkeep_interval: signing::key_upkeep_interval(settings),
@@ -359,7 +371,7 @@ impl Application {
             self.base_url()
         );
         let purge = tokio::spawn(purge_dead_sessions_periodically(self.auth.clone()));
-        let cleanup = tokio::spawn(clean_up_limiters_periodically(self.limiter.clone()));
+        let cleanup = tokio::spawn(clean_up_limiters_periodically(self.limiters.clone()));
         let key_upkeep = tokio::spawn(keep_keys_up_to_date(
             self.key_lifecycle.clone(),
             self.key_ring.clone(),
@@ -428,8 +440,6 @@ fn connection_limits(settings: &Settings) -> anyhow::Result<server::ConnectionLi
     })
 }
 
-/// governor keeps every key it has seen until told otherwise: forget the
-/// ones whose budget is full again so memory stays bounded by recent clients.
 /// Rotates and deletes keys when due (one node of several does, the store
 /// decides which) and reads the keys again, so that this node signs with
 /// the current key and verifies every published one, also after another
@@ -463,11 +473,22 @@ async fn keep_keys_up_to_date(
     }
 }
 
-async fn clean_up_limiters_periodically(limiter: Arc<GovernorAttemptLimiter>) {
+/// governor keeps every key it has seen until told otherwise: forget the
+/// ones whose budget is full again so memory stays bounded by recent clients.
+/// The shared budgets are forgotten the same way, by whichever node asks
+/// first (each deletion is one statement; nodes asking at once just find
+/// less to delete).
+async fn clean_up_limiters_periodically(limiters: Limiters) {
     let mut interval = tokio::time::interval(LIMITER_CLEANUP_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
-        limiter.retain_recent();
+        limiters.local.retain_recent();
+        if let Some(shared) = &limiters.shared {
+            if let Err(error) = shared.forget_refilled_attempts(SystemClock.now()).await {
+                tracing::warn!(%error, "forgetting refilled attempt budgets failed; retrying");
+            }
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use portcullis::{Application, ConfigError, Settings, SettingsArgs};
+use portcullis::{Application, ConfigError, DatabaseLocation, Settings, SettingsArgs};
 use portcullis_domain::{AuthError, Password, RegistrationRequest, Role, User};
 
 /// Portcullis: username/password authentication with OAuth2 tokens.
@@ -31,9 +31,27 @@ enum Command {
     /// Print the OpenAPI document (JSON) to stdout.
     Openapi,
     /// Create the data directory and database if missing and apply pending
-    /// schema migrations, then exit. The server does this at every start;
-    /// the `user` commands need it done first.
+    /// schema migrations, then exit. The server does this at every start
+    /// (under a lock, so nodes starting together do not race); the `user`
+    /// and `keys` commands need it done first.
     Migrate,
+    /// Move the deployment to another store.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DbCommand {
+    /// Copy the whole deployment of the configured store (accounts with
+    /// their password hashes, sessions, API keys, signing keys) into an
+    /// empty store, in one transaction. Stop the servers first: what they
+    /// write meanwhile is not copied.
+    Copy {
+        /// The target: `postgres://...` or `sqlite:///path/file.db`. Its
+        /// schema is created; it must hold no data.
+        #[arg(long, env = "PORTCULLIS_DB_COPY_TO", hide_env_values = true)]
+        to: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,12 +134,10 @@ fn main() -> ExitCode {
             None | Some(Command::Serve) => serve(&settings).await,
             Some(Command::User(command)) => user(&settings, command).await,
             Some(Command::Keys(command)) => keys(&settings, command).await,
-            Some(Command::Migrate) => portcullis::migrate(&settings).map(|database| {
-                print_line(&format!(
-                    "the database at {} is up to date",
-                    database.display()
-                ))
+            Some(Command::Migrate) => portcullis::migrate(&settings).await.map(|database| {
+                print_line(&format!("the database at {database} is up to date"))
             }),
+            Some(Command::Db(DbCommand::Copy { to })) => copy(&settings, &to).await,
             Some(Command::Openapi) => Ok(ExitCode::SUCCESS),
         }
     });
@@ -146,7 +162,7 @@ async fn serve(settings: &Settings) -> anyhow::Result<ExitCode> {
 }
 
 async fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<ExitCode> {
-    let auth = portcullis::build_admin_service(settings)?;
+    let auth = portcullis::build_admin_service(settings).await?;
     let result = match command {
         UserCommand::Create {
             username,
@@ -179,7 +195,7 @@ async fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<ExitC
 }
 
 async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<ExitCode> {
-    let lifecycle = portcullis::build_key_lifecycle(settings)?;
+    let lifecycle = portcullis::build_key_lifecycle(settings).await?;
     if matches!(command, KeysCommand::Rotate) {
         lifecycle.rotate_now().await?;
     }
@@ -198,6 +214,34 @@ async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<ExitC
             format(key.signs_from),
             key.retires_at.map_or_else(|| "-".to_owned(), format),
         ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn copy(settings: &Settings, to: &str) -> anyhow::Result<ExitCode> {
+    let target = DatabaseLocation::parse_url(to, settings.database_ca_file.clone())?;
+    let copied = portcullis::copy_database(settings, &target).await?;
+    print_line(&format!(
+        "copied {} accounts, {} sessions ({} refresh tokens), {} API keys and {} signing keys \
+         into {}",
+        copied.users,
+        copied.sessions,
+        copied.refresh_tokens,
+        copied.api_keys,
+        copied.signing_keys,
+        target.describe(),
+    ));
+    if copied.signing_keys > 0 {
+        print_line(
+            "the signing keys are sealed by the master key: start the servers on the new store \
+             with the same PORTCULLIS_MASTER_KEY_FILE",
+        );
+    }
+    if settings.jwt_algorithm == portcullis_domain::SigningAlgorithm::Hs256 {
+        print_line(
+            "HS256 keys are not in the store: give the servers on the new store the same \
+             PORTCULLIS_JWT_SECRET or jwt-signing-key file",
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

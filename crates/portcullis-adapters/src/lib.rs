@@ -33,11 +33,13 @@
 //! # }
 //! ```
 
+mod deployment_limiter;
 mod hashing;
 mod limiter;
 mod signing_keys;
 mod tokens;
 
+pub use deployment_limiter::DeploymentAttemptLimiter;
 pub use hashing::{BlockingArgon2Hasher, HashingLimits};
 pub use limiter::{GovernorAttemptLimiter, address_key};
 pub use signing_keys::{KeyRingError, SealingKeyGenerator, StoreKeyRing, open_signing_keys};

@@ -298,7 +298,7 @@ impl From<AuthError> for ApiError {
             AuthError::Unavailable(cause) => {
                 tracing::warn!(%cause, "storage temporarily unavailable");
                 Self::unavailable(
-                    "the database is busy; retry shortly",
+                    "the database is busy or unreachable; retry shortly",
                     STORE_UNAVAILABLE_RETRY_AFTER_SECS,
                 )
             }
@@ -462,7 +462,7 @@ impl From<AuthError> for OAuthErrorResponse {
                 Self::ServiceUnavailable(
                     Self::body(
                         "temporarily_unavailable",
-                        "the database is busy; retry shortly",
+                        "the database is busy or unreachable; retry shortly",
                     ),
                     STORE_UNAVAILABLE_RETRY_AFTER_SECS,
                 )

@@ -8,6 +8,7 @@ use cargo_metadata::{DependencyKind, Metadata, MetadataCommand};
 const DOMAIN: &str = "portcullis-domain";
 const CRYPTO: &str = "portcullis-crypto";
 const SQLITE: &str = "portcullis-sqlite";
+const POSTGRES: &str = "portcullis-postgres";
 const HTTP: &str = "portcullis-http";
 const ADAPTERS: &str = "portcullis-adapters";
 const APP: &str = "portcullis";
@@ -91,6 +92,7 @@ fn every_layered_crate_is_a_workspace_member() {
         DOMAIN,
         CRYPTO,
         SQLITE,
+        POSTGRES,
         HTTP,
         ADAPTERS,
         STORE_CONFORMANCE,
@@ -130,6 +132,12 @@ fn the_rust_resource_server_example_uses_only_the_resource_server_crate() {
 fn the_sqlite_store_depends_only_on_domain() {
     let graph = non_dev_dependencies(&metadata());
     assert_only(&graph, SQLITE, &[DOMAIN]);
+}
+
+#[test]
+fn the_postgres_store_depends_only_on_domain() {
+    let graph = non_dev_dependencies(&metadata());
+    assert_only(&graph, POSTGRES, &[DOMAIN]);
 }
 
 #[test]
@@ -178,7 +186,7 @@ fn the_store_conformance_suite_is_only_ever_a_dev_dependency() {
 }
 
 #[test]
-fn only_the_app_and_the_tests_depend_on_the_app_or_on_the_sqlite_store() {
+fn only_the_app_and_the_tests_depend_on_the_app_or_on_a_store() {
     let graph = non_dev_dependencies(&metadata());
     let offending: Vec<String> = graph
         .keys()
@@ -187,14 +195,16 @@ fn only_the_app_and_the_tests_depend_on_the_app_or_on_the_sqlite_store() {
             workspace_edges(&graph, package)
                 .into_iter()
                 .filter(move |dependency| {
-                    dependency == APP || (dependency == SQLITE && package != SQLITE)
+                    dependency == APP
+                        || ((dependency == SQLITE || dependency == POSTGRES)
+                            && package != dependency)
                 })
                 .map(move |dependency| format!("{package} -> {dependency}"))
         })
         .collect();
     assert!(
         offending.is_empty(),
-        "only {COMPOSITION_ROOTS:?} may depend on {APP} or {SQLITE}: {offending:?}"
+        "only {COMPOSITION_ROOTS:?} may depend on {APP}, {SQLITE} or {POSTGRES}: {offending:?}"
     );
 }
 
@@ -202,7 +212,7 @@ fn only_the_app_and_the_tests_depend_on_the_app_or_on_the_sqlite_store() {
 fn the_app_wires_every_library_crate() {
     let graph = non_dev_dependencies(&metadata());
     let edges = workspace_edges(&graph, APP);
-    for library in [DOMAIN, CRYPTO, SQLITE, HTTP, ADAPTERS] {
+    for library in [DOMAIN, CRYPTO, SQLITE, POSTGRES, HTTP, ADAPTERS] {
         assert!(
             edges.contains(library),
             "{APP} -> {library} is missing: {edges:?}"
@@ -213,7 +223,15 @@ fn the_app_wires_every_library_crate() {
 #[test]
 fn adapters_use_no_http_or_database_crate() {
     let metadata = metadata();
-    let forbidden = ["poem", "poem-openapi", "rusqlite", "r2d2", "r2d2_sqlite"];
+    let forbidden = [
+        "poem",
+        "poem-openapi",
+        "rusqlite",
+        "r2d2",
+        "r2d2_sqlite",
+        "tokio-postgres",
+        "deadpool-postgres",
+    ];
     let offending: Vec<String> = metadata
         .workspace_packages()
         .into_iter()
@@ -227,7 +245,7 @@ fn adapters_use_no_http_or_database_crate() {
         .collect();
     assert!(
         offending.is_empty(),
-        "HTTP or SQLite in the adapters: {offending:?}"
+        "HTTP or a database client in the adapters: {offending:?}"
     );
 }
 
@@ -240,6 +258,8 @@ fn domain_and_crypto_use_no_http_database_or_async_runtime_crate() {
         "rusqlite",
         "r2d2",
         "r2d2_sqlite",
+        "tokio-postgres",
+        "deadpool-postgres",
         "tokio",
     ];
     let mut offending = Vec::new();

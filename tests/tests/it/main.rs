@@ -12,12 +12,14 @@
 mod abuse;
 mod admin;
 mod credentials;
+mod db_copy;
 mod documents;
 mod enforcement;
 mod errors;
 mod hardening;
 mod layering;
 mod lifecycle;
+mod multi_node;
 mod publication;
 mod quotas;
 mod register;

@@ -122,6 +122,7 @@ async fn a_rotation_by_another_process_is_picked_up_and_old_tokens_keep_working(
 
     // What `portcullis keys rotate` does, from outside the server.
     portcullis::build_key_lifecycle(&app.settings)
+        .await
         .expect("key lifecycle")
         .rotate_now()
         .await
@@ -533,6 +534,7 @@ async fn a_retired_key_leaves_the_jwks_once_every_token_it_signed_has_expired() 
     let token = app.access_token_for("shortlived").await;
     let retired_kid = kid_of(&token);
     portcullis::build_key_lifecycle(&app.settings)
+        .await
         .expect("key lifecycle")
         .rotate_now()
         .await

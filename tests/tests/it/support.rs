@@ -68,6 +68,7 @@ pub fn now_unix() -> i64 {
 /// running application's data directory.
 pub async fn set_disabled(app: &TestApp, username: &str, disabled: bool) {
     portcullis::build_admin_service(&app.settings)
+        .await
         .expect("auth service over the test data directory")
         .set_disabled(username, disabled)
         .await
@@ -77,6 +78,7 @@ pub async fn set_disabled(app: &TestApp, username: &str, disabled: bool) {
 /// Gives `username` the admin role behind the running application's back.
 pub async fn make_admin(app: &TestApp, username: &str) {
     portcullis::build_admin_service(&app.settings)
+        .await
         .expect("auth service over the test data directory")
         .set_role(username, Role::Admin)
         .await

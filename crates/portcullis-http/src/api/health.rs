@@ -16,9 +16,14 @@ enum HealthResponse {
     /// The service and its database are usable.
     #[oai(status = 200)]
     Ok(Json<HealthBody>),
-    /// The database cannot be read.
+    /// The database cannot be read (unreachable, or locked past the wait).
     #[oai(status = 503)]
-    Unavailable(Json<HealthBody>),
+    Unavailable(
+        Json<HealthBody>,
+        /// Seconds to wait before asking again.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
 }
 
 #[OpenApi(
@@ -42,10 +47,13 @@ impl HealthApi {
             })),
             Err(error) => {
                 tracing::error!(%error, "health check failed");
-                HealthResponse::Unavailable(Json(HealthBody {
-                    status: "unavailable".to_owned(),
-                    database: "unavailable".to_owned(),
-                }))
+                HealthResponse::Unavailable(
+                    Json(HealthBody {
+                        status: "unavailable".to_owned(),
+                        database: "unavailable".to_owned(),
+                    }),
+                    crate::error::STORE_UNAVAILABLE_RETRY_AFTER_SECS,
+                )
             }
         }
     }

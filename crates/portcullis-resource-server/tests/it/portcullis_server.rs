@@ -65,6 +65,7 @@ async fn token_signed_after_rotation(app: &TestApp, username: &str, old_kid: &st
 
 async fn rotate(app: &TestApp) {
     portcullis::build_key_lifecycle(&app.settings)
+        .await
         .expect("key lifecycle")
         .rotate_now()
         .await
