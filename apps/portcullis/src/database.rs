@@ -81,7 +81,6 @@ impl Database {
                 let options = PostgresOptions {
                     max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
                     ca_file: ca_file.clone(),
-                    ..PostgresOptions::default()
                 };
                 let store = PostgresStore::connect(url.expose_secret(), &options)
                     .await
