@@ -18,6 +18,9 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub mod tcp_proxy;
+pub use tcp_proxy::TcpProxy;
+
 /// The signing key the test apps use, so tests can mint their own tokens.
 pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
 
