@@ -92,7 +92,9 @@ pub fn database_addr(url: &str) -> SocketAddr {
         host => host,
     };
     let port = parsed.port().unwrap_or(5432);
-    format!("{host}:{port}").parse().expect("an IP address and a port")
+    format!("{host}:{port}")
+        .parse()
+        .expect("an IP address and a port")
 }
 
 /// `url` with its server replaced by `address` (a proxy in front of it).

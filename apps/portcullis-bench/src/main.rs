@@ -15,8 +15,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Parser;
 use portcullis_crypto::{Argon2Hasher, Argon2Policy};
+use std::sync::Arc;
+
 use portcullis_domain::ports::{Clock, SystemClock, UserStore};
 use portcullis_domain::{EmailAddress, NewUser, PasswordHashString, Role, User, UserId, Username};
+use portcullis_postgres::testing::TestDatabase;
+use portcullis_postgres::{PostgresOptions, PostgresStore};
 use portcullis_sqlite::SqliteStore;
 use serde_json::Value;
 
@@ -89,10 +93,21 @@ struct Server {
 
 impl Server {
     fn start(binary: &Path, data_dir: &Path) -> anyhow::Result<Self> {
+        Self::start_with(binary, data_dir, &[])
+    }
+
+    /// [`start`](Self::start) with more settings, e.g. the PostgreSQL URL.
+    fn start_with(
+        binary: &Path,
+        data_dir: &Path,
+        settings: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(data_dir)?;
         let log = data_dir.join("server.log");
         let mut child = Command::new(binary)
             .arg("serve")
             .env_clear()
+            .envs(settings.iter().copied())
             .env("PORTCULLIS_BIND", "127.0.0.1:0")
             .env("PORTCULLIS_DATA_DIR", data_dir.join("data"))
             .env("PORTCULLIS_LOG_FORMAT", "json")
@@ -248,6 +263,81 @@ fn main() -> anyhow::Result<()> {
     )?;
     server.stop()?;
 
+    // PostgreSQL: one node, then two nodes on one database, on a fresh
+    // database of the test server (PORTCULLIS_TEST_DATABASE_URL).
+    let postgres = runtime.block_on(TestDatabase::create());
+    let pg_store = runtime.block_on(PostgresStore::open(
+        postgres.url(),
+        &PostgresOptions::default(),
+    ))?;
+    runtime.block_on(seed_store(Arc::new(pg_store), args.small_users, &seed_hash))?;
+    let pg_dir = tempfile::tempdir()?;
+    let master_key = pg_dir.path().join("node-1/data/master-key");
+    let master_key_setting = master_key.display().to_string();
+    let pg_settings = [
+        ("PORTCULLIS_DATABASE_URL", postgres.url()),
+        // Both nodes sign with the keys in the database, sealed by one
+        // master key, for one issuer: a token from either works on both.
+        ("PORTCULLIS_MASTER_KEY_FILE", master_key_setting.as_str()),
+        ("PORTCULLIS_PUBLIC_URL", "http://portcullis.bench"),
+    ];
+    let node_1 = Server::start_with(
+        &args.portcullis,
+        &pg_dir.path().join("node-1"),
+        &pg_settings,
+    )?;
+    let (pg_token, pg_key) = runtime.block_on(credentials(&node_1.url, "user0"))?;
+    let pg_bearer = format!("Authorization: Bearer {pg_token}");
+    let pg_api_key = format!("X-API-Key: {pg_key}");
+    let pg_me = format!("{}/users/me", node_1.url);
+    let pg_bearer_me = oha(
+        "8 GET /users/me (bearer, PostgreSQL)",
+        &["-H", &pg_bearer, &pg_me],
+        d,
+        c,
+    )?;
+    let pg_key_me = oha(
+        "9 GET /users/me (API key, PostgreSQL)",
+        &["-H", &pg_api_key, &pg_me],
+        d,
+        c,
+    )?;
+    let pg_token_url = format!("{}/auth/token", node_1.url);
+    let mut pg_flood_args: Vec<&str> = login_args.to_vec();
+    pg_flood_args.push(&pg_token_url);
+    let pg_logins = oha(
+        "10 POST /auth/token (login flood, PostgreSQL)",
+        &pg_flood_args,
+        d,
+        c,
+    )?;
+    let round_trips = runtime.block_on(transactions_per_request(
+        &postgres, &pg_me, &pg_token, 1_000,
+    ))?;
+
+    let node_2 = Server::start_with(
+        &args.portcullis,
+        &pg_dir.path().join("node-2"),
+        &pg_settings,
+    )?;
+    let pg_me_2 = format!("{}/users/me", node_2.url);
+    let half = (c / 2).max(1);
+    let second = spawn_oha_json(&["-H", &pg_bearer, &pg_me_2], d, half)?;
+    let first = oha(
+        "11a GET /users/me (bearer, PostgreSQL, node 1 of 2)",
+        &["-H", &pg_bearer, &pg_me],
+        d,
+        half,
+    )?;
+    let second = parse_oha(
+        "11b GET /users/me (bearer, PostgreSQL, node 2 of 2)",
+        &second.wait_with_output()?.stdout,
+    )?;
+    let two_nodes = first.requests_per_sec + second.requests_per_sec;
+    node_2.stop()?;
+    node_1.stop()?;
+    drop(postgres);
+
     results.extend([
         health.clone(),
         bearer_me.clone(),
@@ -255,6 +345,11 @@ fn main() -> anyhow::Result<()> {
         logins.clone(),
         during.clone(),
         large_me.clone(),
+        pg_bearer_me.clone(),
+        pg_key_me.clone(),
+        pg_logins.clone(),
+        first.clone(),
+        second.clone(),
     ]);
 
     let hash_concurrency = cores as f64;
@@ -288,6 +383,36 @@ fn main() -> anyhow::Result<()> {
             "(6) 1M-user /users/me ≥ 90% of 1k-user",
             large_me.requests_per_sec / bearer_me.requests_per_sec,
             0.90,
+        ),
+        check(
+            "(8) PostgreSQL bearer /users/me ≥ 50% of SQLite",
+            pg_bearer_me.requests_per_sec / bearer_me.requests_per_sec,
+            0.50,
+        ),
+        check(
+            "(10) PostgreSQL logins ≥ 85% of cores ÷ hash time",
+            pg_logins.requests_per_sec / login_limit,
+            0.85,
+        ),
+        (
+            "(10) PostgreSQL logins answer only 200/429/503, no errors".to_owned(),
+            pg_logins.status_summary(),
+            pg_logins.only_statuses(&["200", "429", "503"]),
+        ),
+        (
+            "(11) two nodes on one database answer only 200, no errors".to_owned(),
+            format!(
+                "{two_nodes:.0}/s together ({:.0}% of one node); {} / {}",
+                two_nodes / pg_bearer_me.requests_per_sec * 100.0,
+                first.status_summary(),
+                second.status_summary()
+            ),
+            first.only_statuses(&["200"]) && second.only_statuses(&["200"]),
+        ),
+        (
+            "(8) database transactions per bearer /users/me (informational)".to_owned(),
+            format!("{round_trips:.2}"),
+            true,
         ),
         (
             "(7) idle RSS ≤ 20 MiB".to_owned(),
@@ -363,7 +488,16 @@ fn time_hashes(hasher: &Argon2Hasher, count: u32) -> anyhow::Result<Duration> {
 async fn seed(dir: &Path, count: usize, hash: &PasswordHashString) -> anyhow::Result<()> {
     let data = dir.join("data");
     std::fs::create_dir_all(&data)?;
-    let store = SqliteStore::open(&data.join("portcullis.db"))?;
+    let store = Arc::new(SqliteStore::open(&data.join("portcullis.db"))?);
+    seed_store(store, count, hash).await
+}
+
+/// [`seed`] into any store.
+async fn seed_store(
+    store: Arc<dyn UserStore>,
+    count: usize,
+    hash: &PasswordHashString,
+) -> anyhow::Result<()> {
     let created_at = SystemClock.now().replace_nanosecond(0)?;
     let workers = 4;
     let mut tasks = Vec::new();
@@ -445,6 +579,64 @@ fn oha_command(extra: &[&str], seconds: u64, connections: u32) -> Command {
         .arg(connections.to_string())
         .args(extra);
     command
+}
+
+/// oha in the background, its JSON report on stdout for [`parse_oha`].
+fn spawn_oha_json(extra: &[&str], seconds: u64, connections: u32) -> anyhow::Result<Child> {
+    Ok(oha_command(extra, seconds, connections)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?)
+}
+
+/// Transactions the server commits per bearer `/users/me`, from
+/// PostgreSQL's own counter (`pg_stat_database.xact_commit`, read through
+/// `psql`): `requests` sequential requests, minus what the same time idle
+/// commits (the nodes' background tasks). Every statement outside an
+/// explicit transaction is one transaction and one round trip.
+async fn transactions_per_request(
+    database: &TestDatabase,
+    url: &str,
+    token: &str,
+    requests: u32,
+) -> anyhow::Result<f64> {
+    let commits = || -> anyhow::Result<f64> {
+        // Statistics reach the view at most once a second (PostgreSQL 15
+        // flushes them when a backend goes idle, rate-limited), and the
+        // snapshot is per transaction: ask in a fresh session after a pause.
+        std::thread::sleep(Duration::from_millis(1_500));
+        let output = Command::new("psql")
+            .arg(database.url())
+            .args([
+                "-XAtqc",
+                "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+            ])
+            .output()
+            .context("psql (PostgreSQL's client) is needed to count transactions")?;
+        if !output.status.success() {
+            bail!("psql: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).trim().parse()?)
+    };
+    let client = reqwest::Client::new();
+    let idle_start = commits()?;
+    let started = Instant::now();
+    for _ in 0..requests {
+        client
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await?
+            .error_for_status()?;
+    }
+    let busy = started.elapsed();
+    let after_load = commits()?;
+    tokio::time::sleep(busy).await;
+    let after_idle = commits()?;
+    // Each reading is itself one transaction (psql's SELECT).
+    let load = after_load - idle_start - 1.0;
+    let idle = after_idle - after_load - 1.0;
+    Ok((load - idle).max(0.0) / f64::from(requests))
 }
 
 fn spawn_oha(extra: &[&str], seconds: u64, connections: u32) -> anyhow::Result<Child> {

@@ -692,7 +692,9 @@ impl Settings {
         if !(1..=MAX_DATABASE_CONNECTIONS).contains(&database_max_connections) {
             return Err(ConfigError::new(
                 "database_max_connections",
-                format!("database_max_connections must be between 1 and {MAX_DATABASE_CONNECTIONS}"),
+                format!(
+                    "database_max_connections must be between 1 and {MAX_DATABASE_CONNECTIONS}"
+                ),
             ));
         }
         let database_ca_file = args.database_ca_file.clone().or(file.database_ca_file);

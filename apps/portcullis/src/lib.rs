@@ -49,7 +49,9 @@ use portcullis_adapters::{
     JwtTokens, SealingKeyGenerator,
 };
 use portcullis_crypto::Argon2Hasher;
-use portcullis_domain::ports::{AttemptLimiter, Clock as _, KeyRing, SharedAttemptCounter, SystemClock};
+use portcullis_domain::ports::{
+    AttemptLimiter, Clock as _, KeyRing, SharedAttemptCounter, SystemClock,
+};
 use portcullis_domain::{AuthService, KeyLifecycle, Ports, SigningAlgorithm, StoreError};
 use portcullis_http::{AppState, PortcullisApis, Publication};
 

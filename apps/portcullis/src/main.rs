@@ -134,9 +134,9 @@ fn main() -> ExitCode {
             None | Some(Command::Serve) => serve(&settings).await,
             Some(Command::User(command)) => user(&settings, command).await,
             Some(Command::Keys(command)) => keys(&settings, command).await,
-            Some(Command::Migrate) => portcullis::migrate(&settings).await.map(|database| {
-                print_line(&format!("the database at {database} is up to date"))
-            }),
+            Some(Command::Migrate) => portcullis::migrate(&settings)
+                .await
+                .map(|database| print_line(&format!("the database at {database} is up to date"))),
             Some(Command::Db(DbCommand::Copy { to })) => copy(&settings, &to).await,
             Some(Command::Openapi) => Ok(ExitCode::SUCCESS),
         }

@@ -59,9 +59,18 @@ impl DeploymentAttemptLimiter {
         &self.local
     }
 
-    async fn spend(&self, kind: &str, value: &str, budget: AttemptBudget) -> Result<(), RateLimited> {
+    async fn spend(
+        &self,
+        kind: &str,
+        value: &str,
+        budget: AttemptBudget,
+    ) -> Result<(), RateLimited> {
         let key = attempt_key(kind, value);
-        match self.shared.spend_attempt(&key, budget, self.clock.now()).await {
+        match self
+            .shared
+            .spend_attempt(&key, budget, self.clock.now())
+            .await
+        {
             Ok(outcome) => outcome,
             Err(error) => {
                 tracing::warn!(%error, "the shared attempt budget cannot be read; counting on this node only");
@@ -143,7 +152,10 @@ mod tests {
             if self.unavailable {
                 return Err(StoreError::Unavailable("down".to_owned()));
             }
-            let mut keys = self.keys.lock().map_err(|_| StoreError::Failed("poisoned".into()))?;
+            let mut keys = self
+                .keys
+                .lock()
+                .map_err(|_| StoreError::Failed("poisoned".into()))?;
             keys.push(key.to_vec());
             if self.refuse_after.is_some_and(|after| keys.len() > after) {
                 return Ok(Err(RateLimited {
@@ -183,7 +195,11 @@ mod tests {
         let limiter = limiter(counter.clone(), 10);
         let client = Some(IpAddr::from([192, 0, 2, 7]));
         assert!(limiter.check_attempt(client, "alice").await.is_ok());
-        let keys = counter.keys.lock().map(|keys| keys.clone()).unwrap_or_default();
+        let keys = counter
+            .keys
+            .lock()
+            .map(|keys| keys.clone())
+            .unwrap_or_default();
         assert_eq!(keys.len(), 2);
         assert_ne!(keys[0], keys[1]);
         assert_eq!(keys[1], attempt_key("user", "alice"));

@@ -15,7 +15,7 @@ use crate::session::{RefreshTokenHash, SessionId};
 use crate::signing_key::StoredSigningKey;
 
 /// Everything a store holds, read in one consistent snapshot.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoreSnapshot {
     /// Accounts, oldest first.
     pub users: Vec<UserRecord>,

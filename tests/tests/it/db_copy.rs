@@ -77,7 +77,10 @@ async fn a_sqlite_deployment_copied_into_postgresql_keeps_its_accounts_tokens_an
         .expect("the copy succeeds");
     assert_eq!(copied.users, 3);
     assert_eq!(copied.api_keys, 1);
-    assert!(copied.sessions >= 2 && copied.refresh_tokens >= 2, "{copied:?}");
+    assert!(
+        copied.sessions >= 2 && copied.refresh_tokens >= 2,
+        "{copied:?}"
+    );
     assert!(copied.signing_keys >= 2, "current and next key: {copied:?}");
 
     // A second copy into the same, now full, database writes nothing.
@@ -94,7 +97,11 @@ async fn a_sqlite_deployment_copied_into_postgresql_keeps_its_accounts_tokens_an
     let app = app
         .restart_with(|settings| settings.database = target.clone())
         .await;
-    assert_eq!(app.me(&access).await.status(), 200, "the access token verifies");
+    assert_eq!(
+        app.me(&access).await.status(),
+        200,
+        "the access token verifies"
+    );
     let key_answer = app
         .client
         .get(app.url("/users/me"))

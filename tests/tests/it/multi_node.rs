@@ -65,7 +65,11 @@ async fn a_token_from_one_node_works_on_the_other_and_its_revocation_holds_there
         CLUSTER_PUBLIC_URL,
         "every node names the shared public URL as issuer"
     );
-    assert_eq!(b.me(access).await.status(), 200, "node B accepts node A's token");
+    assert_eq!(
+        b.me(access).await.status(),
+        200,
+        "node B accepts node A's token"
+    );
 
     // RFC 7009 revocation of the refresh token on B ends the session: A
     // refuses its access token at the next request.
@@ -77,7 +81,11 @@ async fn a_token_from_one_node_works_on_the_other_and_its_revocation_holds_there
         .await
         .expect("revoke");
     assert_eq!(revoked.status(), 200);
-    assert_eq!(a.me(access).await.status(), 401, "revoked on B, refused on A");
+    assert_eq!(
+        a.me(access).await.status(),
+        401,
+        "revoked on B, refused on A"
+    );
     assert_eq!(
         refresh(&a, field(&grant, "refresh_token")).await.status(),
         400,
@@ -102,8 +110,16 @@ async fn logout_password_change_and_disabling_on_one_node_hold_on_the_others_at_
         .await
         .expect("logout");
     assert_eq!(logout.status(), 204);
-    assert_eq!(b.me(&token).await.status(), 401, "logged out on A, refused on B");
-    assert_eq!(c.me(&token).await.status(), 401, "logged out on A, refused on C");
+    assert_eq!(
+        b.me(&token).await.status(),
+        401,
+        "logged out on A, refused on B"
+    );
+    assert_eq!(
+        c.me(&token).await.status(),
+        401,
+        "logged out on A, refused on C"
+    );
 
     // A password change on B ends the other sessions everywhere.
     b.register("changer").await;
@@ -121,9 +137,21 @@ async fn logout_password_change_and_disabling_on_one_node_hold_on_the_others_at_
         .await
         .expect("password change");
     assert_eq!(changed.status(), 204);
-    assert_eq!(a.me(&other).await.status(), 401, "the other session ended for A");
-    assert_eq!(c.me(&other).await.status(), 401, "the other session ended for C");
-    assert_eq!(a.me(&kept).await.status(), 200, "the changing session stays");
+    assert_eq!(
+        a.me(&other).await.status(),
+        401,
+        "the other session ended for A"
+    );
+    assert_eq!(
+        c.me(&other).await.status(),
+        401,
+        "the other session ended for C"
+    );
+    assert_eq!(
+        a.me(&kept).await.status(),
+        200,
+        "the changing session stays"
+    );
 
     // An admin disabling a user on C: the user's token dies on A and B.
     let admin = admin_token(&cluster, "operator").await;
@@ -148,7 +176,11 @@ async fn logout_password_change_and_disabling_on_one_node_hold_on_the_others_at_
                 ("password", GOOD_PASSWORD),
             ])
             .await;
-        assert_eq!(login.status(), 400, "a disabled account cannot log in anywhere");
+        assert_eq!(
+            login.status(),
+            400,
+            "a disabled account cannot log in anywhere"
+        );
     }
 }
 
@@ -190,7 +222,11 @@ async fn one_username_registered_on_two_nodes_at_once_gives_one_201_and_the_rest
         .await;
         let mut sorted = answers.clone();
         sorted.sort_unstable();
-        assert_eq!(sorted, [201, 409, 409, 409, 409, 409], "round {round}: {answers:?}");
+        assert_eq!(
+            sorted,
+            [201, 409, 409, 409, 409, 409],
+            "round {round}: {answers:?}"
+        );
     }
 }
 
@@ -227,11 +263,13 @@ async fn the_login_limits_hold_for_the_deployment_not_per_node() {
     }
     let checked = answers.iter().filter(|status| **status == 400).count();
     assert_eq!(
-        checked,
-        per_user as usize,
+        checked, per_user as usize,
         "the deployment checks {per_user} passwords a minute for one username: {answers:?}"
     );
-    assert_eq!(answers.iter().filter(|status| **status == 429).count(), 15 - checked);
+    assert_eq!(
+        answers.iter().filter(|status| **status == 429).count(),
+        15 - checked
+    );
 }
 
 #[tokio::test]
@@ -280,14 +318,27 @@ async fn a_key_rotation_on_one_node_is_seen_by_every_node() {
                 .iter()
                 .map(|key| field(key, "kid"))
                 .collect();
-            assert!(kids.contains(&kid_before.as_str()), "the retired key stays published");
-            assert!(kids.contains(&kid_after.as_str()), "the new current key is published");
+            assert!(
+                kids.contains(&kid_before.as_str()),
+                "the retired key stays published"
+            );
+            assert!(
+                kids.contains(&kid_after.as_str()),
+                "the new current key is published"
+            );
             break;
         }
-        assert!(Instant::now() < deadline, "B never signed with the rotated key");
+        assert!(
+            Instant::now() < deadline,
+            "B never signed with the rotated key"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    assert_eq!(b.me(&before).await.status(), 200, "tokens of the retired key still verify");
+    assert_eq!(
+        b.me(&before).await.status(),
+        200,
+        "tokens of the retired key still verify"
+    );
 }
 
 #[tokio::test]
@@ -340,14 +391,24 @@ async fn an_outage_answers_503_with_retry_after_within_5_s_and_service_resumes_b
                 ])
             }),
         ),
-        ("GET /health", Box::new(|| node.client.get(node.url("/health")))),
+        (
+            "GET /health",
+            Box::new(|| node.client.get(node.url("/health"))),
+        ),
     ];
     for round in 0..2 {
         for (name, request) in &requests {
             let started = Instant::now();
-            let response = request().send().await.expect("an answer, not a dropped connection");
+            let response = request()
+                .send()
+                .await
+                .expect("an answer, not a dropped connection");
             let took = started.elapsed();
-            assert_eq!(response.status(), 503, "round {round}: {name} during the outage");
+            assert_eq!(
+                response.status(),
+                503,
+                "round {round}: {name} during the outage"
+            );
             assert!(
                 took < OUTAGE_ANSWER_DEADLINE,
                 "round {round}: {name} answered after {took:?}"
@@ -355,7 +416,10 @@ async fn an_outage_answers_503_with_retry_after_within_5_s_and_service_resumes_b
             let retry_after = header(response.headers(), "retry-after")
                 .unwrap_or_else(|| panic!("{name}: a 503 says when to retry"))
                 .to_owned();
-            assert!(retry_after.parse::<u64>().is_ok(), "{name}: Retry-After {retry_after}");
+            assert!(
+                retry_after.parse::<u64>().is_ok(),
+                "{name}: Retry-After {retry_after}"
+            );
             let body: Value = response.json().await.expect("json");
             if *name == "GET /health" {
                 assert_eq!(body["database"], "unavailable", "/health says which");
@@ -373,7 +437,10 @@ async fn an_outage_answers_503_with_retry_after_within_5_s_and_service_resumes_b
             break;
         }
         assert_eq!(status, 503, "only 503 while recovering");
-        assert!(Instant::now() < deadline, "the pool did not recover by itself");
+        assert!(
+            Instant::now() < deadline,
+            "the pool did not recover by itself"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // Writes work again too, and what was written before the outage is there.

@@ -431,6 +431,7 @@ fn mode_of(path: &Path) -> u32 {
 mod connections;
 mod documents_and_help;
 mod key_commands;
+mod postgres_commands;
 mod secrets_in_logs;
 mod serving;
 mod settings_precedence;
