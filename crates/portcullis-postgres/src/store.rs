@@ -240,7 +240,7 @@ impl PostgresStore {
     }
 
     /// [`run`](Self::run) with a deadline of its own.
-    async fn run_within<T, F, Fut>(
+    pub(crate) async fn run_within<T, F, Fut>(
         &self,
         operation: &'static str,
         deadline: Duration,
@@ -419,7 +419,17 @@ pub(crate) fn user_gone_is_not_found(error: tokio_postgres::Error) -> OperationE
 /// holds no data.
 pub(crate) fn describe(error: &tokio_postgres::Error) -> String {
     let Some(database) = error.as_db_error() else {
-        return error.to_string();
+        // `tokio-postgres` names only the kind ("error performing TLS
+        // handshake"); the causes say why (an unknown issuer, a refused
+        // connection). None of them carries data.
+        let mut text = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        return text;
     };
     let code = database.code().code();
     let mut text = format!("database error {code}");

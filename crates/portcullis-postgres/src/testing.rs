@@ -125,7 +125,14 @@ async fn server_client(server_url: &str) -> tokio_postgres::Client {
     }
 }
 
-/// `server_url` with its database replaced by `name`.
+/// `server_url` with its database replaced by `name`, and `sslmode=disable`
+/// added unless the URL chooses a mode.
+///
+/// The store verifies the server's certificate whenever TLS is used, and
+/// under the default `sslmode=prefer` a local test server with a
+/// self-signed certificate (Debian's "snakeoil") would fail every
+/// connection; a test server that should be reached over TLS says so in
+/// its URL.
 fn with_database(server_url: &str, name: &str) -> String {
     let (scheme, rest) = server_url
         .split_once("://")
@@ -134,8 +141,15 @@ fn with_database(server_url: &str, name: &str) -> String {
     let (authority, tail) = rest.split_at(authority_end);
     let query = tail.split_once('?').map(|(_, query)| query);
     match query {
-        Some(query) => format!("{scheme}://{authority}/{name}?{query}"),
-        None => format!("{scheme}://{authority}/{name}"),
+        Some(query)
+            if query
+                .split('&')
+                .any(|parameter| parameter.starts_with("sslmode=")) =>
+        {
+            format!("{scheme}://{authority}/{name}?{query}")
+        }
+        Some(query) => format!("{scheme}://{authority}/{name}?{query}&sslmode=disable"),
+        None => format!("{scheme}://{authority}/{name}?sslmode=disable"),
     }
 }
 
@@ -147,11 +161,15 @@ mod tests {
     fn the_test_database_replaces_the_servers_database_in_the_url() {
         assert_eq!(
             with_database("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
-            "postgres://postgres@127.0.0.1:5432/t1"
+            "postgres://postgres@127.0.0.1:5432/t1?sslmode=disable"
         );
         assert_eq!(
-            with_database("postgres://u@h?sslmode=disable", "t1"),
-            "postgres://u@h/t1?sslmode=disable"
+            with_database("postgres://u@h?sslmode=require", "t1"),
+            "postgres://u@h/t1?sslmode=require"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/db?application_name=x", "t1"),
+            "postgres://u@h/t1?application_name=x&sslmode=disable"
         );
     }
 }
