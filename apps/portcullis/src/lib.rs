@@ -50,7 +50,7 @@ use portcullis_adapters::{
 };
 use portcullis_crypto::Argon2Hasher;
 use portcullis_domain::ports::{
-    AttemptLimiter, Clock as _, KeyRing, SharedAttemptCounter, SystemClock,
+    AttemptLimiter, Clock as _, KeyRing, NoAttemptLimit, SharedAttemptCounter, SystemClock,
 };
 use portcullis_domain::{AuthService, KeyLifecycle, Ports, SigningAlgorithm, StoreError};
 use portcullis_http::{AppState, PortcullisApis, Publication};
@@ -101,7 +101,7 @@ pub fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
 pub async fn build_auth_service(settings: &Settings) -> anyhow::Result<AuthService> {
     let database = Database::open(settings, Opening::CreateOrMigrate).await?;
     let keys = signing::signing_keys(settings, database.store(), settings.bind).await?;
-    Ok(build_components(settings, &database, keys.tokens)?.service)
+    Ok(build_components(settings, &database, keys.tokens, Limits::Configured)?.service)
 }
 
 /// The use-cases for the administration commands (`portcullis user ...`):
@@ -111,7 +111,13 @@ pub async fn build_auth_service(settings: &Settings) -> anyhow::Result<AuthServi
 /// is ever read or created: these commands issue no tokens.
 pub async fn build_admin_service(settings: &Settings) -> anyhow::Result<AuthService> {
     let database = Database::open(settings, Opening::Existing).await?;
-    Ok(build_components(settings, &database, JwtTokens::without_access_tokens())?.service)
+    Ok(build_components(
+        settings,
+        &database,
+        JwtTokens::without_access_tokens(),
+        Limits::None,
+    )?
+    .service)
 }
 
 /// The key use-cases for `portcullis keys ...`, on an existing database:
@@ -145,6 +151,7 @@ fn build_components(
     settings: &Settings,
     database: &Database,
     tokens: JwtTokens,
+    limits: Limits,
 ) -> anyhow::Result<Components> {
     // Computes the dummy hash unknown usernames are verified against.
     let hasher =
@@ -160,10 +167,11 @@ fn build_components(
         settings.api_key_creations_per_user_per_min,
     ));
     let shared_attempts = database.shared_attempts();
-    let limiter: Arc<dyn AttemptLimiter> = match &shared_attempts {
+    let limiter: Arc<dyn AttemptLimiter> = match (&shared_attempts, limits) {
+        (_, Limits::None) => Arc::new(NoAttemptLimit),
         // Several nodes may share this store: every attempt also spends the
         // deployment's budget, after this node's own limiter allowed it.
-        Some(shared) => Arc::new(DeploymentAttemptLimiter::new(
+        (Some(shared), Limits::Configured) => Arc::new(DeploymentAttemptLimiter::new(
             local_limiter.clone(),
             shared.clone(),
             Arc::new(SystemClock),
@@ -171,7 +179,7 @@ fn build_components(
             settings.login_per_user_per_min,
             settings.api_key_creations_per_user_per_min,
         )),
-        None => local_limiter.clone(),
+        (None, Limits::Configured) => local_limiter.clone(),
     };
     let service = AuthService::new(
         Ports {
@@ -192,6 +200,16 @@ fn build_components(
             shared: shared_attempts,
         },
     })
+}
+
+/// Whether credential checks are rate limited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Limits {
+    /// The configured limits: the server.
+    Configured,
+    /// None: the administration commands, whose caller already holds the
+    /// store (and whose checks must not spend a user's login budget).
+    None,
 }
 
 /// What [`build_components`] assembles.
@@ -306,7 +324,7 @@ impl Application {
         let Components {
             service: auth,
             limiters,
-        } = build_components(settings, &database, keys.tokens)?;
+        } = build_components(settings, &database, keys.tokens, Limits::Configured)?;
         let app = portcullis_http::build_app_with(
             AppState {
                 auth: auth.clone(),

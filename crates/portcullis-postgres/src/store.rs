@@ -5,10 +5,11 @@ use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use deadpool_postgres::{
-    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
+    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime, TimeoutType,
 };
 use portcullis_domain::{ConflictField, StoreError};
 use tokio_postgres::error::SqlState;
@@ -48,6 +49,7 @@ impl Default for PostgresOptions {
 pub struct PostgresStore {
     pub(crate) pool: Pool,
     redacted_url: Arc<str>,
+    reachability: Arc<Reachability>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -80,6 +82,15 @@ const OPERATION_DEADLINE: Duration = Duration::from_secs(3);
 /// caller asks before expensive work (a password hash) and must be refused
 /// at once when the database cannot take the write.
 const WRITE_PROBE_DEADLINE: Duration = Duration::from_secs(1);
+
+/// How long the store answers unavailable at once after the database was
+/// found unreachable (a connection could not be made, or an operation ran
+/// into its deadline). One request makes several store calls (the shared
+/// attempt budgets, then the credentials): without this, each would wait
+/// out its own deadline and the request would answer after several of them
+/// instead of one. After the window the next call tries the database again,
+/// so service resumes at most this long after the database returns.
+const FAIL_FAST_WINDOW: Duration = Duration::from_secs(2);
 
 /// How often a transaction that lost a serialization or deadlock race is
 /// tried again before the operation reports the store unavailable.
@@ -144,6 +155,7 @@ impl PostgresStore {
         let store = Self {
             pool,
             redacted_url: redact_url(url).into(),
+            reachability: Arc::new(Reachability::default()),
         };
         let client = store
             .pool
@@ -250,10 +262,27 @@ impl PostgresStore {
         F: FnMut(Object) -> Fut,
         Fut: Future<Output = Result<T, OperationError>>,
     {
+        if self.reachability.recently_unreachable() {
+            return Err(StoreError::Unavailable(format!(
+                "{operation}: the database was unreachable moments ago; retrying shortly"
+            )));
+        }
         let attempts = async {
             let mut retries = 0;
             loop {
                 let client = self.pool.get().await.map_err(|error| {
+                    // A wait that timed out with every connection in use is
+                    // a busy pool; any other failure (including a wait
+                    // that timed out while the pool had room, so that a
+                    // new connection would have been made) means no
+                    // connection could be made.
+                    let status = self.pool.status();
+                    let busy = matches!(error, PoolError::Timeout(TimeoutType::Wait))
+                        && status.size >= status.max_size
+                        && status.available == 0;
+                    if !busy {
+                        self.reachability.mark_unreachable();
+                    }
                     OperationError::Store(StoreError::Unavailable(format!(
                         "no database connection: {}",
                         describe_pool_error(&error)
@@ -271,13 +300,77 @@ impl PostgresStore {
             }
         };
         match tokio::time::timeout(deadline, attempts).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(error.into_store_error(operation)),
-            Err(_elapsed) => Err(StoreError::Unavailable(format!(
-                "{operation}: no answer from the database within {} ms",
-                deadline.as_millis()
-            ))),
+            Ok(Ok(value)) => {
+                self.reachability.mark_reachable();
+                Ok(value)
+            }
+            Ok(Err(error)) => {
+                if let OperationError::Postgres(error) = &error {
+                    if error.is_closed() || source_is_io(error) {
+                        self.reachability.mark_unreachable();
+                    }
+                }
+                Err(error.into_store_error(operation))
+            }
+            Err(_elapsed) => {
+                self.reachability.mark_unreachable();
+                Err(StoreError::Unavailable(format!(
+                    "{operation}: no answer from the database within {} ms",
+                    deadline.as_millis()
+                )))
+            }
         }
+    }
+}
+
+/// When the database was last found unreachable, shared by the clones of
+/// one store: see [`FAIL_FAST_WINDOW`]. Atomics rather than a lock: every
+/// successful operation asks it.
+#[derive(Debug)]
+struct Reachability {
+    /// Reference point for the millisecond counts.
+    epoch: Instant,
+    /// Until when (milliseconds after `epoch`) calls fail at once; 0: not.
+    fail_fast_until_ms: AtomicU64,
+    /// Whether the outage was logged and its end is still to be logged.
+    outage_reported: AtomicBool,
+}
+
+impl Default for Reachability {
+    fn default() -> Self {
+        Self {
+            epoch: Instant::now(),
+            fail_fast_until_ms: AtomicU64::new(0),
+            outage_reported: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Reachability {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn mark_unreachable(&self) {
+        let window = u64::try_from(FAIL_FAST_WINDOW.as_millis()).unwrap_or(u64::MAX);
+        self.fail_fast_until_ms
+            .store(self.now_ms().saturating_add(window), Ordering::Relaxed);
+        if !self.outage_reported.swap(true, Ordering::Relaxed) {
+            tracing::warn!("the database is unreachable; answering 503 until it returns");
+        }
+    }
+
+    fn mark_reachable(&self) {
+        if self.outage_reported.load(Ordering::Relaxed)
+            && self.outage_reported.swap(false, Ordering::Relaxed)
+        {
+            tracing::info!("the database is reachable again");
+        }
+    }
+
+    /// Whether it was found unreachable within the window.
+    fn recently_unreachable(&self) -> bool {
+        self.now_ms() < self.fail_fast_until_ms.load(Ordering::Relaxed)
     }
 }
 
