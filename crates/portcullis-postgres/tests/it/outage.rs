@@ -4,6 +4,7 @@
 //! restored, the same store (the same pool) works again by itself.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -132,16 +133,16 @@ async fn store_behind_proxy() -> (PostgresStore, Proxy, TestDatabase) {
     (store, proxy, database)
 }
 
+/// One store operation, its result reduced to success or the error.
+type Check<'a> = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 'a>>;
+
 /// Runs one of each kind of operation and checks that each fails as
 /// unavailable within four seconds.
 async fn every_operation_is_unavailable_promptly(store: &PostgresStore) {
     let user = named("bob");
     let new_bob = new_user(&user);
     let session = new_session(&user, t0());
-    let checks: Vec<(
-        &str,
-        std::pin::Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + '_>>,
-    )> = vec![
+    let checks: Vec<(&str, Check<'_>)> = vec![
         ("check_health", Box::pin(store.check_health())),
         ("ensure_writable", Box::pin(store.ensure_writable())),
         (

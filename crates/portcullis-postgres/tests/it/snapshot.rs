@@ -174,7 +174,7 @@ async fn a_store_holding_anything_refuses_an_import_and_keeps_what_it_has() {
     assert!(
         keyed
             .store
-            .install_signing_keys(&[key.clone()])
+            .install_signing_keys(std::slice::from_ref(&key))
             .await
             .expect("install")
     );
