@@ -26,9 +26,10 @@ const LOCK_KEYS: &str = "LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE";
 #[async_trait]
 impl SigningKeyStore for PostgresStore {
     async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
-        self.run("signing_keys", |client| async move {
-            Ok(all_keys(&client).await?)
-        })
+        self.run(
+            "signing_keys",
+            |client| async move { all_keys(&client).await },
+        )
         .await
     }
 

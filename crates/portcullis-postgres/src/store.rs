@@ -283,10 +283,7 @@ impl PostgresStore {
                     if !busy {
                         self.reachability.mark_unreachable();
                     }
-                    OperationError::Store(StoreError::Unavailable(format!(
-                        "no database connection: {}",
-                        describe_pool_error(&error)
-                    )))
+                    pool_error(error)
                 })?;
                 match work(client).await {
                     Err(OperationError::Postgres(error))
@@ -541,6 +538,26 @@ pub(crate) fn describe(error: &tokio_postgres::Error) -> String {
         text.push_str(&format!(" (constraint {constraint})"));
     }
     text
+}
+
+/// A failure to get a pooled connection: the server's own answer (a
+/// refused connection, a shutdown, a missing database or role) is
+/// classified like any other; waiting past the timeouts, or a closed pool,
+/// is the store being unavailable.
+fn pool_error(error: PoolError) -> OperationError {
+    match error {
+        PoolError::Backend(error) => OperationError::Postgres(error),
+        PoolError::Timeout(_) | PoolError::Closed => {
+            OperationError::Store(StoreError::Unavailable(format!(
+                "no database connection: {}",
+                describe_pool_error(&error)
+            )))
+        }
+        other => OperationError::Store(StoreError::Failed(format!(
+            "no database connection: {}",
+            describe_pool_error(&other)
+        ))),
+    }
 }
 
 /// [`describe`] for the pool's errors.

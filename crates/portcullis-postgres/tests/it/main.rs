@@ -5,9 +5,16 @@
 #![allow(
     clippy::expect_used,
     clippy::unwrap_used,
+    clippy::panic,
     clippy::disallowed_methods,
     clippy::cast_possible_truncation,
     reason = "tests: a failed set-up panics saying what failed, and tests read the real clock and draw ids as the code under test does"
 )]
 
+mod attempts;
 mod conformance;
+mod errors;
+mod migrations;
+mod outage;
+mod snapshot;
+mod support;
