@@ -7,6 +7,7 @@
 )]
 
 pub mod cluster;
+pub mod private_postgres;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

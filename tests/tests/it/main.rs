@@ -20,6 +20,7 @@ mod hardening;
 mod layering;
 mod lifecycle;
 mod multi_node;
+mod postgres_tls;
 mod publication;
 mod quotas;
 mod register;
