@@ -95,7 +95,7 @@ pub struct SettingsArgs {
         hide_env_values = true
     )]
     pub database_url: Option<String>,
-    /// PEM file of the CA certificates PostgreSQL servers' TLS certificates are checked against (the store's, or a `db copy` target's) [default: the Mozilla roots].
+    /// PEM file of the CA certificates PostgreSQL servers' TLS certificates are checked against (the store's, or a `db copy` target's) [default: the system's trusted roots].
     #[arg(long, env = "PORTCULLIS_DATABASE_CA_FILE", global = true)]
     pub database_ca_file: Option<PathBuf>,
     /// Connections this node keeps to PostgreSQL at most [default: 16].
@@ -240,8 +240,8 @@ pub struct Settings {
     /// Connections to PostgreSQL at most, 1 to [`MAX_DATABASE_CONNECTIONS`].
     pub database_max_connections: u32,
     /// The CA certificates PostgreSQL servers' certificates are checked
-    /// against (the store's, or a `db copy` target's); `None`: the Mozilla
-    /// roots.
+    /// against (the store's, or a `db copy` target's); `None`: the operating
+    /// system's trusted roots.
     pub database_ca_file: Option<PathBuf>,
     /// Explicit signing key, at least [`MIN_JWT_SECRET_BYTES`]; `None` means
     /// the generated key file.

@@ -504,10 +504,10 @@ async fn clean_up_limiters_periodically(limiters: Limiters) {
     loop {
         interval.tick().await;
         limiters.local.retain_recent();
-        if let Some(shared) = &limiters.shared {
-            if let Err(error) = shared.forget_refilled_attempts(SystemClock.now()).await {
-                tracing::warn!(%error, "forgetting refilled attempt budgets failed; retrying");
-            }
+        if let Some(shared) = &limiters.shared
+            && let Err(error) = shared.forget_refilled_attempts(SystemClock.now()).await
+        {
+            tracing::warn!(%error, "forgetting refilled attempt budgets failed; retrying");
         }
     }
 }

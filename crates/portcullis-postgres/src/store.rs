@@ -119,9 +119,11 @@ impl PostgresStore {
                 "must start with postgres:// or postgresql://".to_owned(),
             ));
         }
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|error: tokio_postgres::Error| PostgresError::Url(error.to_string()))?;
+        let url = libpq_ssl_modes_to_require(url)?;
+        let mut config: tokio_postgres::Config = url.parse().map_err(
+            // The cause says which part is wrong; neither holds the password.
+            |error: tokio_postgres::Error| PostgresError::Url(describe(&error)),
+        )?;
         config
             .connect_timeout(CONNECT_TIMEOUT)
             .keepalives(true)
@@ -154,14 +156,13 @@ impl PostgresStore {
             .map_err(|error| PostgresError::Connect(error.to_string()))?;
         let store = Self {
             pool,
-            redacted_url: redact_url(url).into(),
+            redacted_url: redact_url(&url).into(),
             reachability: Arc::new(Reachability::default()),
         };
-        let client = store
-            .pool
-            .get()
-            .await
-            .map_err(|error| PostgresError::Connect(describe_pool_error(&error)))?;
+        let client =
+            store.pool.get().await.map_err(|error| {
+                PostgresError::Connect(with_tls_hint(describe_pool_error(&error)))
+            })?;
         client
             .simple_query("SELECT 1")
             .await
@@ -302,10 +303,10 @@ impl PostgresStore {
                 Ok(value)
             }
             Ok(Err(error)) => {
-                if let OperationError::Postgres(error) = &error {
-                    if error.is_closed() || source_is_io(error) {
-                        self.reachability.mark_unreachable();
-                    }
+                if let OperationError::Postgres(error) = &error
+                    && (error.is_closed() || source_is_io(error))
+                {
+                    self.reachability.mark_unreachable();
                 }
                 Err(error.into_store_error(operation))
             }
@@ -369,6 +370,34 @@ impl Reachability {
     fn recently_unreachable(&self) -> bool {
         self.now_ms() < self.fail_fast_until_ms.load(Ordering::Relaxed)
     }
+}
+
+/// libpq's verifying modes (`sslmode=verify-ca`, `verify-full`), which
+/// `tokio-postgres` does not know, mean `require` here: this store always
+/// verifies the certificate and its name. libpq's `sslrootcert` is refused
+/// with a pointer to the CA file option instead of tokio-postgres' bare
+/// "invalid connection string".
+fn libpq_ssl_modes_to_require(url: &str) -> Result<String, PostgresError> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok(url.to_owned());
+    };
+    let mut parameters = Vec::new();
+    for parameter in query.split('&') {
+        let (name, value) = parameter.split_once('=').unwrap_or((parameter, ""));
+        match (name, value) {
+            ("sslmode", "verify-ca" | "verify-full") => {
+                parameters.push("sslmode=require".to_owned())
+            }
+            ("sslrootcert" | "sslcert" | "sslkey" | "sslcrl", _) => {
+                return Err(PostgresError::Url(format!(
+                    "`{name}` is not read from the URL: give the CA certificates as \
+                     PORTCULLIS_DATABASE_CA_FILE (client certificates are not supported)"
+                )));
+            }
+            _ => parameters.push(parameter.to_owned()),
+        }
+    }
+    Ok(format!("{base}?{}", parameters.join("&")))
 }
 
 /// What the work of one operation can fail with, before it is turned into
@@ -560,6 +589,21 @@ fn pool_error(error: PoolError) -> OperationError {
     }
 }
 
+/// A refused certificate says what to do about it: the store verifies
+/// every certificate, also under `sslmode=prefer` (the default), where
+/// libpq would not.
+fn with_tls_hint(text: String) -> String {
+    if text.contains("invalid peer certificate") {
+        format!(
+            "{text} (the server's TLS certificate is not trusted: give its CA certificates as \
+             PORTCULLIS_DATABASE_CA_FILE, or on a network you trust, such as loopback, \
+             add sslmode=disable to the URL)"
+        )
+    } else {
+        text
+    }
+}
+
 /// [`describe`] for the pool's errors.
 pub(crate) fn describe_pool_error(error: &PoolError) -> String {
     match error {
@@ -609,6 +653,28 @@ pub(crate) fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn libpq_verifying_modes_mean_require_and_its_file_parameters_are_refused() {
+        assert_eq!(
+            libpq_ssl_modes_to_require("postgres://h/db?sslmode=verify-full&application_name=x")
+                .ok(),
+            Some("postgres://h/db?sslmode=require&application_name=x".to_owned())
+        );
+        assert_eq!(
+            libpq_ssl_modes_to_require("postgres://h/db?sslmode=verify-ca").ok(),
+            Some("postgres://h/db?sslmode=require".to_owned())
+        );
+        assert_eq!(
+            libpq_ssl_modes_to_require("postgres://h/db").ok(),
+            Some("postgres://h/db".to_owned())
+        );
+        let refused = libpq_ssl_modes_to_require("postgres://h/db?sslrootcert=/ca.pem");
+        assert!(
+            matches!(&refused, Err(PostgresError::Url(text)) if text.contains("PORTCULLIS_DATABASE_CA_FILE")),
+            "{refused:?}"
+        );
+    }
 
     #[test]
     fn a_redacted_url_keeps_everything_but_the_password() {

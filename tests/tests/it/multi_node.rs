@@ -19,6 +19,9 @@ use serde_json::{Value, json};
 
 use crate::support::{header, jwt_segment};
 
+/// Builds one request again for each round.
+type RequestMaker<'a> = Box<dyn Fn() -> reqwest::RequestBuilder + 'a>;
+
 /// How long an answer may take while the database is unreachable.
 const OUTAGE_ANSWER_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -87,7 +90,7 @@ async fn a_token_from_one_node_works_on_the_other_and_its_revocation_holds_there
         "revoked on B, refused on A"
     );
     assert_eq!(
-        refresh(&a, field(&grant, "refresh_token")).await.status(),
+        refresh(a, field(&grant, "refresh_token")).await.status(),
         400,
         "the revoked refresh token is refused on A too"
     );
@@ -378,7 +381,7 @@ async fn an_outage_answers_503_with_retry_after_within_5_s_and_service_resumes_b
     assert_eq!(node.me(&token).await.status(), 200);
 
     proxy.cut();
-    let requests: [(&str, Box<dyn Fn() -> reqwest::RequestBuilder>); 3] = [
+    let requests: [(&str, RequestMaker<'_>); 3] = [
         (
             "GET /users/me",
             Box::new(|| node.client.get(node.url("/users/me")).bearer_auth(&token)),
