@@ -146,9 +146,10 @@ impl Database {
 /// everything else about opening is I/O.
 fn postgres_error(error: PostgresError) -> anyhow::Error {
     match error {
-        PostgresError::Url(_) | PostgresError::Tls(_) => {
-            anyhow::Error::new(ConfigError::new("database_url", error.to_string()))
-        }
+        PostgresError::Url(_) | PostgresError::Tls(_) => anyhow::Error::new(ConfigError::new(
+            "database_url",
+            format!("database_url: {error}"),
+        )),
         other => anyhow::Error::new(other).context("cannot open the PostgreSQL store"),
     }
 }

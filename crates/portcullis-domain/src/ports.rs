@@ -112,10 +112,12 @@ pub trait UserStore: Send + Sync {
     /// one transaction. [`StoreError::NotFound`] when there is no such user,
     /// [`StoreError::LastAdmin`] when it is the last enabled admin.
     ///
-    /// Erasure: once it returns, the deleted email and password hash are no
-    /// longer readable in the store's files, as far as concurrent readers
-    /// allow; whatever they held back is erased by a later
-    /// [`SessionStore::purge_dead_sessions`].
+    /// Erasure: once it returns, the deleted email and password hash can no
+    /// longer be read through the store. How soon they leave its files is
+    /// the backend's to state: the SQLite store overwrites them at once (as
+    /// far as concurrent readers allow; whatever they held back is erased by
+    /// a later [`SessionStore::purge_dead_sessions`]); PostgreSQL reclaims
+    /// dead rows at its next vacuum of the table.
     async fn delete_user(&self, id: UserId) -> Result<(), StoreError>;
 
     /// One page of users in creation order, optionally filtered by
