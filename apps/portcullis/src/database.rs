@@ -200,8 +200,10 @@ fn restrict_to_owner(path: &Path) -> anyhow::Result<()> {
 }
 
 /// What `portcullis db copy` moved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyReport {
+    /// The target: its SQLite file, or its URL without the password.
+    pub target: String,
     /// Accounts.
     pub users: usize,
     /// Sessions (ended ones included).

@@ -259,6 +259,7 @@ pub async fn copy_database(
         .await
         .context("cannot read the configured store")?;
     let report = CopyReport {
+        target: target.describe(),
         users: snapshot.users.len(),
         sessions: snapshot.sessions.len(),
         refresh_tokens: snapshot.refresh_tokens.len(),

@@ -229,7 +229,7 @@ async fn copy(settings: &Settings, to: &str) -> anyhow::Result<ExitCode> {
         copied.refresh_tokens,
         copied.api_keys,
         copied.signing_keys,
-        target.describe(),
+        copied.target,
     ));
     if copied.signing_keys > 0 {
         print_line(
