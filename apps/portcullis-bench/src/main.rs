@@ -592,50 +592,72 @@ fn spawn_oha_json(extra: &[&str], seconds: u64, connections: u32) -> anyhow::Res
 /// Transactions the server commits per bearer `/users/me`, from
 /// PostgreSQL's own counter (`pg_stat_database.xact_commit`, read through
 /// `psql`): `requests` sequential requests, minus what the same time idle
-/// commits (the nodes' background tasks). Every statement outside an
+/// commits (the node's background tasks). Every statement outside an
 /// explicit transaction is one transaction and one round trip.
+///
+/// A backend reports its counts only now and then while it lives (at most
+/// once a second, and an idle one after ten), but always when it exits: so
+/// before each reading the node's connections are ended
+/// (`pg_terminate_backend`), and its pool opens new ones for the next
+/// requests.
 async fn transactions_per_request(
     database: &TestDatabase,
     url: &str,
     token: &str,
     requests: u32,
 ) -> anyhow::Result<f64> {
-    let commits = || -> anyhow::Result<f64> {
-        // Statistics reach the view at most once a second (PostgreSQL 15
-        // flushes them when a backend goes idle, rate-limited), and the
-        // snapshot is per transaction: ask in a fresh session after a pause.
-        std::thread::sleep(Duration::from_millis(1_500));
+    let psql = |sql: &str| -> anyhow::Result<String> {
         let output = Command::new("psql")
             .arg(database.url())
-            .args([
-                "-XAtqc",
-                "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
-            ])
+            .args(["-XAtqc", sql])
             .output()
             .context("psql (PostgreSQL's client) is needed to count transactions")?;
         if !output.status.success() {
             bail!("psql: {}", String::from_utf8_lossy(&output.stderr));
         }
-        Ok(String::from_utf8_lossy(&output.stdout).trim().parse()?)
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    };
+    let commits = || -> anyhow::Result<f64> {
+        psql(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = 'portcullis'",
+        )?;
+        // Exiting backends report as they go; give them a moment.
+        std::thread::sleep(Duration::from_millis(500));
+        Ok(
+            psql("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")?
+                .parse()?,
+        )
     };
     let client = reqwest::Client::new();
-    let idle_start = commits()?;
+    // The first request after the connections were ended may find one
+    // dead in the pool; warm it up before counting.
+    let warm_up = |count: u32| {
+        let client = client.clone();
+        async move {
+            for _ in 0..count {
+                client
+                    .get(url)
+                    .bearer_auth(token)
+                    .send()
+                    .await?
+                    .error_for_status()?;
+            }
+            anyhow::Ok(())
+        }
+    };
+    commits()?;
+    warm_up(10).await?;
+    let before = commits()?;
     let started = Instant::now();
-    for _ in 0..requests {
-        client
-            .get(url)
-            .bearer_auth(token)
-            .send()
-            .await?
-            .error_for_status()?;
-    }
+    warm_up(requests).await?;
     let busy = started.elapsed();
     let after_load = commits()?;
     tokio::time::sleep(busy).await;
     let after_idle = commits()?;
-    // Each reading is itself one transaction (psql's SELECT).
-    let load = after_load - idle_start - 1.0;
-    let idle = after_idle - after_load - 1.0;
+    // Each reading is itself two transactions (psql's two statements).
+    let load = after_load - before - 2.0;
+    let idle = after_idle - after_load - 2.0;
     Ok((load - idle).max(0.0) / f64::from(requests))
 }
 
