@@ -72,7 +72,14 @@ echo "crash-durability: users in the database $rows: $acked acknowledged + $((ro
 ADMIN_URL="${PORTCULLIS_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 PG_DB="portcullis_ci_crash_$$"
 psql "$ADMIN_URL" -XAtqc "CREATE DATABASE $PG_DB" || fail "cannot create database $PG_DB (is PostgreSQL up? see the postgres-up stage)"
-PG_URL=$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$ADMIN_URL" "$PG_DB")
+# The test server is on loopback and Debian's PostgreSQL offers TLS with its
+# self-signed certificate, which the store would refuse: without an sslmode
+# of its own the URL gets sslmode=disable, as the test support does.
+PG_URL=$(python3 -c '
+import sys, urllib.parse as u
+p = u.urlsplit(sys.argv[1])
+query = p.query if "sslmode=" in p.query else "&".join(filter(None, [p.query, "sslmode=disable"]))
+print(u.urlunsplit(p._replace(path="/" + sys.argv[2], query=query)))' "$ADMIN_URL" "$PG_DB")
 trap 'stop_server; psql "$ADMIN_URL" -XAtqc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
 echo "crash-durability: PostgreSQL"
 crash_and_verify "$ROOT/postgres" PORTCULLIS_DATABASE_URL="$PG_URL"
