@@ -395,7 +395,9 @@ impl Application {
     /// The bound address of the metrics listener, when
     /// `PORTCULLIS_METRICS_BIND` is set.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics.as_ref().map(metrics::MetricsServer::local_addr)
+        self.metrics
+            .as_ref()
+            .map(metrics::MetricsServer::local_addr)
     }
 
     /// The connection limits the server runs with.

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::Route;
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 
 use crate::database::Database;
 

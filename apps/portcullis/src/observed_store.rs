@@ -17,9 +17,8 @@ use portcullis_domain::ports::{
 use portcullis_domain::{
     AdminUserChanges, ApiKeyHash, ApiKeyId, ApiKeyInfo, KeyRotation, NewApiKey, NewSession,
     NewUser, Page, PageRequest, PasswordHashString, ProfileChanges, RefreshOutcome,
-    RefreshTokenHash, RefreshTokenOwner, Role, RotationOutcome, SessionId, SessionInfo,
-    StoreError, StoredSigningKey, User, UserCredentials, UserId, UserListQuery, UserPage,
-    Username,
+    RefreshTokenHash, RefreshTokenOwner, Role, RotationOutcome, SessionId, SessionInfo, StoreError,
+    StoredSigningKey, User, UserCredentials, UserId, UserListQuery, UserPage, Username,
 };
 use time::OffsetDateTime;
 

@@ -73,7 +73,10 @@ pub(crate) fn record_request(
     status: StatusCode,
     elapsed: Duration,
 ) {
-    let route = routes.template_of(path).unwrap_or(UNMATCHED_ROUTE).to_owned();
+    let route = routes
+        .template_of(path)
+        .unwrap_or(UNMATCHED_ROUTE)
+        .to_owned();
     let method = if routes.knows_method(method.as_str()) {
         method.as_str().to_owned()
     } else {
@@ -127,9 +130,7 @@ pub(crate) fn record_api_key_issued(request: &poem::Request) {
 fn error_label(error: &AuthError) -> &'static str {
     match error {
         AuthError::Validation(_) => "invalid_request",
-        AuthError::InvalidGrant | AuthError::InvalidToken | AuthError::NotFound => {
-            "invalid_grant"
-        }
+        AuthError::InvalidGrant | AuthError::InvalidToken | AuthError::NotFound => "invalid_grant",
         AuthError::InvalidScope | AuthError::InsufficientScope(_) => "invalid_scope",
         AuthError::Conflict(_)
         | AuthError::LastAdmin

@@ -176,7 +176,9 @@ pub(crate) async fn handle<E: Endpoint>(
 
     let result = async {
         if config.metrics {
-            request.extensions_mut().insert(crate::metrics::RecordMetrics);
+            request
+                .extensions_mut()
+                .insert(crate::metrics::RecordMetrics);
         }
         if let Some(rejection) = refuse_malformed_head(&request, oauth) {
             return rejection;

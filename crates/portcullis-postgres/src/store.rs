@@ -113,7 +113,10 @@ impl PostgresStore {
     /// the pool-use metrics.
     pub fn pool_status(&self) -> (usize, usize) {
         let status = self.pool.status();
-        (status.size.saturating_sub(status.available), status.max_size)
+        (
+            status.size.saturating_sub(status.available),
+            status.max_size,
+        )
     }
 
     /// Parses `url` (`postgres://` or `postgresql://`, with `tokio-postgres`'s

@@ -67,7 +67,9 @@ fn parse(text: &str) -> Samples {
             let (series, value) = line.rsplit_once(' ').expect("`series value`");
             (
                 series.to_owned(),
-                value.parse().unwrap_or_else(|_| panic!("a number in {line}")),
+                value
+                    .parse()
+                    .unwrap_or_else(|_| panic!("a number in {line}")),
             )
         })
         .collect()
@@ -247,7 +249,8 @@ async fn a_thousand_requests_to_random_paths_add_no_series() {
         .filter(|series| !before.contains_key(*series) && series.contains("unmatched"))
         .collect();
     assert!(added.is_empty(), "new series: {added:?}");
-    let unmatched = r#"portcullis_http_requests_total{method="GET",route="unmatched",status="404"}"#;
+    let unmatched =
+        r#"portcullis_http_requests_total{method="GET",route="unmatched",status="404"}"#;
     assert!(moved(&before, &after, unmatched) >= 1000.0);
 }
 
@@ -290,7 +293,10 @@ async fn readiness_is_503_with_retry_after_while_the_database_is_unreachable_and
         .send()
         .await
         .expect("an answer, not a dropped connection");
-    assert!(started.elapsed() < Duration::from_secs(5), "answered in time");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "answered in time"
+    );
     assert_eq!(ready.status(), 503);
     assert!(header(ready.headers(), "retry-after").is_some());
     let body: Value = ready.json().await.expect("json");
