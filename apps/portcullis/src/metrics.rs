@@ -4,7 +4,7 @@
 //!
 //! The crates count through the `metrics` facade
 //! (`portcullis_http::metrics`, `portcullis_adapters::metrics`, and the
-//! refresh-reuse counter of [`crate::observed_store`]); this module
+//! refresh-reuse counter of [`REFRESH_TOKEN_REUSE_TOTAL`](crate::REFRESH_TOKEN_REUSE_TOTAL)); this module
 //! installs the recorder they count into, samples the store's pool, and
 //! renders the text.
 
