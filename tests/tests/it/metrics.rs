@@ -121,6 +121,10 @@ async fn a_registration_logins_and_a_refresh_reuse_move_their_counters_by_one_ea
     assert_eq!(refresh(&app, &first_refresh).await.status(), 200);
     // The rotated token again: a replay, which ends the session.
     assert_eq!(refresh(&app, &first_refresh).await.status(), 400);
+    // A path with a parameter is counted under its template.
+    let user = format!("/admin/users/{}", uuid::Uuid::new_v4());
+    let unauthenticated = app.client.get(app.url(&user)).send().await;
+    assert_eq!(unauthenticated.expect("request").status(), 401);
 
     let after = scrape(&app).await;
     let expected = [
@@ -135,6 +139,10 @@ async fn a_registration_logins_and_a_refresh_reuse_move_their_counters_by_one_ea
         (
             r#"portcullis_http_requests_total{method="POST",route="/auth/token",status="400"}"#,
             2.0,
+        ),
+        (
+            r#"portcullis_http_requests_total{method="GET",route="/admin/users/{id}",status="401"}"#,
+            1.0,
         ),
         (r#"portcullis_logins_total{result="success"}"#, 1.0),
         (r#"portcullis_logins_total{result="invalid_grant"}"#, 1.0),
