@@ -536,6 +536,26 @@ fn add_security_headers(response: &mut Response, path: &str, hsts: bool) {
 mod tests {
     use super::*;
 
+    #[test]
+    fn paths_are_labelled_by_their_template_and_unknown_ones_by_none() {
+        let routes = RouteTable::from_spec(&serde_json::json!({"paths": {
+            "/admin/users/{id}": {"get": {}, "patch": {}},
+            "/health": {"get": {}},
+        }}))
+        .with("/docs", &["GET", "HEAD"]);
+        assert_eq!(
+            routes.template_of("/admin/users/0191e4f2-0000-7000-8000-000000000000"),
+            Some("/admin/users/{id}")
+        );
+        assert_eq!(routes.template_of("/health"), Some("/health"));
+        assert_eq!(routes.template_of("/docs"), Some("/docs"));
+        for unknown in ["/admin/users/", "/admin/users/x/y", "/healthz", "/"] {
+            assert_eq!(routes.template_of(unknown), None, "{unknown}");
+        }
+        assert!(routes.knows_method("PATCH") && routes.knows_method("HEAD"));
+        assert!(!routes.knows_method("BREW"));
+    }
+
     fn config() -> Arc<WrapperConfig> {
         Arc::new(WrapperConfig {
             routes: RouteTable::from_spec(&serde_json::json!({"paths": {}})),
