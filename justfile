@@ -22,7 +22,7 @@ lint:
 # crash durability (installs what each needs: pip, npm, apt).
 verify:
     cargo build --release --locked -p portcullis
-    set -e; for check in openapi-drift schemathesis oauth-client generated-client browser resource-server crash-durability; do bash .ci/stages/$check.sh || { echo "verify: $check failed"; exit 1; }; done
+    set -e; for check in openapi-drift schemathesis oauth-client generated-client browser resource-server crash-durability metrics; do bash .ci/stages/$check.sh || { echo "verify: $check failed"; exit 1; }; done
 
 # The load benchmark: release build, seeded databases (1k and 1M users on
 # SQLite, 1k on PostgreSQL: a fresh database on the server of

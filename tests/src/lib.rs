@@ -34,6 +34,8 @@ pub struct TestApp {
     pub base: String,
     /// The bound address.
     pub addr: SocketAddr,
+    /// The metrics listener's address, when `metrics_bind` is set.
+    pub metrics_addr: Option<SocketAddr>,
     /// Settings the app runs with.
     pub settings: Settings,
     /// HTTP client.
@@ -82,6 +84,7 @@ impl TestApp {
             .await
             .expect("application starts");
         let addr = application.local_addr();
+        let metrics_addr = application.metrics_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(application.run_until(async {
             let _ = stopped.await;
@@ -89,6 +92,7 @@ impl TestApp {
         Self {
             base: format!("http://{addr}"),
             addr,
+            metrics_addr,
             settings,
             client: Client::new(),
             data_dir,

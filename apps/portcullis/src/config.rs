@@ -84,6 +84,9 @@ pub struct SettingsArgs {
     /// Listen address; port 0 picks a free port [default: 127.0.0.1:8000].
     #[arg(long, env = "PORTCULLIS_BIND", global = true)]
     pub bind: Option<String>,
+    /// Listen address of the Prometheus `/metrics` listener, separate from the API's; port 0 picks a free port [default: none, no metrics].
+    #[arg(long, env = "PORTCULLIS_METRICS_BIND", global = true)]
+    pub metrics_bind: Option<String>,
     /// Directory for the SQLite database and the generated key [default: ./data].
     #[arg(long, env = "PORTCULLIS_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
@@ -233,6 +236,9 @@ pub enum LogFormat {
 pub struct Settings {
     /// Listen address.
     pub bind: SocketAddr,
+    /// Listen address of the Prometheus `/metrics` listener; `None`: no
+    /// metrics are served.
+    pub metrics_bind: Option<SocketAddr>,
     /// Data directory.
     pub data_dir: PathBuf,
     /// Where the store is.
@@ -463,6 +469,15 @@ impl Settings {
                 format!("bind: `{bind_text}` is not an address like {DEFAULT_BIND}"),
             )
         })?;
+        let metrics_bind = match args.metrics_bind.clone().or(file.metrics_bind) {
+            None => None,
+            Some(text) => Some(text.parse().map_err(|_| {
+                ConfigError::new(
+                    "metrics_bind",
+                    format!("metrics_bind: `{text}` is not an address like 127.0.0.1:9100"),
+                )
+            })?),
+        };
         let log_format = parse_log_format(pick(
             args.log_format.clone(),
             file.log_format,
@@ -742,6 +757,7 @@ impl Settings {
         };
         Ok(Self {
             bind,
+            metrics_bind,
             data_dir,
             database,
             database_max_connections,
@@ -798,6 +814,7 @@ impl Settings {
             cors_origins: self.cors_origins.clone(),
             hsts: self.tls.is_some(),
             body_read_timeout: self.body_read_timeout,
+            metrics: self.metrics_bind.is_some(),
         }
     }
 
@@ -837,6 +854,7 @@ impl Settings {
 #[serde(deny_unknown_fields)]
 struct FileSettings {
     bind: Option<String>,
+    metrics_bind: Option<String>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     database_ca_file: Option<PathBuf>,
@@ -1304,6 +1322,13 @@ mod tests {
                     ..SettingsArgs::default()
                 },
                 "bind",
+            ),
+            (
+                SettingsArgs {
+                    metrics_bind: Some("localhost:9100".to_owned()),
+                    ..SettingsArgs::default()
+                },
+                "metrics_bind",
             ),
             (
                 SettingsArgs {

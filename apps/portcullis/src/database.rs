@@ -108,6 +108,14 @@ impl Database {
         }
     }
 
+    /// Connections of the pool in use and the most it may open.
+    pub(crate) fn pool_status(&self) -> (usize, usize) {
+        match self {
+            Self::Sqlite(store) => store.pool_status(),
+            Self::Postgres(store) => store.pool_status(),
+        }
+    }
+
     /// The store, as the use-cases take it.
     pub(crate) fn store(&self) -> Arc<dyn Store> {
         match self {

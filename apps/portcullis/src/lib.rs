@@ -9,7 +9,8 @@
 //! runs with its own poem-openapi operations next to Portcullis's
 //! ([`Application::build_with`]; `apps/notes-example` does). Each gets the
 //! same server: TLS when configured, CORS, the connection limits, the purge
-//! of dead sessions and the upkeep of the rate limiters.
+//! of dead sessions, the upkeep of the rate limiters, and the Prometheus
+//! metrics on a listener of their own when `PORTCULLIS_METRICS_BIND` is set.
 //!
 //! ```no_run
 //! # fn main() -> anyhow::Result<()> {
@@ -33,6 +34,8 @@
 pub mod config;
 mod database;
 pub mod keys;
+pub mod metrics;
+mod observed_store;
 pub mod server;
 mod signing;
 pub mod telemetry;
@@ -59,6 +62,7 @@ use crate::database::{Database, Opening};
 
 pub use config::{ConfigError, DatabaseLocation, LogFormat, Settings, SettingsArgs, TlsFiles};
 pub use database::CopyReport;
+pub use observed_store::REFRESH_TOKEN_REUSE_TOTAL;
 
 /// How long in-flight requests may take to finish after SIGINT/SIGTERM.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -181,9 +185,16 @@ fn build_components(
         )),
         (None, Limits::Configured) => local_limiter.clone(),
     };
+    // Only a server that serves metrics counts refresh-token reuse: the
+    // recorder is the process's, and another server in it may serve them.
+    let store = if settings.metrics_bind.is_some() {
+        observed_store::ObservedStore::wrap(database.store())
+    } else {
+        database.store()
+    };
     let service = AuthService::new(
         Ports {
-            store: database.store(),
+            store,
             hasher,
             access_tokens: tokens.clone(),
             secrets: tokens.clone(),
@@ -290,6 +301,8 @@ pub struct Application {
     listener: server::Listener,
     limits: server::ConnectionLimits,
     app: poem::endpoint::BoxEndpoint<'static>,
+    metrics: Option<metrics::MetricsServer>,
+    database: Database,
 }
 
 impl Application {
@@ -320,6 +333,12 @@ impl Application {
         let local_addr = listener
             .local_addr()
             .context("the listener has no socket address")?;
+        // Bound (and the recorder installed) before the adapters are built,
+        // so that what they record at start is kept.
+        let metrics = match settings.metrics_bind {
+            Some(address) => Some(metrics::MetricsServer::bind(address).await?),
+            None => None,
+        };
         let database = Database::open(settings, Opening::CreateOrMigrate).await?;
         let keys = signing::signing_keys(settings, database.store(), local_addr).await?;
         let Components {
@@ -351,6 +370,8 @@ impl Application {
             listener,
             limits,
             app,
+            metrics,
+            database,
         })
     }
 
@@ -371,6 +392,14 @@ impl Application {
         format!("{scheme}://{}", self.local_addr)
     }
 
+    /// The bound address of the metrics listener, when
+    /// `PORTCULLIS_METRICS_BIND` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .map(metrics::MetricsServer::local_addr)
+    }
+
     /// The connection limits the server runs with.
     pub fn connection_limits(&self) -> server::ConnectionLimits {
         self.limits
@@ -383,8 +412,23 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish
-    /// for up to [`SHUTDOWN_GRACE`].
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    /// for up to [`SHUTDOWN_GRACE`]. The metrics listener, if any, serves
+    /// as long as the API does.
+    pub async fn run_until(
+        mut self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> anyhow::Result<()> {
+        let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let metrics = self.metrics.take().map(|metrics| {
+            let address = metrics.local_addr();
+            tracing::info!(
+                metrics_address = %address,
+                "serving metrics on http://{address}/metrics"
+            );
+            tokio::spawn(metrics.serve(self.database.clone(), async {
+                let _ = metrics_stopped.await;
+            }))
+        });
         tracing::info!(
             address = %self.local_addr,
             max_connections = self.limits.max_connections,
@@ -410,6 +454,14 @@ impl Application {
         purge.abort();
         cleanup.abort();
         key_upkeep.abort();
+        let _ = stop_metrics.send(());
+        if let Some(metrics) = metrics {
+            match metrics.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::warn!(%error, "the metrics listener failed"),
+                Err(error) => tracing::warn!(%error, "the metrics listener panicked"),
+            }
+        }
         result
     }
 }

@@ -61,7 +61,7 @@ impl DeploymentAttemptLimiter {
 
     async fn spend(
         &self,
-        kind: &str,
+        kind: &'static str,
         value: &str,
         budget: AttemptBudget,
     ) -> Result<(), RateLimited> {
@@ -71,7 +71,14 @@ impl DeploymentAttemptLimiter {
             .spend_attempt(&key, budget, self.clock.now())
             .await
         {
-            Ok(outcome) => outcome,
+            Ok(outcome) => outcome.inspect_err(|_| {
+                let limiter = if kind == "api_key" {
+                    "api_key_creation"
+                } else {
+                    kind
+                };
+                crate::metrics::rate_limited(limiter, "deployment");
+            }),
             Err(error) => {
                 tracing::warn!(%error, "the shared attempt budget cannot be read; counting on this node only");
                 Ok(())

@@ -66,6 +66,7 @@ impl BlockingArgon2Hasher {
     ///
     /// If the operating system refuses to start a thread.
     pub fn new(hasher: Argon2Hasher, limits: HashingLimits) -> Self {
+        metrics::gauge!(crate::metrics::HASHING_QUEUE_CAPACITY).set(limits.max_queued as f64);
         let (jobs, queue) = sync_channel::<HashingJob>(limits.max_queued);
         let queue = Arc::new(Mutex::new(queue));
         for index in 0..limits.max_concurrent.max(1) {
@@ -96,28 +97,52 @@ impl BlockingArgon2Hasher {
         }
     }
 
-    /// Runs `work` on a hashing thread.
+    /// Runs `work` (an `operation`, `hash` or `verify`, as the duration
+    /// metric names it) on a hashing thread.
     async fn run<T: Send + 'static>(
         &self,
+        operation: &'static str,
         work: impl FnOnce(&Argon2Hasher, &mut Argon2Workspace) -> T + Send + 'static,
     ) -> Result<T, HashingError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let deadline = Instant::now() + self.max_wait;
+        let queue_depth = metrics::gauge!(crate::metrics::HASHING_QUEUE_DEPTH);
+        let dequeued = queue_depth.clone();
         let job: HashingJob = Box::new(move |hasher, workspace| {
+            dequeued.decrement(1.0);
             // Too late, or nobody is waiting any more: do not spend the CPU.
             // Dropping `reply` tells a waiting caller it is busy.
             if Instant::now() > deadline || reply.is_closed() {
                 return;
             }
-            let _ = reply.send(work(hasher, workspace));
+            let started = Instant::now();
+            let result = work(hasher, workspace);
+            metrics::histogram!(
+                crate::metrics::PASSWORD_HASH_DURATION_SECONDS,
+                "operation" => operation
+            )
+            .record(started.elapsed().as_secs_f64());
+            let _ = reply.send(result);
         });
-        self.jobs.try_send(job).map_err(|error| match error {
-            TrySendError::Full(_) => HashingError::Busy,
-            TrySendError::Disconnected(_) => {
-                HashingError::Failed("the hashing threads have stopped".to_owned())
+        // Counted before sending, so that a thread taking the job at once
+        // never takes the depth below zero.
+        queue_depth.increment(1.0);
+        self.jobs.try_send(job).map_err(|error| {
+            queue_depth.decrement(1.0);
+            match error {
+                TrySendError::Full(_) => {
+                    metrics::counter!(crate::metrics::HASHING_BUSY_TOTAL).increment(1);
+                    HashingError::Busy
+                }
+                TrySendError::Disconnected(_) => {
+                    HashingError::Failed("the hashing threads have stopped".to_owned())
+                }
             }
         })?;
-        answer.await.map_err(|_| HashingError::Busy)
+        answer.await.map_err(|_| {
+            metrics::counter!(crate::metrics::HASHING_BUSY_TOTAL).increment(1);
+            HashingError::Busy
+        })
     }
 }
 
@@ -125,7 +150,7 @@ impl BlockingArgon2Hasher {
 impl PasswordHasher for BlockingArgon2Hasher {
     async fn hash_password(&self, password: &Password) -> Result<PasswordHashString, HashingError> {
         let secret = SecretString::from(password.expose().to_owned());
-        self.run(move |hasher, workspace| {
+        self.run("hash", move |hasher, workspace| {
             hasher.hash_in(secret.expose_secret().as_bytes(), workspace)
         })
         .await?
@@ -140,7 +165,7 @@ impl PasswordHasher for BlockingArgon2Hasher {
     ) -> Result<PasswordVerification, HashingError> {
         let secret = SecretString::from(password.expose().to_owned());
         let stored = hash.map(|h| h.as_str().to_owned());
-        self.run(move |hasher, workspace| {
+        self.run("verify", move |hasher, workspace| {
             let password = secret.expose_secret().as_bytes();
             match stored {
                 None => {

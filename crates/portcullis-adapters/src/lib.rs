@@ -5,7 +5,9 @@
 //! per-address, per-username and per-user rate limits with governor
 //! ([`GovernorAttemptLimiter`]), and the signing keys of a deployment kept
 //! in its store, sealed by the master key ([`StoreKeyRing`],
-//! [`SealingKeyGenerator`]).
+//! [`SealingKeyGenerator`]). Each records what it does through the
+//! `metrics` facade ([`metrics`] names them); without a recorder that
+//! costs nothing.
 //!
 //! They add to `portcullis-crypto` the runtime concerns it deliberately
 //! lacks: threads, queues, deadlines and in-memory limiter state. What this
@@ -36,6 +38,7 @@
 mod deployment_limiter;
 mod hashing;
 mod limiter;
+pub mod metrics;
 mod signing_keys;
 mod tokens;
 

@@ -98,18 +98,27 @@ impl AttemptLimiter for GovernorAttemptLimiter {
         // Without a socket address (in-process tests) all such callers share
         // one budget rather than escaping the limit.
         let address = client_ip.map_or(IpAddr::from([0, 0, 0, 0]), address_key);
-        self.per_ip.check_key(&address).map_err(refuse)?;
+        self.per_ip.check_key(&address).map_err(|not_until| {
+            crate::metrics::rate_limited("ip", "node");
+            refuse(not_until)
+        })?;
         self.per_user
             .check_key(&username.to_owned())
-            .map_err(refuse)?;
+            .map_err(|not_until| {
+                crate::metrics::rate_limited("user", "node");
+                refuse(not_until)
+            })?;
         Ok(())
     }
 
     async fn check_api_key_creation(&self, user_id: UserId) -> Result<(), RateLimited> {
         self.api_key_creations
             .check_key(&user_id)
-            .map_err(|not_until| RateLimited {
-                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+            .map_err(|not_until| {
+                crate::metrics::rate_limited("api_key_creation", "node");
+                RateLimited {
+                    retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+                }
             })
     }
 }

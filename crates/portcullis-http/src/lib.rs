@@ -21,6 +21,7 @@ pub mod api;
 pub mod client_ip;
 pub mod dto;
 pub mod error;
+pub mod metrics;
 mod middleware;
 pub mod payload;
 pub mod security;
@@ -52,6 +53,10 @@ pub struct HttpOptions {
     /// How long a request body may take to arrive before the answer is 408
     /// and the connection is closed.
     pub body_read_timeout: std::time::Duration,
+    /// Record the request, login and token metrics ([`metrics`]) through
+    /// the `metrics` facade. Off, this app records none, even when another
+    /// app in the process does (the recorder is global to the process).
+    pub metrics: bool,
 }
 
 impl HttpOptions {
@@ -66,6 +71,7 @@ impl Default for HttpOptions {
             cors_origins: Vec::new(),
             hsts: false,
             body_read_timeout: Self::DEFAULT_BODY_READ_TIMEOUT,
+            metrics: false,
         }
     }
 }
@@ -275,6 +281,7 @@ pub fn build_app_with<T: OpenApi + 'static>(
         routes,
         hsts: options.hsts,
         body_read_timeout: options.body_read_timeout,
+        metrics: options.metrics,
     });
     let route = route
         .nest("/", service)

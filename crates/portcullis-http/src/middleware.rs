@@ -63,13 +63,27 @@ pub(crate) struct WrapperConfig {
     pub(crate) hsts: bool,
     /// How long a request body may take to arrive.
     pub(crate) body_read_timeout: Duration,
+    /// Whether to record metrics.
+    pub(crate) metrics: bool,
 }
 
 /// What the wrapper needs to know about the routes.
 #[derive(Debug, Clone)]
 pub(crate) struct RouteTable {
     /// Path templates (split in segments, `{param}` matching any segment) and their methods.
-    routes: Vec<(Vec<String>, Vec<String>)>,
+    routes: Vec<Route>,
+}
+
+/// One path template of the [`RouteTable`].
+#[derive(Debug, Clone)]
+struct Route {
+    /// The template as written, `/admin/users/{id}`: the `route` label of
+    /// the request metrics.
+    template: String,
+    /// The template split in segments.
+    segments: Vec<String>,
+    /// The methods it answers.
+    methods: Vec<String>,
 }
 
 impl RouteTable {
@@ -93,7 +107,11 @@ impl RouteTable {
                             let get = methods.iter().position(|m| m == "GET").unwrap_or(0);
                             methods.insert(get + 1, "HEAD".to_owned());
                         }
-                        (segments, methods)
+                        Route {
+                            template: path.clone(),
+                            segments,
+                            methods,
+                        }
                     })
                     .collect()
             })
@@ -103,25 +121,42 @@ impl RouteTable {
 
     /// Adds `path` (no templates) with `methods`.
     pub(crate) fn with(mut self, path: &str, methods: &[&str]) -> Self {
-        self.routes.push((
-            path.split('/').map(str::to_owned).collect(),
-            methods.iter().map(|m| (*m).to_owned()).collect(),
-        ));
+        self.routes.push(Route {
+            template: path.to_owned(),
+            segments: path.split('/').map(str::to_owned).collect(),
+            methods: methods.iter().map(|m| (*m).to_owned()).collect(),
+        });
         self
     }
 
     /// The `Allow` header value for `path`, if it is a known path.
     fn allowed_methods(&self, path: &str) -> Option<String> {
-        let segments: Vec<&str> = path.split('/').collect();
+        self.route_of(path).map(|route| route.methods.join(", "))
+    }
+
+    /// The template `path` matches (`/admin/users/{id}` for
+    /// `/admin/users/0191...`), if it is a known path: one of a fixed set,
+    /// whatever paths clients send.
+    pub(crate) fn template_of(&self, path: &str) -> Option<&str> {
+        self.route_of(path).map(|route| route.template.as_str())
+    }
+
+    /// Whether `method` is one some route answers: the request metrics
+    /// label other methods alike, so their values stay a fixed set.
+    pub(crate) fn knows_method(&self, method: &str) -> bool {
         self.routes
             .iter()
-            .find(|(template, _)| {
-                template.len() == segments.len()
-                    && template.iter().zip(&segments).all(|(t, s)| {
-                        (t.starts_with('{') && t.ends_with('}') && !s.is_empty()) || t == s
-                    })
-            })
-            .map(|(_, methods)| methods.join(", "))
+            .any(|route| route.methods.iter().any(|m| m == method))
+    }
+
+    fn route_of(&self, path: &str) -> Option<&Route> {
+        let segments: Vec<&str> = path.split('/').collect();
+        self.routes.iter().find(|route| {
+            route.segments.len() == segments.len()
+                && route.segments.iter().zip(&segments).all(|(t, s)| {
+                    (t.starts_with('{') && t.ends_with('}') && !s.is_empty()) || t == s
+                })
+        })
     }
 }
 
@@ -140,6 +175,11 @@ pub(crate) async fn handle<E: Endpoint>(
     let span = tracing::info_span!("request", request_id = %request_id);
 
     let result = async {
+        if config.metrics {
+            request
+                .extensions_mut()
+                .insert(crate::metrics::RecordMetrics);
+        }
         if let Some(rejection) = refuse_malformed_head(&request, oauth) {
             return rejection;
         }
@@ -176,6 +216,15 @@ pub(crate) async fn handle<E: Endpoint>(
     add_security_headers(&mut response, &path, config.hsts);
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
+    }
+    if config.metrics {
+        crate::metrics::record_request(
+            &config.routes,
+            &method,
+            &path,
+            response.status(),
+            started.elapsed(),
+        );
     }
     span.in_scope(|| {
         tracing::info!(
@@ -487,11 +536,32 @@ fn add_security_headers(response: &mut Response, path: &str, hsts: bool) {
 mod tests {
     use super::*;
 
+    #[test]
+    fn paths_are_labelled_by_their_template_and_unknown_ones_by_none() {
+        let routes = RouteTable::from_spec(&serde_json::json!({"paths": {
+            "/admin/users/{id}": {"get": {}, "patch": {}},
+            "/health": {"get": {}},
+        }}))
+        .with("/docs", &["GET", "HEAD"]);
+        assert_eq!(
+            routes.template_of("/admin/users/0191e4f2-0000-7000-8000-000000000000"),
+            Some("/admin/users/{id}")
+        );
+        assert_eq!(routes.template_of("/health"), Some("/health"));
+        assert_eq!(routes.template_of("/docs"), Some("/docs"));
+        for unknown in ["/admin/users/", "/admin/users/x/y", "/healthz", "/"] {
+            assert_eq!(routes.template_of(unknown), None, "{unknown}");
+        }
+        assert!(routes.knows_method("PATCH") && routes.knows_method("HEAD"));
+        assert!(!routes.knows_method("BREW"));
+    }
+
     fn config() -> Arc<WrapperConfig> {
         Arc::new(WrapperConfig {
             routes: RouteTable::from_spec(&serde_json::json!({"paths": {}})),
             hsts: false,
             body_read_timeout: Duration::from_secs(10),
+            metrics: false,
         })
     }
 

@@ -109,6 +109,16 @@ const KEEPALIVE_RETRIES: u32 = 3;
 const TCP_USER_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl PostgresStore {
+    /// Connections of the pool in use now and the most it may open, for
+    /// the pool-use metrics.
+    pub fn pool_status(&self) -> (usize, usize) {
+        let status = self.pool.status();
+        (
+            status.size.saturating_sub(status.available),
+            status.max_size,
+        )
+    }
+
     /// Parses `url` (`postgres://` or `postgresql://`, with `tokio-postgres`'s
     /// parameters such as `sslmode`), builds the pool and checks that one
     /// connection can be made. Does not migrate: see [`migrate`](Self::migrate)

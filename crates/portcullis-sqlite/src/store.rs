@@ -63,6 +63,14 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Connections of the pool in use now and the most it may open, for
+    /// the pool-use metrics.
+    pub fn pool_status(&self) -> (usize, usize) {
+        let state = self.pool.state();
+        let in_use = state.connections.saturating_sub(state.idle_connections);
+        (in_use as usize, self.pool.max_size() as usize)
+    }
+
     /// Opens (creating if needed) the database file at `path` and brings its
     /// schema up to date.
     ///

@@ -283,3 +283,28 @@ fn domain_and_crypto_use_no_http_database_or_async_runtime_crate() {
         "I/O crates in the pure layers: {offending:?}"
     );
 }
+
+#[test]
+fn the_domain_records_no_metrics_and_only_the_app_installs_a_recorder() {
+    let graph = non_dev_dependencies(&metadata());
+    // The domain and crypto stay free of I/O and of the metrics facade:
+    // outcomes are counted where they are visible (HTTP, adapters, the
+    // app's store wrapper); the stores expose pool use, the app samples it.
+    for package in [DOMAIN, CRYPTO, SQLITE, POSTGRES, STORE_CONFORMANCE] {
+        let dependencies = &graph[package];
+        assert!(
+            !dependencies.contains("metrics"),
+            "{package} -> metrics: count in the HTTP layer, the adapters or the app"
+        );
+    }
+    let exporters: Vec<&String> = graph
+        .iter()
+        .filter(|(_, dependencies)| dependencies.contains("metrics-exporter-prometheus"))
+        .map(|(package, _)| package)
+        .collect();
+    assert_eq!(
+        exporters,
+        [APP],
+        "only {APP} installs the Prometheus recorder and serves /metrics"
+    );
+}

@@ -19,6 +19,7 @@ mod errors;
 mod hardening;
 mod layering;
 mod lifecycle;
+mod metrics;
 mod multi_node;
 mod postgres_tls;
 mod publication;

@@ -1,5 +1,6 @@
 //! The caller's API keys.
 
+use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -74,6 +75,7 @@ impl ApiKeysApi {
     async fn create(
         &self,
         state: Data<&AppState>,
+        request: &Request,
         #[oai(scope = "ApiScopes::Profile")] auth: Authenticated<ProfileScope>,
         body: ValidatedJson<ApiKeyRequestBody>,
     ) -> Result<CreatedKeyResponse, ApiError> {
@@ -91,6 +93,7 @@ impl ApiKeysApi {
                 },
             )
             .await?;
+        crate::metrics::record_api_key_issued(request);
         Ok(CreatedKeyResponse::Created(Json(NewApiKeyBody::new(
             info, key,
         ))))

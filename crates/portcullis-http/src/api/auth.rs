@@ -17,6 +17,7 @@ use crate::dto::{
     RevocationRequestForm, TokenRequestForm, TokenResponseBody, UserBody,
 };
 use crate::error::{ApiError, OAuthErrorResponse};
+use crate::metrics;
 use crate::payload::{OAuthForm, OAuthJson, ProblemForm, ValidatedJson};
 use crate::security::{ApiScopes, Authenticated, IntrospectScope, ProfileScope};
 use crate::state::AppState;
@@ -149,7 +150,10 @@ impl AuthApi {
                         scope: scope.map(str::to_owned),
                         client: client_info(&state, request),
                     })
-                    .await?;
+                    .await;
+                metrics::record_login(request, &grant);
+                let grant = grant?;
+                metrics::record_grant(request);
                 Ok(TokenResponse::issued(grant.into()))
             }
             "refresh_token" => {
@@ -162,6 +166,7 @@ impl AuthApi {
                         scope: scope.map(str::to_owned),
                     })
                     .await?;
+                metrics::record_grant(request);
                 Ok(TokenResponse::issued(grant.into()))
             }
             _ => Err(OAuthErrorResponse::unsupported_grant_type()),
@@ -279,7 +284,10 @@ impl AuthApi {
                 scope: body.scope.filter(|s| !s.is_empty()),
                 client: client_info(&state, request),
             })
-            .await?;
+            .await;
+        metrics::record_login(request, &grant);
+        let grant = grant?;
+        metrics::record_grant(request);
         Ok(TokenResponse::issued(grant.into()))
     }
 }

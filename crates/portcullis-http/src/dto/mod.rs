@@ -255,6 +255,28 @@ pub struct HealthBody {
     pub database: String,
 }
 
+/// Whether the process answers at all.
+#[derive(Debug, Object)]
+#[oai(rename = "Liveness")]
+pub struct LivenessBody {
+    /// Always `ok`.
+    pub status: String,
+}
+
+/// Whether this node can serve requests.
+#[derive(Debug, Object)]
+#[oai(rename = "Readiness")]
+pub struct ReadinessBody {
+    /// `ok` when every check below is `ok`, else `unavailable`.
+    pub status: String,
+    /// `ok` when the store answers, its schema is migrated and it takes
+    /// writes; else `unavailable`.
+    pub database: String,
+    /// `ok` when this node holds a key to sign access tokens with; else
+    /// `unavailable`.
+    pub signing_key: String,
+}
+
 /// The RFC 7009 revocation request, form-encoded.
 #[derive(Debug, Object)]
 #[oai(rename = "RevocationRequest")]
