@@ -4,12 +4,12 @@ use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use portcullis_domain::ports::{ApiKeyStore, AuthenticatedKey};
 use portcullis_domain::{
-    ApiKeyHash, ApiKeyId, ApiKeyInfo, NewApiKey, Page, PageRequest, StoreError, User, UserId,
+    ApiKeyHash, ApiKeyId, ApiKeyInfo, NewApiKey, Page, PageCursor, PageRequest, StoreError, User,
+    UserId,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::cursors::{api_key_cursor, read_api_key_cursor};
 use crate::rows::{
     API_KEY_INFO_COLUMNS, ApiKeyInfoRow, JOINED_USER_COLUMNS, USER_COLUMN_COUNT, UserRow,
     api_key_scope_set, to_unix,
@@ -90,7 +90,11 @@ impl ApiKeyStore for PostgresStore {
         page: &PageRequest,
     ) -> Result<Page<ApiKeyInfo>, StoreError> {
         let user_id = user_id.as_uuid();
-        let after = page.after.as_ref().map(read_api_key_cursor).transpose()?;
+        let after = page
+            .after
+            .as_ref()
+            .map(PageCursor::api_key_position)
+            .transpose()?;
         let (after_created, after_id) = after.unzip();
         let limit = usize::try_from(page.limit.max(1)).unwrap_or(1);
         // One row more than asked for tells whether there is a next page.
@@ -123,7 +127,7 @@ impl ApiKeyStore for PostgresStore {
             let next = keys
                 .last()
                 .filter(|_| more)
-                .map(|key| api_key_cursor(to_unix(key.created_at), key.id.as_uuid()));
+                .map(|key| PageCursor::after_api_key(to_unix(key.created_at), key.id.as_uuid()));
             Ok(Page { items: keys, next })
         })
         .await

@@ -117,7 +117,6 @@
 mod api_keys;
 mod attempts;
 mod copy;
-mod cursors;
 mod error;
 mod migrations;
 mod rows;

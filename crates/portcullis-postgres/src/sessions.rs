@@ -6,13 +6,12 @@ use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Transaction};
 use portcullis_domain::ports::{ActiveSession, SessionStore};
 use portcullis_domain::{
-    NewSession, Page, PageRequest, RefreshOutcome, RefreshTokenHash, RefreshTokenOwner, SessionId,
-    SessionInfo, StoreError, User, UserId,
+    NewSession, Page, PageCursor, PageRequest, RefreshOutcome, RefreshTokenHash, RefreshTokenOwner,
+    SessionId, SessionInfo, StoreError, User, UserId,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::cursors::{read_session_cursor, session_cursor};
 use crate::rows::{
     JOINED_USER_COLUMNS, SESSION_INFO_COLUMNS, SessionInfoRow, USER_COLUMN_COUNT, UserRow,
     idle_cutoff, scope_set, to_unix,
@@ -231,7 +230,11 @@ impl SessionStore for PostgresStore {
         let user_id = user_id.as_uuid();
         let now = to_unix(now);
         let idle_cutoff = idle_cutoff(now, idle_timeout);
-        let after = page.after.as_ref().map(read_session_cursor).transpose()?;
+        let after = page
+            .after
+            .as_ref()
+            .map(PageCursor::session_position)
+            .transpose()?;
         let (after_used, after_created, after_id) = match after {
             Some((used, created, id)) => (Some(used), Some(created), Some(id)),
             None => (None, None, None),
@@ -275,7 +278,11 @@ impl SessionStore for PostgresStore {
             let mut next = None;
             for row in rows.iter().take(limit) {
                 let row = SessionInfoRow::read(row)?;
-                next = Some(session_cursor(row.last_used_at, row.created_at, row.id));
+                next = Some(PageCursor::after_session(
+                    row.last_used_at,
+                    row.created_at,
+                    row.id,
+                ));
                 sessions.push(row.into_session_info(idle_timeout)?);
             }
             Ok(Page {

@@ -4,15 +4,15 @@ use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use portcullis_domain::ports::UserStore;
 use portcullis_domain::{
-    AdminUserChanges, MAX_PAGE_SIZE, NewUser, PasswordHashString, ProfileChanges, Role, ScopeSet,
-    SessionId, StoreError, User, UserCredentials, UserId, UserListQuery, UserPage, Username,
+    AdminUserChanges, MAX_PAGE_SIZE, NewUser, PageCursor, PasswordHashString, ProfileChanges, Role,
+    ScopeSet, SessionId, StoreError, User, UserCredentials, UserId, UserListQuery, UserPage,
+    Username,
 };
 use time::OffsetDateTime;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use crate::api_keys::revoke_user_api_keys;
-use crate::cursors::{read_user_cursor, user_cursor};
 use crate::rows::{
     USER_COLUMN_COUNT, USER_COLUMNS, UserRow, api_key_scope_set, scope_set, to_unix, username_key,
 };
@@ -286,7 +286,11 @@ impl UserStore for PostgresStore {
     }
 
     async fn list_users(&self, query: &UserListQuery) -> Result<UserPage, StoreError> {
-        let after = query.after.as_ref().map(read_user_cursor).transpose()?;
+        let after = query
+            .after
+            .as_ref()
+            .map(PageCursor::user_position)
+            .transpose()?;
         let search = query.search.as_ref().map(|search| search.as_str());
         // The domain promises 1..=MAX_PAGE_SIZE; clamping here as well keeps
         // a zero limit from producing an empty page that claims a next one.
@@ -574,7 +578,11 @@ async fn list_user_page(
         last_pk = Some(row.try_get::<_, i64>(0)?);
         users.push(User::try_from(UserRow::read(row, 1)?)?);
     }
-    let next_cursor = if more { last_pk.map(user_cursor) } else { None };
+    let next_cursor = if more {
+        last_pk.map(PageCursor::after_user)
+    } else {
+        None
+    };
     Ok(UserPage { users, next_cursor })
 }
 

@@ -3,12 +3,13 @@
 use async_trait::async_trait;
 use portcullis_domain::ports::{ApiKeyStore, AuthenticatedKey};
 use portcullis_domain::{
-    ApiKeyHash, ApiKeyId, ApiKeyInfo, NewApiKey, Page, PageRequest, StoreError, User, UserId,
+    ApiKeyHash, ApiKeyId, ApiKeyInfo, NewApiKey, Page, PageCursor, PageRequest, StoreError, User,
+    UserId,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
 
-use crate::cursors::{api_key_cursor, read_api_key_cursor};
+use crate::cursors::read_api_key_cursor;
 use crate::rows::{
     API_KEY_INFO_COLUMNS, ApiKeyInfoRow, JOINED_USER_COLUMNS, USER_COLUMN_COUNT, UserRow,
     api_key_id, api_key_scope_set, to_unix,
@@ -105,7 +106,7 @@ impl ApiKeyStore for SqliteStore {
             let next = keys
                 .last()
                 .filter(|_| more)
-                .map(|key| api_key_cursor(to_unix(key.created_at), &key.id.to_string()));
+                .map(|key| PageCursor::after_api_key(to_unix(key.created_at), key.id.as_uuid()));
             Ok(Page { items: keys, next })
         })
         .await

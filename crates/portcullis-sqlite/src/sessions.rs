@@ -264,7 +264,8 @@ impl SessionStore for SqliteStore {
             let next = rows
                 .get(limit.wrapping_sub(1))
                 .filter(|_| more)
-                .map(|row| session_cursor(row.last_used_at, row.created_at, &row.id));
+                .map(|row| session_cursor(row.last_used_at, row.created_at, &row.id))
+                .transpose()?;
             let sessions = rows
                 .into_iter()
                 .take(limit)

@@ -12,7 +12,9 @@ use time::OffsetDateTime;
 use crate::rows::{corrupt, from_unix, to_unix};
 use crate::store::{OperationError, SqliteStore};
 
-const COLUMNS: &str = "kid, algorithm, state, created_at, signs_from, retires_at, \
+/// The columns [`KeyRow::read`] reads, in its order (also for the copy
+/// in `snapshot.rs`).
+pub(crate) const COLUMNS: &str = "kid, algorithm, state, created_at, signs_from, retires_at, \
                        public_key, sealed_private_key";
 
 #[async_trait]
@@ -144,7 +146,7 @@ fn insert(
 }
 
 /// A `signing_keys` row as read, parsed by [`KeyRow::into_key`].
-struct KeyRow {
+pub(crate) struct KeyRow {
     kid: String,
     algorithm: String,
     state: String,
@@ -156,7 +158,7 @@ struct KeyRow {
 }
 
 impl KeyRow {
-    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+    pub(crate) fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
             kid: row.get(0)?,
             algorithm: row.get(1)?,
@@ -169,7 +171,7 @@ impl KeyRow {
         })
     }
 
-    fn into_key(self) -> Result<StoredSigningKey, StoreError> {
+    pub(crate) fn into_key(self) -> Result<StoredSigningKey, StoreError> {
         let time = |seconds: i64, column: &str| {
             from_unix(seconds).ok_or_else(|| corrupt("signing_keys", column))
         };

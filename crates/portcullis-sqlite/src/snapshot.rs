@@ -12,9 +12,9 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use portcullis_domain::ports::StoreCopy;
 use portcullis_domain::{
-    ApiKeyHash, ApiKeyName, ApiKeyRecord, EmailAddress, KeyId, KeyState, PasswordHashString,
-    RefreshTokenHash, RefreshTokenRecord, SealedPrivateKey, SessionId, SessionRecord,
-    SigningAlgorithm, StoreError, StoreSnapshot, StoredSigningKey, User, UserId, UserRecord,
+    ApiKeyHash, ApiKeyName, ApiKeyRecord, EmailAddress, PasswordHashString, RefreshTokenHash,
+    RefreshTokenRecord, SessionId, SessionRecord, StoreError, StoreSnapshot, StoredSigningKey,
+    User, UserId, UserRecord,
 };
 use rusqlite::{Connection, TransactionBehavior, params};
 use time::OffsetDateTime;
@@ -24,6 +24,7 @@ use crate::rows::{
     USER_COLUMN_COUNT, USER_COLUMNS, UserRow, api_key_id, api_key_scope_set, corrupt, from_unix,
     scope_set, session_id, session_user_id, to_unix,
 };
+use crate::signing_keys::{COLUMNS, KeyRow};
 use crate::store::{OperationError, SqliteStore};
 
 #[async_trait]
@@ -390,36 +391,22 @@ impl ApiKeyRow {
     }
 }
 
-// The signing-key row is read and written here rather than through
-// `signing_keys.rs`, whose reader and writer are private to it and whose
-// writer decides `retires_at` from the state it is asked to store; a copy
-// stores each key exactly as it was, and the table's CHECK refuses a record
-// whose `retires_at` does not match its state.
-const SIGNING_KEY_COLUMNS: &str = "kid, algorithm, state, created_at, signs_from, retires_at, \
-                                   public_key, sealed_private_key";
+// Signing keys are read with `signing_keys.rs`'s row reader, but written
+// here: its writer decides `retires_at` from the state it is asked to
+// store, while a copy stores each key exactly as it was (the table's CHECK
+// refuses a record whose `retires_at` does not match its state).
 
 fn export_signing_keys(connection: &Connection) -> Result<Vec<StoredSigningKey>, OperationError> {
     // Oldest first, as `SigningKeyStore::signing_keys` lists them.
     let rows = connection
         .prepare(&format!(
-            "SELECT {SIGNING_KEY_COLUMNS} FROM signing_keys ORDER BY created_at, kid"
+            "SELECT {COLUMNS} FROM signing_keys ORDER BY created_at, kid"
         ))?
-        .query_map([], |row| {
-            Ok(SigningKeyRow {
-                kid: row.get(0)?,
-                algorithm: row.get(1)?,
-                state: row.get(2)?,
-                created_at: row.get(3)?,
-                signs_from: row.get(4)?,
-                retires_at: row.get(5)?,
-                public_key: row.get(6)?,
-                sealed_private_key: row.get(7)?,
-            })
-        })?
+        .query_map([], KeyRow::read)?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows
         .into_iter()
-        .map(SigningKeyRow::into_key)
+        .map(KeyRow::into_key)
         .collect::<Result<_, _>>()?)
 }
 
@@ -428,7 +415,7 @@ fn import_signing_keys(
     keys: &[StoredSigningKey],
 ) -> Result<(), OperationError> {
     let mut insert = connection.prepare(&format!(
-        "INSERT INTO signing_keys ({SIGNING_KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+        "INSERT INTO signing_keys ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
     ))?;
     for key in keys {
         insert.execute(params![
@@ -443,37 +430,6 @@ fn import_signing_keys(
         ])?;
     }
     Ok(())
-}
-
-/// A `signing_keys` row as stored, parsed by [`SigningKeyRow::into_key`].
-struct SigningKeyRow {
-    kid: String,
-    algorithm: String,
-    state: String,
-    created_at: i64,
-    signs_from: i64,
-    retires_at: Option<i64>,
-    public_key: Vec<u8>,
-    sealed_private_key: Vec<u8>,
-}
-
-impl SigningKeyRow {
-    fn into_key(self) -> Result<StoredSigningKey, StoreError> {
-        Ok(StoredSigningKey {
-            kid: KeyId::parse(&self.kid).map_err(|_| corrupt("signing_keys", "kid"))?,
-            algorithm: SigningAlgorithm::parse(&self.algorithm)
-                .ok_or_else(|| corrupt("signing_keys", "algorithm"))?,
-            state: KeyState::parse(&self.state).ok_or_else(|| corrupt("signing_keys", "state"))?,
-            created_at: time(self.created_at, "signing_keys", "created_at")?,
-            signs_from: time(self.signs_from, "signing_keys", "signs_from")?,
-            retires_at: self
-                .retires_at
-                .map(|seconds| time(seconds, "signing_keys", "retires_at"))
-                .transpose()?,
-            public_key: self.public_key,
-            sealed_private_key: SealedPrivateKey::from_sealed(self.sealed_private_key),
-        })
-    }
 }
 
 /// A stored time of `table.column`, or the error for a corrupt row.

@@ -3,14 +3,14 @@
 use async_trait::async_trait;
 use portcullis_domain::ports::UserStore;
 use portcullis_domain::{
-    AdminUserChanges, MAX_PAGE_SIZE, NewUser, PasswordHashString, ProfileChanges, Role, ScopeSet,
-    SessionId, StoreError, User, UserCredentials, UserId, UserListQuery, UserPage, Username,
+    AdminUserChanges, MAX_PAGE_SIZE, NewUser, PageCursor, PasswordHashString, ProfileChanges, Role,
+    ScopeSet, SessionId, StoreError, User, UserCredentials, UserId, UserListQuery, UserPage,
+    Username,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
 
 use crate::api_keys::revoke_user_api_keys;
-use crate::cursors::{read_user_cursor, user_cursor};
 use crate::rows::{
     USER_COLUMN_COUNT, USER_COLUMNS, UserRow, api_key_scope_set, scope_set, to_unix,
 };
@@ -294,7 +294,11 @@ impl UserStore for SqliteStore {
     }
 
     async fn list_users(&self, query: &UserListQuery) -> Result<UserPage, StoreError> {
-        let after = query.after.as_ref().map(read_user_cursor).transpose()?;
+        let after = query
+            .after
+            .as_ref()
+            .map(PageCursor::user_position)
+            .transpose()?;
         let search = query
             .search
             .as_ref()
@@ -568,7 +572,7 @@ fn list_user_page(
     let more = rows.len() > limit;
     rows.truncate(limit);
     let next_cursor = if more {
-        rows.last().map(|(pk, _)| user_cursor(*pk))
+        rows.last().map(|(pk, _)| PageCursor::after_user(*pk))
     } else {
         None
     };
