@@ -73,3 +73,65 @@ pub struct AdminUserChanges {
     /// New display name; `Some(None)` clears it.
     pub full_name: Option<Option<FullName>>,
 }
+
+/// What the last-admin rule needs to know about one account: a store reads
+/// it under the locks that keep the rule true while it decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminStanding {
+    /// The account has the admin role.
+    pub admin: bool,
+    /// The account is disabled.
+    pub disabled: bool,
+}
+
+impl AdminStanding {
+    /// Whether the account counts towards "at least one enabled admin".
+    pub fn is_enabled_admin(self) -> bool {
+        self.admin && !self.disabled
+    }
+
+    /// The standing after an admin change of `role` and `disabled` (each
+    /// `None`: unchanged).
+    pub fn after_change(self, role: Option<Role>, disabled: Option<bool>) -> Self {
+        Self {
+            admin: role.map_or(self.admin, |role| role == Role::Admin),
+            disabled: disabled.unwrap_or(self.disabled),
+        }
+    }
+
+    /// Whether going from this standing to `after` takes an enabled admin
+    /// away: refused when no other enabled admin exists.
+    pub fn loses_enabled_admin(self, after: Self) -> bool {
+        self.is_enabled_admin() && !after.is_enabled_admin()
+    }
+}
+
+#[cfg(test)]
+mod standing_tests {
+    use super::*;
+
+    #[test]
+    fn demoting_or_disabling_an_enabled_admin_loses_one_and_nothing_else_does() {
+        let admin = AdminStanding {
+            admin: true,
+            disabled: false,
+        };
+        let user = AdminStanding {
+            admin: false,
+            disabled: false,
+        };
+        assert!(admin.loses_enabled_admin(admin.after_change(Some(Role::User), None)));
+        assert!(admin.loses_enabled_admin(admin.after_change(None, Some(true))));
+        assert!(!admin.loses_enabled_admin(admin.after_change(Some(Role::Admin), Some(false))));
+        assert!(!admin.loses_enabled_admin(admin.after_change(None, None)));
+        assert!(!user.loses_enabled_admin(user.after_change(None, Some(true))));
+        let disabled_admin = AdminStanding {
+            admin: true,
+            disabled: true,
+        };
+        assert!(
+            !disabled_admin
+                .loses_enabled_admin(disabled_admin.after_change(Some(Role::User), None))
+        );
+    }
+}

@@ -51,7 +51,8 @@ pub use account::{
     UserId, Username,
 };
 pub use admin::{
-    AdminUserChanges, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, UserListQuery, UserPage, UserSearch,
+    AdminStanding, AdminUserChanges, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, UserListQuery, UserPage,
+    UserSearch,
 };
 pub use api_key::{
     API_KEY_PREFIX, API_KEY_SHOWN_CHARS, ApiKeyHash, ApiKeyId, ApiKeyInfo, ApiKeyName,

@@ -4,9 +4,9 @@ use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use portcullis_domain::ports::UserStore;
 use portcullis_domain::{
-    AdminUserChanges, MAX_PAGE_SIZE, NewUser, PageCursor, PasswordHashString, ProfileChanges, Role,
-    ScopeSet, SessionId, StoreError, User, UserCredentials, UserId, UserListQuery, UserPage,
-    Username,
+    AdminStanding, AdminUserChanges, MAX_PAGE_SIZE, NewUser, PageCursor, PasswordHashString,
+    ProfileChanges, Role, ScopeSet, SessionId, StoreError, User, UserCredentials, UserId,
+    UserListQuery, UserPage, Username,
 };
 use time::OffsetDateTime;
 use tokio_postgres::types::ToSql;
@@ -329,11 +329,8 @@ impl UserStore for PostgresStore {
                 let Some(before) = standing else {
                     return Err(StoreError::NotFound.into());
                 };
-                let after = AdminStanding {
-                    admin: role.map_or(before.admin, |role| role == Role::Admin),
-                    disabled: disable.unwrap_or(before.disabled),
-                };
-                if before.is_enabled_admin() && !after.is_enabled_admin() && !other_admins {
+                let after = before.after_change(role, disable);
+                if before.loses_enabled_admin(after) && !other_admins {
                     return Err(StoreError::LastAdmin.into());
                 }
             }
@@ -391,20 +388,6 @@ impl UserStore for PostgresStore {
             Ok(())
         })
         .await
-    }
-}
-
-/// What the last-admin guard needs to know about one account.
-#[derive(Debug, Clone, Copy)]
-struct AdminStanding {
-    admin: bool,
-    disabled: bool,
-}
-
-impl AdminStanding {
-    /// Whether the account counts towards "at least one enabled admin".
-    fn is_enabled_admin(self) -> bool {
-        self.admin && !self.disabled
     }
 }
 

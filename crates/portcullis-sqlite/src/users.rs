@@ -3,9 +3,9 @@
 use async_trait::async_trait;
 use portcullis_domain::ports::UserStore;
 use portcullis_domain::{
-    AdminUserChanges, MAX_PAGE_SIZE, NewUser, PageCursor, PasswordHashString, ProfileChanges, Role,
-    ScopeSet, SessionId, StoreError, User, UserCredentials, UserId, UserListQuery, UserPage,
-    Username,
+    AdminStanding, AdminUserChanges, MAX_PAGE_SIZE, NewUser, PageCursor, PasswordHashString,
+    ProfileChanges, Role, ScopeSet, SessionId, StoreError, User, UserCredentials, UserId,
+    UserListQuery, UserPage, Username,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
@@ -344,12 +344,8 @@ impl UserStore for SqliteStore {
             let Some(before) = admin_standing(&transaction, &id)? else {
                 return Err(StoreError::NotFound.into());
             };
-            let after = AdminStanding {
-                admin: role.map_or(before.admin, |role| role == Role::Admin),
-                disabled: disable.unwrap_or(before.disabled),
-            };
-            if before.is_enabled_admin()
-                && !after.is_enabled_admin()
+            let after = before.after_change(role, disable);
+            if before.loses_enabled_admin(after)
                 && !another_enabled_admin_exists(&transaction, &id)?
             {
                 return Err(StoreError::LastAdmin.into());
@@ -411,20 +407,6 @@ impl UserStore for SqliteStore {
             Ok(())
         })
         .await
-    }
-}
-
-/// What the last-admin guard needs to know about one account.
-#[derive(Debug, Clone, Copy)]
-struct AdminStanding {
-    admin: bool,
-    disabled: bool,
-}
-
-impl AdminStanding {
-    /// Whether the account counts towards "at least one enabled admin".
-    fn is_enabled_admin(self) -> bool {
-        self.admin && !self.disabled
     }
 }
 
