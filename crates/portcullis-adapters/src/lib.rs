@@ -35,6 +35,7 @@
 //! # }
 //! ```
 
+mod audit_key;
 mod deployment_limiter;
 mod hashing;
 mod limiter;
@@ -42,6 +43,7 @@ pub mod metrics;
 mod signing_keys;
 mod tokens;
 
+pub use audit_key::MasterAuditKey;
 pub use deployment_limiter::DeploymentAttemptLimiter;
 pub use hashing::{BlockingArgon2Hasher, HashingLimits};
 pub use limiter::{GovernorAttemptLimiter, address_key};

@@ -92,7 +92,7 @@ pub use jwt::{
 };
 pub use password::{Argon2Hasher, Argon2Policy, Argon2Workspace, PasswordCheck};
 pub use random::{constant_time_eq, generate_opaque_token, generate_signing_key, token_digest};
-pub use sealing::{MASTER_KEY_BYTES, MasterKey, SealingError};
+pub use sealing::{AuditMacKey, MASTER_KEY_BYTES, MasterKey, SealingError};
 
 /// The README's examples, compiled and run as doc tests so that they stay
 /// true.

@@ -17,6 +17,7 @@ use std::fmt;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, NONCE_LEN, Nonce, RandomizedNonceKey};
 use aws_lc_rs::hkdf::{HKDF_SHA256, Salt};
+use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::{ExposeSecret, ExposeSecretMut, SecretBox, SecretSlice, SecretString};
@@ -33,6 +34,10 @@ const SEALED_FORMAT_V1: u8 = 1;
 /// HKDF label of the sealing key; changing it makes every sealed value
 /// unreadable.
 const SEALING_KEY_LABEL: &[u8] = b"portcullis sealing key v1";
+
+/// HKDF label of the audit log's MAC key; changing it makes every stored
+/// audit chain fail verification.
+const AUDIT_MAC_KEY_LABEL: &[u8] = b"portcullis audit-log mac key v1";
 
 /// The key every sealed secret of a deployment depends on. Its `Debug`
 /// prints nothing of it.
@@ -147,6 +152,25 @@ impl MasterKey {
         Ok(SecretSlice::from(in_out.expose_secret()[..length].to_vec()))
     }
 
+    /// The audit log's MAC key: HMAC-SHA256 under a key derived from this
+    /// master key with its own HKDF label, independent of the sealing key.
+    ///
+    /// # Errors
+    ///
+    /// [`CryptoError::Sealing`] if the derivation fails (it does not for a
+    /// 32-byte key; the error is aws-lc-rs's to report).
+    pub fn audit_mac_key(&self) -> Result<AuditMacKey, CryptoError> {
+        let mut key_bytes = SecretBox::new(Box::new([0_u8; 32]));
+        Salt::new(HKDF_SHA256, &[])
+            .extract(self.bytes.expose_secret())
+            .expand(&[AUDIT_MAC_KEY_LABEL], HKDF_SHA256)
+            .and_then(|okm| okm.fill(key_bytes.expose_secret_mut()))
+            .map_err(|_| CryptoError::Sealing)?;
+        Ok(AuditMacKey {
+            key: hmac::Key::new(hmac::HMAC_SHA256, key_bytes.expose_secret()),
+        })
+    }
+
     fn sealing_key(&self) -> Result<RandomizedNonceKey, CryptoError> {
         let mut key_bytes = SecretBox::new(Box::new([0_u8; 32]));
         Salt::new(HKDF_SHA256, &[])
@@ -156,6 +180,30 @@ impl MasterKey {
             .map_err(|_| CryptoError::Sealing)?;
         RandomizedNonceKey::new(&AES_256_GCM, key_bytes.expose_secret())
             .map_err(|_| CryptoError::Sealing)
+    }
+}
+
+/// HMAC-SHA256 with the audit log's key (see [`MasterKey::audit_mac_key`]).
+/// Its `Debug` prints nothing of it.
+#[derive(Clone)]
+pub struct AuditMacKey {
+    key: hmac::Key,
+}
+
+impl AuditMacKey {
+    /// The 32-byte HMAC-SHA256 of `message`.
+    #[must_use]
+    pub fn mac(&self, message: &[u8]) -> [u8; 32] {
+        let tag = hmac::sign(&self.key, message);
+        let mut mac = [0_u8; 32];
+        mac.copy_from_slice(tag.as_ref());
+        mac
+    }
+}
+
+impl fmt::Debug for AuditMacKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AuditMacKey([redacted])")
     }
 }
 
@@ -257,6 +305,21 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_audit_key_is_stable_per_master_key_and_independent_of_others() {
+        let key = MasterKey::generate();
+        let again = MasterKey::parse(key.encode().expose_secret()).unwrap();
+        let mac = key.audit_mac_key().unwrap().mac(b"event");
+        assert_eq!(mac, again.audit_mac_key().unwrap().mac(b"event"));
+        assert_ne!(mac, key.audit_mac_key().unwrap().mac(b"event!"));
+        let other = MasterKey::generate();
+        assert_ne!(mac, other.audit_mac_key().unwrap().mac(b"event"));
+        assert_eq!(
+            format!("{:?}", key.audit_mac_key().unwrap()),
+            "AuditMacKey([redacted])"
+        );
     }
 
     #[test]

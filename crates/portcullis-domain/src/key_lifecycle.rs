@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::audit::{AuditContext, AuditEvent};
 use crate::error::StoreError;
 use crate::ports::{Clock, SigningKeyStore};
 use crate::signing_key::{
@@ -150,7 +151,13 @@ impl KeyLifecycle {
             state: KeyState::Next,
             ..stored(self.generate()?, now, later(now, self.policy.publish_ahead))
         });
-        Ok(self.store.install_signing_keys(&keys).await?)
+        let audit = AuditContext::system(now).record(
+            None,
+            AuditEvent::SigningKeysInstalled {
+                kids: keys.iter().map(|key| key.kid.clone()).collect(),
+            },
+        );
+        Ok(self.store.install_signing_keys(&keys, &audit).await?)
     }
 
     /// One pass of upkeep: deletes the retired keys whose tokens have all
@@ -168,7 +175,7 @@ impl KeyLifecycle {
             .is_none_or(|next| next.signs_from <= now);
         let rotated = period_over
             && next_is_known
-            && self.rotate_from(&current.kid, now).await? == RotationOutcome::Rotated;
+            && self.rotate_from(&keys, now).await? == RotationOutcome::Rotated;
         Ok(Maintenance { rotated, deleted })
     }
 
@@ -178,11 +185,10 @@ impl KeyLifecycle {
     pub async fn rotate_now(&self) -> Result<(), KeyError> {
         loop {
             let keys = self.store.signing_keys().await?;
-            let current = current_key(&keys)?.kid.clone();
             // Superseded means another node rotated between the read and
             // the write; rotating again from the new current key is what
             // the operator asked for.
-            if self.rotate_from(&current, self.now()).await? == RotationOutcome::Rotated {
+            if self.rotate_from(&keys, self.now()).await? == RotationOutcome::Rotated {
                 return Ok(());
             }
         }
@@ -213,23 +219,41 @@ impl KeyLifecycle {
             .collect())
     }
 
+    /// Rotates from the current key of `keys` (as read).
     async fn rotate_from(
         &self,
-        current: &KeyId,
+        keys: &[StoredSigningKey],
         now: OffsetDateTime,
     ) -> Result<RotationOutcome, KeyError> {
+        let current = current_key(keys)?.kid.clone();
         let new_next = StoredSigningKey {
             state: KeyState::Next,
             ..stored(self.generate()?, now, later(now, self.policy.publish_ahead))
         };
+        // With no next key, the new one signs at once and none is next.
+        let (signs_now, next) = match keys.iter().find(|key| key.state == KeyState::Next) {
+            Some(next) => (next.kid.clone(), Some(new_next.kid.clone())),
+            None => (new_next.kid.clone(), None),
+        };
+        let audit = AuditContext::system(now).record(
+            None,
+            AuditEvent::SigningKeyRotated {
+                retired: current.clone(),
+                current: signs_now,
+                next,
+            },
+        );
         Ok(self
             .store
-            .rotate_signing_keys(&KeyRotation {
-                current: current.clone(),
-                new_next,
-                now,
-                retires_at: later(now, self.policy.verification_window),
-            })
+            .rotate_signing_keys(
+                &KeyRotation {
+                    current,
+                    new_next,
+                    now,
+                    retires_at: later(now, self.policy.verification_window),
+                },
+                &audit,
+            )
             .await?)
     }
 

@@ -31,6 +31,7 @@
 mod account;
 mod admin;
 mod api_key;
+pub mod audit;
 mod client;
 mod email;
 mod error;
@@ -72,9 +73,9 @@ pub use password::{
 pub use scope::{Scope, ScopeSet, UnknownScope};
 pub use service::{
     ActiveToken, AdminUserUpdate, ApiKeyRequest, AuthService, AuthSettings, ClientInfo, Credential,
-    LoginRequest, LogoutScope, MAX_INTROSPECTED_TOKEN_CHARS, PasswordChangeRequest, Ports,
-    Principal, ProfileUpdateRequest, RefreshRequest, RegistrationRequest, TokenGrant, TokenKind,
-    TokenTypeHint,
+    Initiator, LoginRequest, LogoutScope, MAX_INTROSPECTED_TOKEN_CHARS, PasswordChangeRequest,
+    Ports, Principal, ProfileUpdateRequest, RefreshRequest, RegistrationRequest, TokenGrant,
+    TokenKind, TokenTypeHint,
 };
 pub use session::{
     AccessTokenClaims, NewSession, RefreshOutcome, RefreshTokenHash, RefreshTokenOwner, SessionId,

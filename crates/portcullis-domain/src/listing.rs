@@ -87,11 +87,11 @@ impl PageCursor {
         }
     }
 
-    fn encode(key: &str) -> Self {
+    pub(crate) fn encode(key: &str) -> Self {
         Self(URL_SAFE_NO_PAD.encode(key))
     }
 
-    fn decode(&self) -> Result<String, StoreError> {
+    pub(crate) fn decode(&self) -> Result<String, StoreError> {
         if self.0.len() > MAX_CURSOR_CHARS {
             return Err(StoreError::InvalidCursor);
         }

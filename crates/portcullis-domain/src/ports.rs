@@ -24,6 +24,9 @@ use crate::account::{
 };
 use crate::admin::{AdminUserChanges, UserListQuery, UserPage};
 use crate::api_key::{ApiKeyHash, ApiKeyId, ApiKeyInfo, NewApiKey};
+use crate::audit::{
+    AuditAnchor, AuditContext, AuditEntry, AuditQuery, AuditRecord, SealedAuditEntry,
+};
 use crate::error::{HashingError, StoreError, TokenError};
 use crate::key_lifecycle::KeyError;
 use crate::listing::{Page, PageRequest};
@@ -37,12 +40,17 @@ use crate::signing_key::{KeyRotation, PublishedKey, RotationOutcome, StoredSigni
 use crate::snapshot::StoreSnapshot;
 
 /// Persistent accounts.
+///
+/// Every method that changes something takes the [`AuditRecord`] of the
+/// change and appends it to the audit log ([`AuditStore`]) in the same
+/// transaction, only when the change happens: an error, or a change that
+/// finds nothing to do, appends nothing.
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// Inserts a new account (stamped with its `created_at`);
     /// [`StoreError::Conflict`] when the username or the canonical email key
     /// is taken. Of concurrent inserts of one username exactly one succeeds.
-    async fn insert_user(&self, new_user: &NewUser) -> Result<(), StoreError>;
+    async fn insert_user(&self, new_user: &NewUser, audit: &AuditRecord) -> Result<(), StoreError>;
 
     /// Loads an account and its password hash by username.
     async fn find_credentials(
@@ -71,17 +79,20 @@ pub trait UserStore: Send + Sync {
         id: UserId,
         changes: &ProfileChanges,
         now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<User, StoreError>;
 
     /// Disables or enables an account by username at `now`; disabling also
     /// ends every session and API key of the user in the same transaction
     /// (enabling revives none). No last-admin guard: this is the operator's
-    /// recovery path.
+    /// recovery path. The record is appended about the account changed
+    /// ([`AuditRecord::about`]): only the store knows its id.
     async fn set_disabled(
         &self,
         username: &Username,
         disabled: bool,
         now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<User, StoreError>;
 
     /// Changes an account's role by username. In the same transaction,
@@ -90,12 +101,13 @@ pub trait UserStore: Send + Sync {
     /// ([`Role::allowed_scopes`]); a session or key left with no scope is
     /// ended. So a demotion is permanent for existing grants: promoting the
     /// user again later revives none of them. No last-admin guard, like
-    /// [`set_disabled`](Self::set_disabled).
+    /// [`set_disabled`](Self::set_disabled), and audited like it.
     async fn set_role(
         &self,
         username: &Username,
         role: Role,
         now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<User, StoreError>;
 
     /// Replaces the password hash and, in the same transaction, ends every
@@ -106,6 +118,7 @@ pub trait UserStore: Send + Sync {
         hash: &PasswordHashString,
         keep_session: Option<SessionId>,
         now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<(), StoreError>;
 
     /// Deletes the account with its sessions and every credential of it, in
@@ -118,7 +131,9 @@ pub trait UserStore: Send + Sync {
     /// far as concurrent readers allow; whatever they held back is erased by
     /// a later [`SessionStore::purge_dead_sessions`]); PostgreSQL reclaims
     /// dead rows at its next vacuum of the table.
-    async fn delete_user(&self, id: UserId) -> Result<(), StoreError>;
+    /// The audit log keeps the account's events (they name it by id only,
+    /// and the log's retention decides when they go).
+    async fn delete_user(&self, id: UserId, audit: &AuditRecord) -> Result<(), StoreError>;
 
     /// One page of users in creation order, optionally filtered by
     /// [`UserSearch`](crate::UserSearch). Keyset paging: following the cursors
@@ -139,6 +154,7 @@ pub trait UserStore: Send + Sync {
         id: UserId,
         changes: &AdminUserChanges,
         now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<User, StoreError>;
 
     /// Succeeds when the store can be read.
@@ -152,7 +168,8 @@ pub trait UserStore: Send + Sync {
     async fn ensure_writable(&self) -> Result<(), StoreError>;
 }
 
-/// Persistent login sessions and their refresh tokens.
+/// Persistent login sessions and their refresh tokens. Changes are audited
+/// as in [`UserStore`].
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     /// Stores a new session with its first refresh token, keeping the user
@@ -162,11 +179,15 @@ pub trait SessionStore: Send + Sync {
     /// oldest `last_used_at`; among equal ones, the earliest created) are
     /// ended, atomically with the creation, so that exactly `max_active`
     /// remain, the new one included. Concurrent creations never leave more.
+    /// Appends `audit` (the login) and, for each session the cap ended,
+    /// `audit` with [`AuditEvent::SessionEnded`](crate::audit::AuditEvent::SessionEnded)
+    /// and [`SessionEndReason::SessionCap`](crate::audit::SessionEndReason::SessionCap).
     async fn create_session(
         &self,
         session: &NewSession,
         max_active: u32,
         idle_timeout: Duration,
+        audit: &AuditRecord,
     ) -> Result<(), StoreError>;
 
     /// The session's user and granted scopes when the session belongs to
@@ -185,8 +206,9 @@ pub trait SessionStore: Send + Sync {
     /// - current token of an active session of an enabled user: mark it used,
     ///   store `replacement` as the current token, set `last_used_at = now`
     ///   → [`RefreshOutcome::Rotated`];
-    /// - already-used token: end its session (whatever its state)
-    ///   → [`RefreshOutcome::Reused`];
+    /// - already-used token: end its session (whatever its state) and
+    ///   append [`AuditEvent::RefreshTokenReused`](crate::audit::AuditEvent::RefreshTokenReused)
+    ///   about its user in `context` → [`RefreshOutcome::Reused`];
     /// - anything else → [`RefreshOutcome::Rejected`], nothing changes.
     ///
     /// Of N concurrent calls with one token exactly one can rotate.
@@ -196,6 +218,7 @@ pub trait SessionStore: Send + Sync {
         replacement: &RefreshTokenHash,
         now: OffsetDateTime,
         idle_timeout: Duration,
+        context: &AuditContext,
     ) -> Result<RefreshOutcome, StoreError>;
 
     /// The session a refresh token belongs to, used or not, active or not.
@@ -206,20 +229,25 @@ pub trait SessionStore: Send + Sync {
 
     /// Ends one session of `user_id`. Returns whether an active session was
     /// ended (false when it does not exist, is someone else's, or had
-    /// already ended).
+    /// already ended); `audit` is appended only when one was.
     async fn revoke_session(
         &self,
         session_id: SessionId,
         user_id: UserId,
         now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<bool, StoreError>;
 
-    /// Ends every active session of `user_id` except `except`; returns how many.
+    /// Ends every active session of `user_id` except `except`; returns how
+    /// many. When there were any, appends
+    /// [`AuditEvent::SessionsEnded`](crate::audit::AuditEvent::SessionsEnded)
+    /// about `user_id` in `context`.
     async fn revoke_user_sessions(
         &self,
         user_id: UserId,
         except: Option<SessionId>,
         now: OffsetDateTime,
+        context: &AuditContext,
     ) -> Result<u64, StoreError>;
 
     /// One page of the user's active sessions (not revoked, not expired,
@@ -247,7 +275,8 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<u64, StoreError>;
 }
 
-/// Persistent user-owned API keys.
+/// Persistent user-owned API keys. Changes are audited as in
+/// [`UserStore`].
 #[async_trait]
 pub trait ApiKeyStore: Send + Sync {
     /// Stores a new key (its hash only) unless its owner already has
@@ -255,7 +284,12 @@ pub trait ApiKeyStore: Send + Sync {
     /// then [`StoreError::ApiKeyLimitReached`] and nothing is stored. The
     /// count and the insert are atomic: of N concurrent creations for one
     /// user, none takes the user past `max_live`.
-    async fn create_api_key(&self, key: &NewApiKey, max_live: u32) -> Result<(), StoreError>;
+    async fn create_api_key(
+        &self,
+        key: &NewApiKey,
+        max_live: u32,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError>;
 
     /// One page of the user's keys that are not revoked (expired ones
     /// included, so their owner can see them), newest first, in a total
@@ -274,6 +308,7 @@ pub trait ApiKeyStore: Send + Sync {
         id: ApiKeyId,
         user_id: UserId,
         now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<bool, StoreError>;
 
     /// The owner and scopes of a usable key: not revoked, not expired at
@@ -301,8 +336,13 @@ pub trait SigningKeyStore: Send + Sync {
     /// current key yet: the first start of a deployment, or the upgrade of a
     /// v1 one. Atomic: of concurrent installs exactly one stores its keys
     /// and answers `true`; the others, and any call once keys exist, store
-    /// nothing and answer `false`.
-    async fn install_signing_keys(&self, keys: &[StoredSigningKey]) -> Result<bool, StoreError>;
+    /// nothing and answer `false`. `audit` is appended by the one that
+    /// stores.
+    async fn install_signing_keys(
+        &self,
+        keys: &[StoredSigningKey],
+        audit: &AuditRecord,
+    ) -> Result<bool, StoreError>;
 
     /// Rotates, if `rotation.current` is still the current key: it becomes
     /// retired with `rotation.retires_at`; the next key becomes current,
@@ -311,14 +351,58 @@ pub trait SigningKeyStore: Send + Sync {
     /// one key always signs.) All in the same transaction. Atomic: of N
     /// concurrent rotations from one current key exactly one rotates; the
     /// others answer [`RotationOutcome::Superseded`] and change nothing.
+    /// `audit` is appended by the one that rotates.
     async fn rotate_signing_keys(
         &self,
         rotation: &KeyRotation,
+        audit: &AuditRecord,
     ) -> Result<RotationOutcome, StoreError>;
 
     /// Deletes the retired keys whose `retires_at` is at or before `now`;
     /// how many. Never touches a next or current key.
     async fn delete_retired_signing_keys(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
+/// The audit log: one chain of security events per deployment (see
+/// [`crate::audit`]), whichever node writes.
+///
+/// A store is given the chain's [`AuditKey`](crate::audit::AuditKey) when
+/// it is opened; appending without one is an error, never an unkeyed row.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends an event that records no stored change (a failed or
+    /// rate-limited login) in a transaction of its own; its `seq`.
+    /// Durable when it returns, as every change is.
+    async fn append_audit_event(&self, record: &AuditRecord) -> Result<u64, StoreError>;
+
+    /// One page of events, newest first (highest `seq` first), filtered by
+    /// `query`. [`StoreError::InvalidCursor`] for a cursor this store did
+    /// not make.
+    async fn list_audit_events(&self, query: &AuditQuery) -> Result<Page<AuditEntry>, StoreError>;
+
+    /// The chain's sealed head and checkpoint, as stored.
+    async fn audit_anchor(&self) -> Result<AuditAnchor, StoreError>;
+
+    /// Up to `limit` stored entries with `seq` above `after_seq`, in `seq`
+    /// order, with their MACs, exactly as stored (for verification and
+    /// export: nothing is checked here).
+    async fn audit_chain_page(
+        &self,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<SealedAuditEntry>, StoreError>;
+
+    /// Deletes the oldest events, the longest run from the start of the
+    /// chain all of whose events are before `before`; stores the sealed
+    /// checkpoint of the last deleted one and appends
+    /// [`AuditEvent::AuditPruned`](crate::audit::AuditEvent::AuditPruned)
+    /// in `context`, all in one transaction. How many were deleted (0:
+    /// nothing written).
+    async fn prune_audit_events(
+        &self,
+        before: OffsetDateTime,
+        context: &AuditContext,
+    ) -> Result<u64, StoreError>;
 }
 
 /// Moving a whole deployment between stores (`portcullis db copy`).
@@ -334,7 +418,9 @@ pub trait StoreCopy: Send + Sync {
     /// Writes `snapshot` into this store in one transaction, keeping every
     /// id, hash, time and the users' order; [`StoreError::NotEmpty`] (and
     /// nothing written) when the store already holds an account, a session,
-    /// an API key or a signing key.
+    /// an API key, a signing key or an audit event. The audit log is copied
+    /// verbatim, MACs and both ends included, so the copy verifies with the
+    /// same master key.
     async fn import_snapshot(&self, snapshot: &StoreSnapshot) -> Result<(), StoreError>;
 }
 
@@ -413,16 +499,20 @@ pub struct AuthenticatedKey {
     pub key_id: ApiKeyId,
 }
 
-/// Everything a deployment keeps: accounts, sessions, API keys and the
-/// signing keys.
+/// Everything a deployment keeps: accounts, sessions, API keys, the
+/// signing keys and the audit log.
 ///
 /// One backend implements all four, because several promises span them:
 /// disabling, demoting or deleting a user changes its sessions and keys in
 /// the same transaction, and every node must sign with the keys the others
-/// verify. Implemented for every type that implements the four parts.
-pub trait Store: UserStore + SessionStore + ApiKeyStore + SigningKeyStore {}
+/// verify, and every change appends its audit event in its own
+/// transaction. Implemented for every type that implements the five parts.
+pub trait Store: UserStore + SessionStore + ApiKeyStore + SigningKeyStore + AuditStore {}
 
-impl<T: UserStore + SessionStore + ApiKeyStore + SigningKeyStore + ?Sized> Store for T {}
+impl<T: UserStore + SessionStore + ApiKeyStore + SigningKeyStore + AuditStore + ?Sized> Store
+    for T
+{
+}
 
 /// The result of checking a password against a stored hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use crate::account::{PasswordHashString, User, UserId};
 use crate::api_key::{ApiKeyHash, ApiKeyId, ApiKeyName};
+use crate::audit::AuditSnapshot;
 use crate::scope::ScopeSet;
 use crate::session::{RefreshTokenHash, SessionId};
 use crate::signing_key::StoredSigningKey;
@@ -28,6 +29,8 @@ pub struct StoreSnapshot {
     pub api_keys: Vec<ApiKeyRecord>,
     /// Every signing key not yet deleted, oldest first.
     pub signing_keys: Vec<StoredSigningKey>,
+    /// The audit log, verbatim.
+    pub audit: AuditSnapshot,
 }
 
 impl StoreSnapshot {
@@ -38,6 +41,8 @@ impl StoreSnapshot {
             && self.refresh_tokens.is_empty()
             && self.api_keys.is_empty()
             && self.signing_keys.is_empty()
+            && self.audit.entries.is_empty()
+            && self.audit.anchor.head.is_none()
     }
 }
 

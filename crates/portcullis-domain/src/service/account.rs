@@ -1,9 +1,8 @@
 //! The caller's own account: profile, password, deletion.
 
-use std::net::IpAddr;
-
-use super::{AuthService, Principal, gone_is_invalid_token};
+use super::{AuthService, ClientInfo, Principal, gone_is_invalid_token};
 use crate::account::{ProfileChanges, User};
+use crate::audit::AuditEvent;
 use crate::error::{AuthError, FieldError, StoreError};
 use crate::password::Password;
 
@@ -40,7 +39,7 @@ impl AuthService {
         &self,
         principal: &Principal,
         request: ProfileUpdateRequest,
-        client_ip: Option<IpAddr>,
+        client: &ClientInfo,
     ) -> Result<User, AuthError> {
         let mut errors: Vec<FieldError> = Vec::new();
         let changes = ProfileChanges::parse(
@@ -63,16 +62,26 @@ impl AuthService {
             return Err(AuthError::Validation(errors));
         }
         if let Some(password) = reauthenticate_with {
-            self.limit_attempt(client_ip, principal.user.username.as_str())
+            self.limit_attempt(client.ip, principal.user.username.as_str())
                 .await?;
             self.ports.store.ensure_writable().await?;
             self.reverify_password(principal, &password, "current_password")
                 .await?;
         }
+        let now = self.now();
+        let audit = self.own_record(
+            now,
+            principal,
+            client,
+            AuditEvent::ProfileUpdated {
+                email: changes.email.is_some(),
+                full_name: changes.full_name.is_some(),
+            },
+        );
         match self
             .ports
             .store
-            .update_profile(principal.user.id, &changes, self.now())
+            .update_profile(principal.user.id, &changes, now, &audit)
             .await
         {
             Ok(user) => Ok(user),
@@ -89,10 +98,10 @@ impl AuthService {
         &self,
         principal: &Principal,
         request: PasswordChangeRequest,
-        client_ip: Option<IpAddr>,
+        client: &ClientInfo,
     ) -> Result<(), AuthError> {
         let user = &principal.user;
-        self.limit_attempt(client_ip, user.username.as_str())
+        self.limit_attempt(client.ip, user.username.as_str())
             .await?;
         self.settings
             .password_policy
@@ -111,9 +120,11 @@ impl AuthService {
             .hasher
             .hash_password(&request.new_password.nfkc())
             .await?;
+        let now = self.now();
+        let audit = self.own_record(now, principal, client, AuditEvent::PasswordChanged);
         self.ports
             .store
-            .change_password(user.id, &hash, principal.session_id(), self.now())
+            .change_password(user.id, &hash, principal.session_id(), now, &audit)
             .await
             .map_err(gone_is_invalid_token)
     }
@@ -125,16 +136,19 @@ impl AuthService {
         &self,
         principal: &Principal,
         password: &Password,
-        client_ip: Option<IpAddr>,
+        client: &ClientInfo,
     ) -> Result<(), AuthError> {
-        self.limit_attempt(client_ip, principal.user.username.as_str())
+        self.limit_attempt(client.ip, principal.user.username.as_str())
             .await?;
         self.ports.store.ensure_writable().await?;
         self.reverify_password(principal, password, "password")
             .await?;
         self.ports
             .store
-            .delete_user(principal.user.id)
+            .delete_user(
+                principal.user.id,
+                &self.own_record(self.now(), principal, client, AuditEvent::AccountDeleted),
+            )
             .await
             .map_err(gone_is_invalid_token)
     }

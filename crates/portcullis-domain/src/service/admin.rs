@@ -1,8 +1,9 @@
 //! Administration of accounts (admin API and CLI) and health.
 
-use super::AuthService;
+use super::{AuthService, Initiator};
 use crate::account::{ProfileChanges, Role, User, UserId, Username};
 use crate::admin::{AdminUserChanges, MAX_PAGE_SIZE, UserListQuery, UserPage};
+use crate::audit::{AdminChangeSummary, AuditEvent, AuditRecord};
 use crate::error::AuthError;
 
 /// An admin's changes as submitted.
@@ -43,6 +44,7 @@ impl AuthService {
         &self,
         id: UserId,
         update: AdminUserUpdate,
+        initiator: &Initiator,
     ) -> Result<User, AuthError> {
         let mut errors = Vec::new();
         let role = match update.roles {
@@ -65,36 +67,96 @@ impl AuthService {
             email: profile.email,
             full_name: profile.full_name,
         };
+        let now = self.now();
+        let audit = self.admin_record(
+            now,
+            initiator,
+            Some(id),
+            AdminChangeSummary {
+                role: changes.role,
+                disabled: changes.disabled,
+                email: changes.email.is_some(),
+                full_name: changes.full_name.is_some(),
+            },
+        );
         Ok(self
             .ports
             .store
-            .admin_update_user(id, &changes, self.now())
+            .admin_update_user(id, &changes, now, &audit)
             .await?)
     }
 
     /// Deletes an account (admin); the last enabled admin cannot be deleted.
-    pub async fn admin_delete_user(&self, id: UserId) -> Result<(), AuthError> {
-        Ok(self.ports.store.delete_user(id).await?)
+    pub async fn admin_delete_user(
+        &self,
+        id: UserId,
+        initiator: &Initiator,
+    ) -> Result<(), AuthError> {
+        let audit = self
+            .audit_context(self.now(), initiator.actor_id, &initiator.client)
+            .record(Some(id), AuditEvent::AccountDeleted);
+        Ok(self.ports.store.delete_user(id, &audit).await?)
     }
 
     /// Disables or enables an account by username (CLI).
-    pub async fn set_disabled(&self, username: &str, disabled: bool) -> Result<User, AuthError> {
+    pub async fn set_disabled(
+        &self,
+        username: &str,
+        disabled: bool,
+        initiator: &Initiator,
+    ) -> Result<User, AuthError> {
         let username = Username::parse(username).map_err(|e| AuthError::Validation(vec![e]))?;
+        let now = self.now();
+        let audit = self.admin_record(
+            now,
+            initiator,
+            None,
+            AdminChangeSummary {
+                disabled: Some(disabled),
+                ..AdminChangeSummary::default()
+            },
+        );
         Ok(self
             .ports
             .store
-            .set_disabled(&username, disabled, self.now())
+            .set_disabled(&username, disabled, now, &audit)
             .await?)
     }
 
     /// Changes an account's role by username (CLI).
-    pub async fn set_role(&self, username: &str, role: Role) -> Result<User, AuthError> {
+    pub async fn set_role(
+        &self,
+        username: &str,
+        role: Role,
+        initiator: &Initiator,
+    ) -> Result<User, AuthError> {
         let username = Username::parse(username).map_err(|e| AuthError::Validation(vec![e]))?;
+        let now = self.now();
+        let audit = self.admin_record(
+            now,
+            initiator,
+            None,
+            AdminChangeSummary {
+                role: Some(role),
+                ..AdminChangeSummary::default()
+            },
+        );
         Ok(self
             .ports
             .store
-            .set_role(&username, role, self.now())
+            .set_role(&username, role, now, &audit)
             .await?)
+    }
+
+    fn admin_record(
+        &self,
+        now: time::OffsetDateTime,
+        initiator: &Initiator,
+        subject_id: Option<UserId>,
+        changes: AdminChangeSummary,
+    ) -> AuditRecord {
+        self.audit_context(now, initiator.actor_id, &initiator.client)
+            .record(subject_id, AuditEvent::AdminUserUpdated(changes))
     }
 
     /// Succeeds when the user store can be read and could take a write

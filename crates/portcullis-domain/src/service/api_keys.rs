@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
-use super::{AuthService, Principal, clamp_page, later, rate_limited};
+use super::{AuthService, ClientInfo, Principal, clamp_page, later, rate_limited};
 use crate::api_key::{
     API_KEY_SHOWN_CHARS, ApiKeyId, ApiKeyInfo, ApiKeyName, MAX_API_KEY_DAYS, NewApiKey,
 };
+use crate::audit::AuditEvent;
 use crate::error::{AuthError, FieldError};
 use crate::listing::{Page, PageRequest};
 use crate::scope::ScopeSet;
@@ -36,6 +37,7 @@ impl AuthService {
         &self,
         principal: &Principal,
         request: ApiKeyRequest,
+        client: &ClientInfo,
     ) -> Result<(ApiKeyInfo, String), AuthError> {
         let mut errors = Vec::new();
         let name = ApiKeyName::parse(&request.name)
@@ -95,9 +97,19 @@ impl AuthService {
                 .map(|days| later(now, Duration::from_secs(u64::from(days) * 86_400)))
                 .transpose()?,
         };
+        let audit = self.own_record(
+            now,
+            principal,
+            client,
+            AuditEvent::ApiKeyCreated {
+                key_id: new_key.id,
+                name: new_key.name.clone(),
+                scopes,
+            },
+        );
         self.ports
             .store
-            .create_api_key(&new_key, self.settings.max_api_keys_per_user)
+            .create_api_key(&new_key, self.settings.max_api_keys_per_user, &audit)
             .await?;
         let info = ApiKeyInfo {
             id: new_key.id,
@@ -132,11 +144,19 @@ impl AuthService {
         &self,
         principal: &Principal,
         id: ApiKeyId,
+        client: &ClientInfo,
     ) -> Result<(), AuthError> {
+        let now = self.now();
+        let audit = self.own_record(
+            now,
+            principal,
+            client,
+            AuditEvent::ApiKeyRevoked { key_id: id },
+        );
         let revoked = self
             .ports
             .store
-            .revoke_api_key(id, principal.user.id, self.now())
+            .revoke_api_key(id, principal.user.id, now, &audit)
             .await?;
         if revoked {
             Ok(())

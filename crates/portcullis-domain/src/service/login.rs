@@ -1,9 +1,8 @@
 //! Password logins and credential checks.
 
-use std::net::IpAddr;
-
 use super::{AuthService, ClientInfo, TokenGrant, TypedPasswordCheck};
 use crate::account::{Role, User, Username};
+use crate::audit::{AuditEvent, LoginCredential, LoginFailure};
 use crate::error::AuthError;
 use crate::password::Password;
 use crate::scope::ScopeSet;
@@ -50,8 +49,8 @@ impl AuthService {
             .check_credentials(
                 &request.username,
                 &request.password,
-                request.client.ip,
-                true,
+                &request.client,
+                LoginCredential::Password,
             )
             .await?;
         let scopes = grant_scopes(user.role, requested)?;
@@ -65,43 +64,61 @@ impl AuthService {
     /// of the password is verified, then (only when the two differ) the
     /// form as typed; a password that is not NFKC-stable always costs two
     /// verifications, whether the account exists or not.
+    /// A failure or a refusal by the limiter is appended to the audit log
+    /// before it is answered (as a Basic credential).
     pub async fn verify_credentials(
         &self,
         username: &str,
         password: &Password,
-        client_ip: Option<IpAddr>,
+        client: &ClientInfo,
     ) -> Result<User, AuthError> {
-        self.check_credentials(username, password, client_ip, false)
+        self.check_credentials(username, password, client, LoginCredential::Basic)
             .await
     }
 
-    /// [`verify_credentials`](Self::verify_credentials); with `will_write`
-    /// (a login, which then stores a session) the store is first asked
-    /// whether it can write, so a locked database refuses before the hash.
+    /// [`verify_credentials`](Self::verify_credentials) for `credential`.
+    /// The store is first asked whether it can write (a login stores a
+    /// session, and any failure is audited), so a locked database refuses
+    /// before the hash.
     async fn check_credentials(
         &self,
         username: &str,
         password: &Password,
-        client_ip: Option<IpAddr>,
-        will_write: bool,
+        client: &ClientInfo,
+        credential: LoginCredential,
     ) -> Result<User, AuthError> {
-        self.limit_attempt(client_ip, username).await?;
-        if will_write {
-            self.ports.store.ensure_writable().await?;
-        }
+        self.limit_login_attempt(client, username, credential)
+            .await?;
+        self.ports.store.ensure_writable().await?;
         let credentials = match Username::parse(username) {
             Ok(username) => self.ports.store.find_credentials(&username).await?,
             Err(_) => None,
         };
         let stored_hash = credentials.as_ref().map(|c| &c.password_hash);
         let verification = self.verify_typed_password(password, stored_hash).await?;
+        let failure = match (&credentials, verification) {
+            (None, _) => Some((None, LoginFailure::UnknownUser)),
+            (Some(found), TypedPasswordCheck::Mismatch) => {
+                Some((Some(found.user.id), LoginFailure::WrongPassword))
+            }
+            (Some(found), TypedPasswordCheck::Match { .. }) if found.user.disabled => {
+                Some((Some(found.user.id), LoginFailure::Disabled))
+            }
+            (Some(_), TypedPasswordCheck::Match { .. }) => None,
+        };
+        if let Some((subject_id, reason)) = failure {
+            // The attempted username of an unknown account is not kept: it
+            // is often a password typed into the wrong field.
+            let record = self
+                .audit_context(self.now(), None, client)
+                .record(subject_id, AuditEvent::LoginFailed { reason, credential });
+            self.append_event(record).await?;
+            return Err(AuthError::InvalidGrant);
+        }
         let (Some(credentials), TypedPasswordCheck::Match { rehash }) = (credentials, verification)
         else {
             return Err(AuthError::InvalidGrant);
         };
-        if credentials.user.disabled {
-            return Err(AuthError::InvalidGrant);
-        }
         if rehash {
             // Outdated parameters, or a hash of a non-normalised password:
             // store a current hash of the NFKC form. A failed rehash must

@@ -28,6 +28,7 @@ pub use sessions::{LogoutScope, RefreshRequest, TokenTypeHint};
 
 use verification::TypedPasswordCheck;
 
+use crate::audit::{AuditContext, AuditEvent, AuditRecord, LoginCredential};
 use crate::error::{AuthError, FieldError, StoreError};
 use crate::listing::{MAX_LISTING_PAGE_SIZE, PageRequest};
 use crate::password::{Password, PasswordPolicy};
@@ -70,14 +71,43 @@ impl Default for AuthSettings {
     }
 }
 
-/// Where a request came from, recorded on the session it creates.
-#[derive(Debug, Clone, Default)]
+/// Where a request came from, recorded on the session it creates and on
+/// the audit events it causes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientInfo {
     /// Client IP address as determined by the HTTP layer (socket peer, or
     /// the forwarded address when the peer is a trusted proxy).
     pub ip: Option<IpAddr>,
     /// `User-Agent` header, truncated by the HTTP layer.
     pub user_agent: Option<String>,
+    /// The request's id (`X-Request-Id`, as the HTTP layer answers it).
+    pub request_id: Option<String>,
+}
+
+/// Who starts an administrative change, for its audit event: an
+/// administrator through the API (with the request's client), or the
+/// command line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Initiator {
+    /// The acting account; `None` for the command line.
+    pub actor_id: Option<crate::account::UserId>,
+    /// Where the request came from (empty for the command line).
+    pub client: ClientInfo,
+}
+
+impl Initiator {
+    /// The command line (or the service itself): no account, no client.
+    pub fn command_line() -> Self {
+        Self::default()
+    }
+
+    /// An authenticated caller of the API.
+    pub fn caller(principal: &Principal, client: &ClientInfo) -> Self {
+        Self {
+            actor_id: Some(principal.user.id),
+            client: client.clone(),
+        }
+    }
 }
 
 /// The tokens a successful grant returns.
@@ -177,6 +207,60 @@ impl AuthService {
     fn now(&self) -> OffsetDateTime {
         let now = self.ports.clock.now();
         now.replace_nanosecond(0).unwrap_or(now)
+    }
+
+    /// The audit context of a change made now by `actor_id` from `client`.
+    fn audit_context(
+        &self,
+        now: OffsetDateTime,
+        actor_id: Option<crate::account::UserId>,
+        client: &ClientInfo,
+    ) -> AuditContext {
+        AuditContext {
+            at: now,
+            actor_id,
+            client: client.clone(),
+        }
+    }
+
+    /// The record of `event`, caused by `principal` from `client`, about
+    /// the principal's own account.
+    fn own_record(
+        &self,
+        now: OffsetDateTime,
+        principal: &Principal,
+        client: &ClientInfo,
+        event: AuditEvent,
+    ) -> AuditRecord {
+        self.audit_context(now, Some(principal.user.id), client)
+            .record(Some(principal.user.id), event)
+    }
+
+    /// Appends an event that goes with no stored change (a refused
+    /// credential), before the refusal is answered.
+    async fn append_event(&self, record: AuditRecord) -> Result<(), AuthError> {
+        self.ports.store.append_audit_event(&record).await?;
+        Ok(())
+    }
+
+    /// [`limit_attempt`](Self::limit_attempt) for a login or Basic
+    /// credential: a refusal is audited.
+    async fn limit_login_attempt(
+        &self,
+        client: &ClientInfo,
+        username: &str,
+        credential: LoginCredential,
+    ) -> Result<(), AuthError> {
+        match self.limit_attempt(client.ip, username).await {
+            Err(refused @ AuthError::RateLimited { .. }) => {
+                let record = self
+                    .audit_context(self.now(), None, client)
+                    .record(None, AuditEvent::LoginRateLimited { credential });
+                self.append_event(record).await?;
+                Err(refused)
+            }
+            other => other,
+        }
     }
 
     /// Consults the attempt limiter before a credential check.

@@ -1,8 +1,6 @@
 //! Who is calling: bearer access tokens, API keys and HTTP Basic.
 
-use std::net::IpAddr;
-
-use super::AuthService;
+use super::{AuthService, ClientInfo};
 use crate::account::User;
 use crate::api_key::{ApiKeyId, is_well_formed_api_key};
 use crate::error::AuthError;
@@ -125,10 +123,10 @@ impl AuthService {
         &self,
         username: &str,
         password: &Password,
-        client_ip: Option<IpAddr>,
+        client: &ClientInfo,
     ) -> Result<Principal, AuthError> {
         let user = self
-            .verify_credentials(username, password, client_ip)
+            .verify_credentials(username, password, client)
             .await
             .map_err(|error| match error {
                 AuthError::InvalidGrant => AuthError::InvalidToken,

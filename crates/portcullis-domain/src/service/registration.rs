@@ -1,7 +1,8 @@
 //! New accounts.
 
-use super::{AuthService, ClientInfo};
+use super::{AuthService, ClientInfo, Initiator};
 use crate::account::{NewAccount, NewUser, Role, User, UserId};
+use crate::audit::AuditEvent;
 use crate::error::AuthError;
 use crate::password::Password;
 
@@ -28,7 +29,7 @@ impl AuthService {
         client: &ClientInfo,
     ) -> Result<User, AuthError> {
         self.limit_attempt(client.ip, &request.username).await?;
-        self.create_user(request, Role::User).await
+        self.insert_account(request, Role::User, None, client).await
     }
 
     /// Creates an account with the given role (the CLI uses this to make the
@@ -37,6 +38,20 @@ impl AuthService {
         &self,
         request: RegistrationRequest,
         role: Role,
+        initiator: &Initiator,
+    ) -> Result<User, AuthError> {
+        self.insert_account(request, role, initiator.actor_id, &initiator.client)
+            .await
+    }
+
+    /// Creates the account; `actor_id` is who made it (`None`: the new
+    /// user itself, or the command line).
+    async fn insert_account(
+        &self,
+        request: RegistrationRequest,
+        role: Role,
+        actor_id: Option<UserId>,
+        client: &ClientInfo,
     ) -> Result<User, AuthError> {
         let NewAccount {
             username,
@@ -57,6 +72,7 @@ impl AuthService {
             .hasher
             .hash_password(&request.password.nfkc())
             .await?;
+        let now = self.now();
         let user = User {
             id: UserId::random(),
             username,
@@ -64,14 +80,24 @@ impl AuthService {
             full_name,
             role,
             disabled: false,
-            created_at: self.now(),
+            created_at: now,
         };
+        let audit = self.audit_context(now, actor_id, client).record(
+            Some(user.id),
+            AuditEvent::UserRegistered {
+                username: user.username.clone(),
+                role,
+            },
+        );
         self.ports
             .store
-            .insert_user(&NewUser {
-                user: user.clone(),
-                password_hash,
-            })
+            .insert_user(
+                &NewUser {
+                    user: user.clone(),
+                    password_hash,
+                },
+                &audit,
+            )
             .await?;
         Ok(user)
     }

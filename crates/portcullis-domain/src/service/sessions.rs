@@ -4,6 +4,7 @@ use time::OffsetDateTime;
 
 use super::{AuthService, ClientInfo, Principal, TokenGrant, clamp_page, later};
 use crate::account::User;
+use crate::audit::{AuditEvent, SessionEndReason};
 use crate::error::AuthError;
 use crate::listing::{Page, PageRequest};
 use crate::scope::ScopeSet;
@@ -19,6 +20,8 @@ pub struct RefreshRequest {
     /// Optional space-separated scopes narrowing the new access token; never
     /// more than the session was granted.
     pub scope: Option<String>,
+    /// Where the request came from, for the audit event of a reuse.
+    pub client: ClientInfo,
 }
 
 /// Which sessions a logout ends.
@@ -56,6 +59,9 @@ impl AuthService {
         let now = self.now();
         let session_id = SessionId::random();
         let (refresh_token, refresh_token_hash) = self.ports.secrets.new_refresh_token();
+        let audit = self
+            .audit_context(now, Some(user.id), &client)
+            .record(Some(user.id), AuditEvent::LoginSucceeded { session_id });
         self.ports
             .store
             .create_session(
@@ -71,6 +77,7 @@ impl AuthService {
                 },
                 self.settings.max_sessions_per_user,
                 self.settings.session_idle_timeout,
+                &audit,
             )
             .await?;
         let access_token = self.issue_access_token(user, session_id, scopes, now)?;
@@ -145,6 +152,7 @@ impl AuthService {
                 &replacement,
                 now,
                 self.settings.session_idle_timeout,
+                &self.audit_context(now, None, &request.client),
             )
             .await?;
         let (user, session_id, granted) = match outcome {
@@ -182,8 +190,19 @@ impl AuthService {
         &self,
         token: &str,
         hint: Option<TokenTypeHint>,
+        client: &ClientInfo,
     ) -> Result<(), AuthError> {
         let now = self.now();
+        let context = self.audit_context(now, None, client);
+        let ended = |session_id, user_id| {
+            context.record(
+                Some(user_id),
+                AuditEvent::SessionEnded {
+                    session_id,
+                    reason: SessionEndReason::Revoked,
+                },
+            )
+        };
         let access_first = match hint {
             Some(TokenTypeHint::AccessToken) => true,
             Some(TokenTypeHint::RefreshToken) => false,
@@ -195,7 +214,12 @@ impl AuthService {
                 if let Ok(claims) = self.ports.verifier.verify_access_token(token, self.now()) {
                     self.ports
                         .store
-                        .revoke_session(claims.session_id, claims.user_id, now)
+                        .revoke_session(
+                            claims.session_id,
+                            claims.user_id,
+                            now,
+                            &ended(claims.session_id, claims.user_id),
+                        )
                         .await?;
                     return Ok(());
                 }
@@ -204,7 +228,12 @@ impl AuthService {
                 if let Some(owner) = self.ports.store.find_refresh_token_owner(&hash).await? {
                     self.ports
                         .store
-                        .revoke_session(owner.session_id, owner.user_id, now)
+                        .revoke_session(
+                            owner.session_id,
+                            owner.user_id,
+                            now,
+                            &ended(owner.session_id, owner.user_id),
+                        )
                         .await?;
                     return Ok(());
                 }
@@ -214,30 +243,43 @@ impl AuthService {
     }
 
     /// Ends the caller's session, all of their sessions, or all but this one.
-    pub async fn logout(&self, principal: &Principal, scope: LogoutScope) -> Result<(), AuthError> {
+    pub async fn logout(
+        &self,
+        principal: &Principal,
+        scope: LogoutScope,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
         let now = self.now();
         let user_id = principal.user.id;
         let current = principal.session_id();
+        let context = self.audit_context(now, Some(user_id), client);
         match scope {
             // An API key or Basic credential has no session: nothing is local.
             LogoutScope::Local => {
                 if let Some(session_id) = current {
+                    let audit = context.record(
+                        Some(user_id),
+                        AuditEvent::SessionEnded {
+                            session_id,
+                            reason: SessionEndReason::Logout,
+                        },
+                    );
                     self.ports
                         .store
-                        .revoke_session(session_id, user_id, now)
+                        .revoke_session(session_id, user_id, now, &audit)
                         .await?;
                 }
             }
             LogoutScope::Global => {
                 self.ports
                     .store
-                    .revoke_user_sessions(user_id, None, now)
+                    .revoke_user_sessions(user_id, None, now, &context)
                     .await?;
             }
             LogoutScope::Others => {
                 self.ports
                     .store
-                    .revoke_user_sessions(user_id, current, now)
+                    .revoke_user_sessions(user_id, current, now, &context)
                     .await?;
             }
         }
@@ -269,11 +311,22 @@ impl AuthService {
         &self,
         principal: &Principal,
         session_id: SessionId,
+        client: &ClientInfo,
     ) -> Result<(), AuthError> {
+        let now = self.now();
+        let audit = self.own_record(
+            now,
+            principal,
+            client,
+            AuditEvent::SessionEnded {
+                session_id,
+                reason: SessionEndReason::EndedByUser,
+            },
+        );
         let ended = self
             .ports
             .store
-            .revoke_session(session_id, principal.user.id, self.now())
+            .revoke_session(session_id, principal.user.id, now, &audit)
             .await?;
         if ended {
             Ok(())
