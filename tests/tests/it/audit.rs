@@ -63,13 +63,10 @@ async fn send(request: reqwest::RequestBuilder) -> Response {
 
 fn password_grant(username: &str, password: &str) -> Vec<(&'static str, String)> {
     vec![
-        ("grant_type", "password"),
+        ("grant_type", "password".to_owned()),
         ("username", username.to_owned()),
         ("password", password.to_owned()),
     ]
-    .into_iter()
-    .map(|(k, v)| (k, v))
-    .collect()
 }
 
 #[tokio::test]
@@ -118,7 +115,10 @@ async fn every_event_of_a_flow_is_logged_with_its_actor_subject_and_request() {
     assert_eq!(login.status(), 200);
     let tokens: Value = login.json().await.expect("tokens");
     let access = tokens["access_token"].as_str().expect("access").to_owned();
-    let first_refresh = tokens["refresh_token"].as_str().expect("refresh").to_owned();
+    let first_refresh = tokens["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
     let bearer = Credential::Bearer(access.clone());
 
     let refreshed = app
@@ -162,8 +162,13 @@ async fn every_event_of_a_flow_is_logged_with_its_actor_subject_and_request() {
     .await;
     assert_eq!(changed.status(), 204);
     let logout = send(
-        with_request_id(&app, Method::POST, "/auth/logout?scope=global", "req-logout")
-            .bearer_auth(tokens["access_token"].as_str().expect("access")),
+        with_request_id(
+            &app,
+            Method::POST,
+            "/auth/logout?scope=global",
+            "req-logout",
+        )
+        .bearer_auth(tokens["access_token"].as_str().expect("access")),
     )
     .await;
     assert_eq!(logout.status(), 204);
@@ -215,11 +220,18 @@ async fn every_event_of_a_flow_is_logged_with_its_actor_subject_and_request() {
     assert_eq!(login["actor_id"], alice_id.as_str());
     assert_eq!(login["request_id"], "req-login");
     assert!(login["details"]["session_id"].is_string());
-    assert_eq!(by_name("api_key.created")["details"]["key_id"], key_id.as_str());
+    assert_eq!(
+        by_name("api_key.created")["details"]["key_id"],
+        key_id.as_str()
+    );
     assert_eq!(by_name("sessions.ended")["request_id"], "req-logout");
     let admin_change = by_name("user.updated_by_admin");
     assert_eq!(admin_change["details"]["disabled"], true);
-    assert_ne!(admin_change["actor_id"], alice_id.as_str(), "the admin acted");
+    assert_ne!(
+        admin_change["actor_id"],
+        alice_id.as_str(),
+        "the admin acted"
+    );
     assert!(admin_change["actor_id"].is_string());
     for event in &about_alice {
         let at = event["at"].as_str().expect("at");
@@ -274,7 +286,11 @@ async fn the_admin_log_filters_pages_exactly_and_refuses_bad_queries() {
 
     let logins = all_events(&app, &admin, "?event=login.succeeded").await;
     assert_eq!(logins.len(), 5, "four users and the auditor");
-    assert!(logins.iter().all(|event| event["event"] == "login.succeeded"));
+    assert!(
+        logins
+            .iter()
+            .all(|event| event["event"] == "login.succeeded")
+    );
 
     let newest_at = everything[0]["at"].as_str().expect("at").to_owned();
     let since = all_events(&app, &admin, &format!("?since={newest_at}")).await;
@@ -348,11 +364,26 @@ async fn users_see_their_own_activity_newest_first_and_nothing_of_others() {
 
     let events = get_json(&app, &carol, "/users/me/events").await;
     let events = events.as_array().expect("array").clone();
-    assert_eq!(names(&events), ["login.succeeded", "login.failed"], "{events:#?}");
-    assert!(events.iter().all(|event| event["subject_id"] == carol_id.as_str()));
+    assert_eq!(
+        names(&events),
+        ["login.succeeded", "login.failed"],
+        "{events:#?}"
+    );
+    assert!(
+        events
+            .iter()
+            .all(|event| event["subject_id"] == carol_id.as_str())
+    );
 
     // One at a time through the Link header, newest first.
-    let first = call(&app, Method::GET, "/users/me/events?limit=1", Some(&carol), None).await;
+    let first = call(
+        &app,
+        Method::GET,
+        "/users/me/events?limit=1",
+        Some(&carol),
+        None,
+    )
+    .await;
     assert_eq!(first.status(), 200);
     let link = header(first.headers(), "link")
         .expect("a Link to the next page")
@@ -372,8 +403,14 @@ async fn users_see_their_own_activity_newest_first_and_nothing_of_others() {
     assert_eq!(names(page.as_array().expect("array")), ["login.failed"]);
 
     let daves = get_json(&app, &dave, "/users/me/events").await;
-    let daves: HashSet<&str> = names(daves.as_array().expect("array")).into_iter().collect();
-    assert_eq!(daves, HashSet::from(["login.succeeded"]), "two logins, no failure of carol's");
+    let daves: HashSet<&str> = names(daves.as_array().expect("array"))
+        .into_iter()
+        .collect();
+    assert_eq!(
+        daves,
+        HashSet::from(["login.succeeded"]),
+        "two logins, no failure of carol's"
+    );
 }
 
 /// Several nodes on one PostgreSQL database append to one chain: logins

@@ -70,7 +70,7 @@ pub async fn set_disabled(app: &TestApp, username: &str, disabled: bool) {
     portcullis::build_admin_service(&app.settings)
         .await
         .expect("auth service over the test data directory")
-        .set_disabled(username, disabled)
+        .set_disabled(username, disabled, &Initiator::command_line())
         .await
         .expect("the account exists");
 }

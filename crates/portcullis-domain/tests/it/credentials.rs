@@ -2,8 +2,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use portcullis_domain::{
-    AdminUserUpdate, ApiKeyRequest, AuthError, ClientInfo, Credential, Initiator, LoginRequest, Password,
-    Principal, RegistrationRequest, Role, Scope, UserListQuery,
+    AdminUserUpdate, ApiKeyRequest, AuthError, ClientInfo, Credential, Initiator, LoginRequest,
+    Password, Principal, RegistrationRequest, Role, Scope, UserListQuery,
 };
 
 use crate::fakes::Harness;
@@ -60,7 +60,11 @@ async fn an_api_key_authenticates_with_the_scopes_it_was_given() {
     let admin = principal(&harness, "root", None).await;
     let (info, key) = harness
         .service
-        .create_api_key(&admin, key_request(Some("profile"), None), &ClientInfo::default())
+        .create_api_key(
+            &admin,
+            key_request(Some("profile"), None),
+            &ClientInfo::default(),
+        )
         .await
         .expect("created");
     assert!(key.starts_with(&info.prefix));
@@ -81,7 +85,11 @@ async fn a_narrowed_token_cannot_mint_a_wider_key() {
     let narrowed = principal(&harness, "root", Some("profile")).await;
     let result = harness
         .service
-        .create_api_key(&narrowed, key_request(Some("profile admin"), None), &ClientInfo::default())
+        .create_api_key(
+            &narrowed,
+            key_request(Some("profile admin"), None),
+            &ClientInfo::default(),
+        )
         .await;
     let Err(AuthError::Validation(errors)) = result else {
         panic!("expected a validation error, got {result:?}");
@@ -120,7 +128,10 @@ async fn revoked_expired_malformed_and_disabled_owners_keys_are_refused() {
             .is_err()
     );
     assert!(matches!(
-        harness.service.revoke_api_key(&alice, revoked.id, &ClientInfo::default()).await,
+        harness
+            .service
+            .revoke_api_key(&alice, revoked.id, &ClientInfo::default())
+            .await,
         Err(AuthError::NotFound)
     ));
 
@@ -176,7 +187,11 @@ async fn basic_credentials_authenticate_with_the_roles_scopes_and_cost_one_verif
     register(&harness, "root", Role::Admin).await;
     let caller = harness
         .service
-        .authenticate_basic("ROOT", &Password::new(PASSWORD.to_owned()), &ClientInfo::default())
+        .authenticate_basic(
+            "ROOT",
+            &Password::new(PASSWORD.to_owned()),
+            &ClientInfo::default(),
+        )
         .await
         .expect("valid");
     assert_eq!(caller.credential, Credential::Basic);
@@ -185,7 +200,11 @@ async fn basic_credentials_authenticate_with_the_roles_scopes_and_cost_one_verif
     let before = harness.hasher.verifications.load(Ordering::SeqCst);
     let unknown = harness
         .service
-        .authenticate_basic("nobody", &Password::new(PASSWORD.to_owned()), &ClientInfo::default())
+        .authenticate_basic(
+            "nobody",
+            &Password::new(PASSWORD.to_owned()),
+            &ClientInfo::default(),
+        )
         .await;
     assert!(matches!(unknown, Err(AuthError::InvalidToken)));
     assert_eq!(
@@ -194,7 +213,11 @@ async fn basic_credentials_authenticate_with_the_roles_scopes_and_cost_one_verif
     );
     let wrong = harness
         .service
-        .authenticate_basic("root", &Password::new("wrong password".to_owned()), &ClientInfo::default())
+        .authenticate_basic(
+            "root",
+            &Password::new("wrong password".to_owned()),
+            &ClientInfo::default(),
+        )
         .await;
     assert!(matches!(wrong, Err(AuthError::InvalidToken)));
 }
@@ -216,7 +239,10 @@ async fn the_last_enabled_admin_cannot_be_demoted_disabled_or_deleted() {
         Err(AuthError::LastAdmin)
     ));
     assert!(matches!(
-        harness.service.admin_delete_user(root.user.id, &Initiator::command_line()).await,
+        harness
+            .service
+            .admin_delete_user(root.user.id, &Initiator::command_line())
+            .await,
         Err(AuthError::LastAdmin)
     ));
     register(&harness, "second", Role::Admin).await;

@@ -135,7 +135,11 @@ async fn revoking_either_token_ends_the_session_and_unknown_tokens_are_fine() {
     let by_refresh = login(&harness, "alice").await;
     harness
         .service
-        .revoke_token(&by_refresh.refresh_token, Some(TokenTypeHint::AccessToken), &ClientInfo::default())
+        .revoke_token(
+            &by_refresh.refresh_token,
+            Some(TokenTypeHint::AccessToken),
+            &ClientInfo::default(),
+        )
         .await
         .expect("revoked");
     assert!(!is_authenticated(&harness, &by_refresh.access_token).await);
@@ -153,7 +157,13 @@ async fn revoking_either_token_ends_the_session_and_unknown_tokens_are_fine() {
     );
 
     for junk in ["", "nonsense", "a.b.c"] {
-        assert!(harness.service.revoke_token(junk, None, &ClientInfo::default()).await.is_ok());
+        assert!(
+            harness
+                .service
+                .revoke_token(junk, None, &ClientInfo::default())
+                .await
+                .is_ok()
+        );
     }
 }
 
@@ -252,7 +262,11 @@ async fn deleting_the_account_needs_the_password_and_ends_every_credential() {
     assert!(matches!(wrong, Err(AuthError::Validation(_))));
     harness
         .service
-        .delete_account(&principal, &Password::new(PASSWORD.to_owned()), &ClientInfo::default())
+        .delete_account(
+            &principal,
+            &Password::new(PASSWORD.to_owned()),
+            &ClientInfo::default(),
+        )
         .await
         .expect("deleted");
     assert!(!is_authenticated(&harness, &grant.access_token).await);

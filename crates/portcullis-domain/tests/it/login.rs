@@ -1,7 +1,8 @@
 use std::sync::atomic::Ordering;
 
 use portcullis_domain::{
-    AuthError, ClientInfo, Initiator, LoginRequest, Password, RegistrationRequest, Role, Scope, ScopeSet,
+    AuthError, ClientInfo, Initiator, LoginRequest, Password, RegistrationRequest, Role, Scope,
+    ScopeSet,
 };
 
 use crate::fakes::Harness;

@@ -77,7 +77,11 @@ async fn a_new_password_is_hashed_in_its_nfkc_form() {
     let wide = "purple monkey dishwasher \u{ff11}\u{ff19}\u{ff18}\u{ff17}";
     harness
         .service
-        .create_user(registration("bob", "bob@example.com", wide), Role::User, &Initiator::command_line())
+        .create_user(
+            registration("bob", "bob@example.com", wide),
+            Role::User,
+            &Initiator::command_line(),
+        )
         .await
         .expect("registered");
     assert_eq!(

@@ -5,8 +5,8 @@
 use std::sync::atomic::Ordering;
 
 use portcullis_domain::{
-    ApiKeyRequest, AuthError, ClientInfo, Initiator, LoginRequest, PageCursor, PageRequest, Password,
-    Principal, ProfileUpdateRequest, RegistrationRequest, Role,
+    ApiKeyRequest, AuthError, ClientInfo, Initiator, LoginRequest, PageCursor, PageRequest,
+    Password, Principal, ProfileUpdateRequest, RegistrationRequest, Role,
 };
 
 use crate::fakes::Harness;
@@ -104,7 +104,11 @@ async fn an_email_change_with_a_wrong_password_is_a_validation_error_on_current_
 
     let error = harness
         .service
-        .update_profile(&mover, email_change(Some("not the password at all")), &ClientInfo::default())
+        .update_profile(
+            &mover,
+            email_change(Some("not the password at all")),
+            &ClientInfo::default(),
+        )
         .await
         .expect_err("refused");
 
@@ -242,7 +246,10 @@ async fn creating_a_key_beyond_the_cap_is_refused_until_one_is_revoked() {
         );
     }
 
-    let refused = harness.service.create_api_key(&keeper, key_request(), &ClientInfo::default()).await;
+    let refused = harness
+        .service
+        .create_api_key(&keeper, key_request(), &ClientInfo::default())
+        .await;
     assert!(
         matches!(refused, Err(AuthError::ApiKeyLimitReached)),
         "{refused:?}"
@@ -271,7 +278,10 @@ async fn key_creations_over_the_per_user_budget_are_rate_limited_before_anything
         .await
         .expect("first");
 
-    let refused = harness.service.create_api_key(&minter, key_request(), &ClientInfo::default()).await;
+    let refused = harness
+        .service
+        .create_api_key(&minter, key_request(), &ClientInfo::default())
+        .await;
 
     assert!(
         matches!(
