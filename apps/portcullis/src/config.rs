@@ -161,6 +161,9 @@ pub struct SettingsArgs {
     /// Active sessions one user may hold; a new one ends the least recently used [default: 100].
     #[arg(long, env = "PORTCULLIS_MAX_SESSIONS_PER_USER", global = true)]
     pub max_sessions_per_user: Option<u32>,
+    /// Days the audit log keeps an event; older ones are pruned behind a sealed checkpoint [default: 365].
+    #[arg(long, env = "PORTCULLIS_AUDIT_RETENTION_DAYS", global = true)]
+    pub audit_retention_days: Option<u32>,
     /// Minimum password length in code points, at least 8 [default: 15].
     #[arg(long, env = "PORTCULLIS_PASSWORD_MIN_LENGTH", global = true)]
     pub password_min_length: Option<usize>,
@@ -284,6 +287,9 @@ pub struct Settings {
     pub max_api_keys_per_user: NonZeroU32,
     /// Active sessions per user.
     pub max_sessions_per_user: NonZeroU32,
+    /// How long the audit log keeps an event (whole days, 1 to
+    /// [`MAX_AUDIT_RETENTION_DAYS`]).
+    pub audit_retention: Duration,
     /// Rules for new passwords.
     pub password_policy: PasswordPolicy,
     /// argon2id cost: accepted by argon2, and at least
@@ -568,6 +574,21 @@ impl Settings {
                 auth_defaults.max_sessions_per_user,
             ),
         )?;
+        let audit_retention = seconds_up_to(
+            "audit_retention_days",
+            u64::from(pick(
+                args.audit_retention_days,
+                file.audit_retention_days,
+                DEFAULT_AUDIT_RETENTION_DAYS,
+            )) * 86_400,
+            u64::from(MAX_AUDIT_RETENTION_DAYS) * 86_400,
+        )
+        .map_err(|_| {
+            ConfigError::new(
+                "audit_retention_days",
+                format!("audit_retention_days must be between 1 and {MAX_AUDIT_RETENTION_DAYS}"),
+            )
+        })?;
         // Bounded, so that no lifetime can overflow a timestamp: an
         // unbounded one was accepted here and then made every login panic.
         let access_token_ttl = seconds_up_to(
@@ -778,6 +799,7 @@ impl Settings {
             api_key_creations_per_user_per_min,
             max_api_keys_per_user,
             max_sessions_per_user,
+            audit_retention,
             password_policy,
             argon2_policy,
             trusted_proxies,
@@ -875,6 +897,7 @@ struct FileSettings {
     max_api_keys_per_user: Option<u32>,
     api_key_creations_per_user_per_min: Option<u32>,
     max_sessions_per_user: Option<u32>,
+    audit_retention_days: Option<u32>,
     password_min_length: Option<usize>,
     argon2_m_kib: Option<u32>,
     argon2_t: Option<u32>,
@@ -984,6 +1007,14 @@ fn argon2_setting_at_fault(policy: Argon2Policy) -> &'static str {
         "argon2_m_kib"
     }
 }
+
+/// How long the audit log keeps an event unless configured: a year, long
+/// enough to answer "who logged in as alice last spring".
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 365;
+
+/// The longest audit retention accepted (a hundred years): any longer
+/// could not be subtracted from a timestamp.
+pub const MAX_AUDIT_RETENTION_DAYS: u32 = 36_500;
 
 fn at_least_one(setting: &'static str, value: u32) -> Result<NonZeroU32, ConfigError> {
     NonZeroU32::new(value)

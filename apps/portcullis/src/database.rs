@@ -10,13 +10,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
+use portcullis_adapters::MasterAuditKey;
+use portcullis_domain::audit::AuditKey;
 use portcullis_domain::ports::{SharedAttemptCounter, Store, StoreCopy};
 use portcullis_postgres::{PostgresError, PostgresOptions, PostgresStore};
 use portcullis_sqlite::SqliteStore;
 use secrecy::ExposeSecret;
 
-use crate::ConfigError;
 use crate::config::{DatabaseLocation, Settings};
+use crate::{ConfigError, signing};
 
 /// An opened store.
 #[derive(Clone)]
@@ -40,19 +42,60 @@ pub(crate) enum Opening {
 }
 
 impl Database {
-    /// Opens the store the settings name.
+    /// Opens the store the settings name, with the audit log's key.
     pub(crate) async fn open(settings: &Settings, opening: Opening) -> anyhow::Result<Self> {
+        Ok(Self::open_keyed(settings, opening).await?.0)
+    }
+
+    /// [`open`](Self::open), also returning the audit log's key (for
+    /// `portcullis audit verify`).
+    pub(crate) async fn open_keyed(
+        settings: &Settings,
+        opening: Opening,
+    ) -> anyhow::Result<(Self, Arc<dyn AuditKey>)> {
         if opening == Opening::CreateOrMigrate {
             // Also with PostgreSQL: the master key (and an HS256 key file)
             // live in the data directory.
             create_data_dir(&settings.data_dir)?;
         }
-        Self::open_location(
+        let database = Self::open_location(
             &settings.database,
             settings.database_max_connections,
             opening,
         )
-        .await
+        .await?;
+        let key = database.install_audit_key(settings).await?;
+        Ok((database, key))
+    }
+
+    /// Gives the store the audit log's chain key, derived from the master
+    /// key (created with the data directory on first use, like the
+    /// signing keys' sealing key). A store that already holds sealed keys
+    /// or audit events refuses to start without its master key: a new one
+    /// would break the chain and open none of the keys.
+    async fn install_audit_key(&self, settings: &Settings) -> anyhow::Result<Arc<dyn AuditKey>> {
+        let store = self.store();
+        let holds_sealed_state = !store
+            .signing_keys()
+            .await
+            .context("cannot read the signing keys")?
+            .is_empty()
+            || store
+                .audit_anchor()
+                .await
+                .context("cannot read the audit log")?
+                .head
+                .is_some();
+        let master_key =
+            signing::load_or_create_master_key(&settings.master_key_file, holds_sealed_state)?;
+        let key: Arc<dyn AuditKey> = Arc::new(
+            MasterAuditKey::derive(&master_key).context("cannot derive the audit log's key")?,
+        );
+        match self {
+            Self::Sqlite(store) => store.set_audit_key(key.clone()),
+            Self::Postgres(store) => store.set_audit_key(key.clone()),
+        }
+        Ok(key)
     }
 
     /// Opens the store at `location`.
@@ -222,4 +265,6 @@ pub struct CopyReport {
     pub api_keys: usize,
     /// Signing keys.
     pub signing_keys: usize,
+    /// Audit events (with the chain's head and checkpoint).
+    pub audit_events: usize,
 }

@@ -52,11 +52,15 @@ use portcullis_adapters::{
     JwtTokens, SealingKeyGenerator,
 };
 use portcullis_crypto::Argon2Hasher;
+use portcullis_domain::audit::{
+    ChainBreak, ChainReport, SealedAuditEntry, VERIFY_PAGE_SIZE, verify_store,
+};
 use portcullis_domain::ports::{
     AttemptLimiter, Clock as _, KeyRing, NoAttemptLimit, SharedAttemptCounter, SystemClock,
 };
 use portcullis_domain::{AuthService, KeyLifecycle, Ports, SigningAlgorithm, StoreError};
 use portcullis_http::{AppState, PortcullisApis, Publication};
+use time::OffsetDateTime;
 
 use crate::database::{Database, Opening};
 
@@ -276,6 +280,7 @@ pub async fn copy_database(
         refresh_tokens: snapshot.refresh_tokens.len(),
         api_keys: snapshot.api_keys.len(),
         signing_keys: snapshot.signing_keys.len(),
+        audit_events: snapshot.audit.entries.len(),
     };
     match target.copier().import_snapshot(&snapshot).await {
         Ok(()) => Ok(report),
@@ -284,6 +289,49 @@ pub async fn copy_database(
             target.describe()
         ),
         Err(error) => Err(anyhow::Error::new(error).context("cannot write the target store")),
+    }
+}
+
+/// `portcullis audit verify`: checks the whole stored audit chain with the
+/// master key's audit key. The outer error is opening or reading the store;
+/// the inner one the first bad `seq`.
+pub async fn verify_audit_log(
+    settings: &Settings,
+) -> anyhow::Result<Result<ChainReport, ChainBreak>> {
+    let (database, key) = Database::open_keyed(settings, Opening::Existing).await?;
+    verify_store(database.store().as_ref(), key.as_ref())
+        .await
+        .context("cannot read the audit log")
+}
+
+/// `portcullis audit export`: every stored event at or after `since` (all
+/// when `None`), in `seq` order with its chain MAC, handed to `write` page
+/// by page (so a long log is never held whole).
+pub async fn export_audit_log(
+    settings: &Settings,
+    since: Option<OffsetDateTime>,
+    mut write: impl FnMut(&SealedAuditEntry) -> anyhow::Result<()>,
+) -> anyhow::Result<u64> {
+    let database = Database::open(settings, Opening::Existing).await?;
+    let store = database.store();
+    let mut after = 0;
+    let mut written = 0;
+    loop {
+        let page = store
+            .audit_chain_page(after, VERIFY_PAGE_SIZE)
+            .await
+            .context("cannot read the audit log")?;
+        let Some(last) = page.last() else {
+            return Ok(written);
+        };
+        after = last.entry.seq;
+        for sealed in page
+            .iter()
+            .filter(|sealed| since.is_none_or(|since| sealed.entry.at >= since))
+        {
+            write(sealed)?;
+            written += 1;
+        }
     }
 }
 
@@ -297,6 +345,7 @@ pub struct Application {
     key_ring: Arc<dyn KeyRing>,
     key_lifecycle: Option<KeyLifecycle>,
     key_upkeep_interval: Duration,
+    audit_retention: Duration,
     local_addr: SocketAddr,
     listener: server::Listener,
     limits: server::ConnectionLimits,
@@ -366,6 +415,7 @@ impl Application {
             key_ring: keys.key_ring,
             key_lifecycle: keys.lifecycle,
             key_upkeep_interval: signing::key_upkeep_interval(settings),
+            audit_retention: settings.audit_retention,
             local_addr,
             listener,
             limits,
@@ -435,7 +485,7 @@ impl Application {
             "listening on {}",
             self.base_url()
         );
-        let purge = tokio::spawn(purge_dead_sessions_periodically(self.auth.clone()));
+        let purge = tokio::spawn(purge_periodically(self.auth.clone(), self.audit_retention));
         let cleanup = tokio::spawn(clean_up_limiters_periodically(self.limiters.clone()));
         let key_upkeep = tokio::spawn(keep_keys_up_to_date(
             self.key_lifecycle.clone(),
@@ -565,10 +615,12 @@ async fn clean_up_limiters_periodically(limiters: Limiters) {
     }
 }
 
-/// Deletes dead sessions (and their refresh tokens) every [`PURGE_INTERVAL`]
-/// so the tables do not grow without bound. A failure is logged and retried
-/// at the next tick.
-async fn purge_dead_sessions_periodically(auth: AuthService) {
+/// Deletes dead sessions (and their refresh tokens) and the audit events
+/// older than `audit_retention` every [`PURGE_INTERVAL`] so the tables do
+/// not grow without bound. A failure is logged and retried at the next
+/// tick. With several nodes each prunes; the store serializes them, and a
+/// node that finds nothing old writes nothing.
+async fn purge_periodically(auth: AuthService, audit_retention: Duration) {
     let mut interval = tokio::time::interval(PURGE_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -577,6 +629,11 @@ async fn purge_dead_sessions_periodically(auth: AuthService) {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "purged dead sessions"),
             Err(error) => tracing::warn!(%error, "purging dead sessions failed"),
+        }
+        match auth.prune_audit_log(audit_retention).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "pruned audit events past their retention"),
+            Err(error) => tracing::warn!(%error, "pruning the audit log failed"),
         }
     }
 }

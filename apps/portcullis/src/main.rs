@@ -1,12 +1,14 @@
 //! The `portcullis` command: the server (`serve`, the default) and account
 //! administration on the same data directory.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, IsTerminal, Write as _};
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use portcullis::{Application, ConfigError, DatabaseLocation, Settings, SettingsArgs};
-use portcullis_domain::{AuthError, Password, RegistrationRequest, Role, User};
+use portcullis_domain::audit::SealedAuditEntry;
+use portcullis_domain::{AuthError, Initiator, Password, RegistrationRequest, Role, User};
 
 /// Portcullis: username/password authentication with OAuth2 tokens.
 #[derive(Debug, Parser)]
@@ -38,6 +40,25 @@ enum Command {
     /// Move the deployment to another store.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Check and read the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the audit log's MAC chain with the master key: exit 0 when it
+    /// is whole, 1 naming the first bad `seq` (an event edited, deleted,
+    /// moved or cut off).
+    Verify,
+    /// Print the stored events as JSON lines, oldest first, each with its
+    /// chain MAC.
+    Export {
+        /// Only events at or after this time (RFC 3339, e.g.
+        /// 2026-12-01T00:00:00Z).
+        #[arg(long, value_parser = parse_rfc3339)]
+        since: Option<time::OffsetDateTime>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,6 +159,7 @@ fn main() -> ExitCode {
                 .await
                 .map(|database| print_line(&format!("the database at {database} is up to date"))),
             Some(Command::Db(DbCommand::Copy { to })) => copy(&settings, &to).await,
+            Some(Command::Audit(command)) => audit(&settings, command).await,
             Some(Command::Openapi) => Ok(ExitCode::SUCCESS),
         }
     });
@@ -181,14 +203,22 @@ async fn user(settings: &Settings, command: UserCommand) -> anyhow::Result<ExitC
                     password,
                 },
                 role,
+                &Initiator::command_line(),
             )
             .await
         }
-        UserCommand::Disable { username } => auth.set_disabled(&username, true).await,
-        UserCommand::Enable { username } => auth.set_disabled(&username, false).await,
+        UserCommand::Disable { username } => {
+            auth.set_disabled(&username, true, &Initiator::command_line())
+                .await
+        }
+        UserCommand::Enable { username } => {
+            auth.set_disabled(&username, false, &Initiator::command_line())
+                .await
+        }
         UserCommand::SetRole { username, role } => {
             let role = Role::parse(&role).unwrap_or(Role::User);
-            auth.set_role(&username, role).await
+            auth.set_role(&username, role, &Initiator::command_line())
+                .await
         }
     };
     Ok(report(result))
@@ -218,23 +248,86 @@ async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
+async fn audit(settings: &Settings, command: AuditCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        AuditCommand::Verify => match portcullis::verify_audit_log(settings).await? {
+            Ok(report) => {
+                match report.head {
+                    None => print_line("the audit log is empty"),
+                    Some(head) => print_line(&format!(
+                        "the audit log is whole: {} events, seq {} to {}; head MAC {}",
+                        report.events,
+                        report.starts_after + 1,
+                        head.seq,
+                        head.mac.to_hex()
+                    )),
+                };
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(broken) => {
+                print_error(&format!("{broken}"));
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        AuditCommand::Export { since } => {
+            let mut out = std::io::stdout().lock();
+            portcullis::export_audit_log(settings, since, |sealed| {
+                let line = export_line(sealed);
+                writeln!(out, "{line}").context("cannot write the export")
+            })
+            .await?;
+            out.flush().context("cannot write the export")?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// One exported event: the stored fields, the details as JSON, the MAC in
+/// hex.
+fn export_line(sealed: &SealedAuditEntry) -> serde_json::Value {
+    let entry = &sealed.entry;
+    let at = entry
+        .at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| entry.at.unix_timestamp().to_string());
+    serde_json::json!({
+        "seq": entry.seq,
+        "at": at,
+        "event": entry.event,
+        "actor_id": entry.actor_id.map(|id| id.to_string()),
+        "subject_id": entry.subject_id.map(|id| id.to_string()),
+        "ip": entry.ip,
+        "user_agent": entry.user_agent,
+        "request_id": entry.request_id,
+        "details": serde_json::from_str::<serde_json::Value>(&entry.details)
+            .unwrap_or_else(|_| serde_json::Value::String(entry.details.clone())),
+        "mac": sealed.mac.to_hex(),
+    })
+}
+
+fn parse_rfc3339(text: &str) -> Result<time::OffsetDateTime, String> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| format!("{text:?} is not an RFC 3339 time such as 2026-12-01T00:00:00Z"))
+}
+
 async fn copy(settings: &Settings, to: &str) -> anyhow::Result<ExitCode> {
     let target = DatabaseLocation::parse_url(to, settings.database_ca_file.clone())?;
     let copied = portcullis::copy_database(settings, &target).await?;
     print_line(&format!(
-        "copied {} accounts, {} sessions ({} refresh tokens), {} API keys and {} signing keys \
-         into {}",
+        "copied {} accounts, {} sessions ({} refresh tokens), {} API keys, {} signing keys \
+         and {} audit events into {}",
         copied.users,
         copied.sessions,
         copied.refresh_tokens,
         copied.api_keys,
         copied.signing_keys,
+        copied.audit_events,
         copied.target,
     ));
-    if copied.signing_keys > 0 {
+    if copied.signing_keys > 0 || copied.audit_events > 0 {
         print_line(
-            "the signing keys are sealed by the master key: start the servers on the new store \
-             with the same PORTCULLIS_MASTER_KEY_FILE",
+            "the signing keys and the audit log's chain depend on the master key: start the \
+             servers on the new store with the same PORTCULLIS_MASTER_KEY_FILE",
         );
     }
     if settings.jwt_algorithm == portcullis_domain::SigningAlgorithm::Hs256 {

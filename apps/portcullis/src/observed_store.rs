@@ -11,8 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use portcullis_domain::audit::{
+    AuditAnchor, AuditContext, AuditEntry, AuditQuery, AuditRecord, SealedAuditEntry,
+};
 use portcullis_domain::ports::{
-    ActiveSession, ApiKeyStore, AuthenticatedKey, SessionStore, SigningKeyStore, Store, UserStore,
+    ActiveSession, ApiKeyStore, AuditStore, AuthenticatedKey, SessionStore, SigningKeyStore, Store,
+    UserStore,
 };
 use portcullis_domain::{
     AdminUserChanges, ApiKeyHash, ApiKeyId, ApiKeyInfo, KeyRotation, NewApiKey, NewSession,
@@ -70,17 +74,17 @@ macro_rules! observed {
 
 observed! {
     impl UserStore {}
-    async fn insert_user(&self, new_user: &NewUser) -> Result<(), StoreError>;
+    async fn insert_user(&self, new_user: &NewUser, audit: &AuditRecord) -> Result<(), StoreError>;
     async fn find_credentials(&self, username: &Username) -> Result<Option<UserCredentials>, StoreError>;
     async fn find_user(&self, id: UserId) -> Result<Option<User>, StoreError>;
     async fn update_password_hash(&self, id: UserId, hash: &PasswordHashString, now: OffsetDateTime) -> Result<(), StoreError>;
-    async fn update_profile(&self, id: UserId, changes: &ProfileChanges, now: OffsetDateTime) -> Result<User, StoreError>;
-    async fn set_disabled(&self, username: &Username, disabled: bool, now: OffsetDateTime) -> Result<User, StoreError>;
-    async fn set_role(&self, username: &Username, role: Role, now: OffsetDateTime) -> Result<User, StoreError>;
-    async fn change_password(&self, id: UserId, hash: &PasswordHashString, keep_session: Option<SessionId>, now: OffsetDateTime) -> Result<(), StoreError>;
-    async fn delete_user(&self, id: UserId) -> Result<(), StoreError>;
+    async fn update_profile(&self, id: UserId, changes: &ProfileChanges, now: OffsetDateTime, audit: &AuditRecord) -> Result<User, StoreError>;
+    async fn set_disabled(&self, username: &Username, disabled: bool, now: OffsetDateTime, audit: &AuditRecord) -> Result<User, StoreError>;
+    async fn set_role(&self, username: &Username, role: Role, now: OffsetDateTime, audit: &AuditRecord) -> Result<User, StoreError>;
+    async fn change_password(&self, id: UserId, hash: &PasswordHashString, keep_session: Option<SessionId>, now: OffsetDateTime, audit: &AuditRecord) -> Result<(), StoreError>;
+    async fn delete_user(&self, id: UserId, audit: &AuditRecord) -> Result<(), StoreError>;
     async fn list_users(&self, query: &UserListQuery) -> Result<UserPage, StoreError>;
-    async fn admin_update_user(&self, id: UserId, changes: &AdminUserChanges, now: OffsetDateTime) -> Result<User, StoreError>;
+    async fn admin_update_user(&self, id: UserId, changes: &AdminUserChanges, now: OffsetDateTime, audit: &AuditRecord) -> Result<User, StoreError>;
     async fn check_health(&self) -> Result<(), StoreError>;
     async fn ensure_writable(&self) -> Result<(), StoreError>;
 }
@@ -93,10 +97,11 @@ observed! {
             replacement: &RefreshTokenHash,
             now: OffsetDateTime,
             idle_timeout: Duration,
+            context: &AuditContext,
         ) -> Result<RefreshOutcome, StoreError> {
             let outcome = self
                 .inner
-                .rotate_refresh_token(presented, replacement, now, idle_timeout)
+                .rotate_refresh_token(presented, replacement, now, idle_timeout, context)
                 .await;
             if let Ok(RefreshOutcome::Reused { .. }) = &outcome {
                 metrics::counter!(REFRESH_TOKEN_REUSE_TOTAL).increment(1);
@@ -104,27 +109,36 @@ observed! {
             outcome
         }
     }
-    async fn create_session(&self, session: &NewSession, max_active: u32, idle_timeout: Duration) -> Result<(), StoreError>;
+    async fn create_session(&self, session: &NewSession, max_active: u32, idle_timeout: Duration, audit: &AuditRecord) -> Result<(), StoreError>;
     async fn find_active_session(&self, session_id: SessionId, user_id: UserId, now: OffsetDateTime, idle_timeout: Duration) -> Result<Option<ActiveSession>, StoreError>;
     async fn find_refresh_token_owner(&self, token: &RefreshTokenHash) -> Result<Option<RefreshTokenOwner>, StoreError>;
-    async fn revoke_session(&self, session_id: SessionId, user_id: UserId, now: OffsetDateTime) -> Result<bool, StoreError>;
-    async fn revoke_user_sessions(&self, user_id: UserId, except: Option<SessionId>, now: OffsetDateTime) -> Result<u64, StoreError>;
+    async fn revoke_session(&self, session_id: SessionId, user_id: UserId, now: OffsetDateTime, audit: &AuditRecord) -> Result<bool, StoreError>;
+    async fn revoke_user_sessions(&self, user_id: UserId, except: Option<SessionId>, now: OffsetDateTime, context: &AuditContext) -> Result<u64, StoreError>;
     async fn list_active_sessions(&self, user_id: UserId, now: OffsetDateTime, idle_timeout: Duration, page: &PageRequest) -> Result<Page<SessionInfo>, StoreError>;
     async fn purge_dead_sessions(&self, now: OffsetDateTime, idle_timeout: Duration) -> Result<u64, StoreError>;
 }
 
 observed! {
     impl ApiKeyStore {}
-    async fn create_api_key(&self, key: &NewApiKey, max_live: u32) -> Result<(), StoreError>;
+    async fn create_api_key(&self, key: &NewApiKey, max_live: u32, audit: &AuditRecord) -> Result<(), StoreError>;
     async fn list_api_keys(&self, user_id: UserId, page: &PageRequest) -> Result<Page<ApiKeyInfo>, StoreError>;
-    async fn revoke_api_key(&self, id: ApiKeyId, user_id: UserId, now: OffsetDateTime) -> Result<bool, StoreError>;
+    async fn revoke_api_key(&self, id: ApiKeyId, user_id: UserId, now: OffsetDateTime, audit: &AuditRecord) -> Result<bool, StoreError>;
     async fn authenticate_api_key(&self, hash: &ApiKeyHash, now: OffsetDateTime) -> Result<Option<AuthenticatedKey>, StoreError>;
 }
 
 observed! {
     impl SigningKeyStore {}
     async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError>;
-    async fn install_signing_keys(&self, keys: &[StoredSigningKey]) -> Result<bool, StoreError>;
-    async fn rotate_signing_keys(&self, rotation: &KeyRotation) -> Result<RotationOutcome, StoreError>;
+    async fn install_signing_keys(&self, keys: &[StoredSigningKey], audit: &AuditRecord) -> Result<bool, StoreError>;
+    async fn rotate_signing_keys(&self, rotation: &KeyRotation, audit: &AuditRecord) -> Result<RotationOutcome, StoreError>;
     async fn delete_retired_signing_keys(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
+observed! {
+    impl AuditStore {}
+    async fn append_audit_event(&self, record: &AuditRecord) -> Result<u64, StoreError>;
+    async fn list_audit_events(&self, query: &AuditQuery) -> Result<Page<AuditEntry>, StoreError>;
+    async fn audit_anchor(&self) -> Result<AuditAnchor, StoreError>;
+    async fn audit_chain_page(&self, after_seq: u64, limit: u32) -> Result<Vec<SealedAuditEntry>, StoreError>;
+    async fn prune_audit_events(&self, before: OffsetDateTime, context: &AuditContext) -> Result<u64, StoreError>;
 }

@@ -899,3 +899,244 @@ pub fn missing_key_error() -> crate::StoreError {
             .to_owned(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use std::hash::{DefaultHasher, Hash, Hasher};
+
+    use time::macros::datetime;
+
+    use super::*;
+
+    /// A keyed hash standing in for HMAC: the chain logic is what is tested
+    /// here (the real key is tested in `portcullis-adapters`).
+    struct SipKey(u64);
+
+    impl AuditKey for SipKey {
+        fn mac(&self, message: &[u8]) -> AuditMac {
+            let mut mac = [0_u8; 32];
+            for (round, chunk) in mac.chunks_mut(8).enumerate() {
+                let mut hasher = DefaultHasher::new();
+                (self.0, round, message).hash(&mut hasher);
+                chunk.copy_from_slice(&hasher.finish().to_be_bytes());
+            }
+            AuditMac(mac)
+        }
+    }
+
+    fn chain(key: &dyn AuditKey, count: u64) -> (Vec<SealedAuditEntry>, AuditAnchor) {
+        let mut entries = Vec::new();
+        let mut head = None;
+        for n in 0..count {
+            let record = AuditContext::system(datetime!(2026-12-04 12:00 UTC)).record(
+                None,
+                AuditEvent::SessionsEnded {
+                    count: n,
+                    kept_current: false,
+                },
+            );
+            let (sealed, next) = chain_next(key, head.as_ref(), &record);
+            entries.push(sealed);
+            head = Some(next);
+        }
+        (
+            entries,
+            AuditAnchor {
+                head,
+                checkpoint: None,
+            },
+        )
+    }
+
+    fn verify(
+        key: &dyn AuditKey,
+        entries: &[SealedAuditEntry],
+        anchor: AuditAnchor,
+    ) -> Result<ChainReport, ChainBreak> {
+        let mut verifier = ChainVerifier::start(key, anchor)?;
+        for sealed in entries {
+            verifier.check(sealed)?;
+        }
+        verifier.finish()
+    }
+
+    fn broken_at(seq: u64, problem: ChainProblem) -> Result<ChainReport, ChainBreak> {
+        Err(ChainBreak { seq, problem })
+    }
+
+    #[test]
+    fn a_whole_chain_verifies_and_reports_its_head() {
+        let key = SipKey(1);
+        let (entries, anchor) = chain(&key, 5);
+        let report = verify(&key, &entries, anchor).unwrap();
+        assert_eq!(report.events, 5);
+        assert_eq!(report.head.map(|head| head.seq), Some(5));
+        assert_eq!(verify(&key, &[], AuditAnchor::default()).unwrap().events, 0);
+    }
+
+    #[test]
+    fn edited_deleted_reordered_and_truncated_entries_are_named() {
+        let key = SipKey(1);
+        let (entries, anchor) = chain(&key, 5);
+
+        let mut edited = entries.clone();
+        edited[2].entry.details = r#"{"count":99,"kept_current":false}"#.to_owned();
+        assert_eq!(
+            verify(&key, &edited, anchor),
+            broken_at(3, ChainProblem::Altered)
+        );
+
+        let mut actor_set = entries.clone();
+        actor_set[1].entry.ip = Some("192.0.2.1".to_owned());
+        assert_eq!(
+            verify(&key, &actor_set, anchor),
+            broken_at(2, ChainProblem::Altered)
+        );
+
+        let mut deleted = entries.clone();
+        deleted.remove(1);
+        assert_eq!(
+            verify(&key, &deleted, anchor),
+            broken_at(2, ChainProblem::Missing)
+        );
+
+        // Swapping two rows' content (their seq stays where it was).
+        let mut reordered = entries.clone();
+        let (first, second) = (reordered[1].clone(), reordered[2].clone());
+        reordered[1] = SealedAuditEntry {
+            entry: AuditEntry {
+                seq: 2,
+                ..second.entry
+            },
+            mac: second.mac,
+        };
+        reordered[2] = SealedAuditEntry {
+            entry: AuditEntry {
+                seq: 3,
+                ..first.entry
+            },
+            mac: first.mac,
+        };
+        assert_eq!(
+            verify(&key, &reordered, anchor),
+            broken_at(2, ChainProblem::Altered)
+        );
+
+        assert_eq!(
+            verify(&key, &entries[..3], anchor),
+            broken_at(4, ChainProblem::Missing)
+        );
+        assert_eq!(
+            verify(&key, &[], anchor),
+            broken_at(1, ChainProblem::Missing)
+        );
+    }
+
+    #[test]
+    fn a_moved_head_a_removed_head_and_another_key_are_refused() {
+        let key = SipKey(1);
+        let (entries, anchor) = chain(&key, 4);
+        // The tail cut and the head moved back to the new last entry: its
+        // seal does not match.
+        let forged_head = SealedHead {
+            position: ChainPosition {
+                seq: 3,
+                mac: entries[2].mac,
+            },
+            seal: anchor.head.unwrap().seal,
+        };
+        let forged = AuditAnchor {
+            head: Some(forged_head),
+            checkpoint: None,
+        };
+        assert_eq!(
+            verify(&key, &entries[..3], forged),
+            broken_at(3, ChainProblem::HeadAltered)
+        );
+        // No head at all, but entries.
+        assert_eq!(
+            verify(&key, &entries, AuditAnchor::default()),
+            broken_at(1, ChainProblem::HeadAltered)
+        );
+        assert_eq!(
+            verify(&SipKey(2), &entries, anchor),
+            broken_at(4, ChainProblem::HeadAltered)
+        );
+    }
+
+    #[test]
+    fn a_pruned_chain_verifies_from_its_checkpoint_and_a_forged_one_is_refused() {
+        let key = SipKey(1);
+        let (entries, anchor) = chain(&key, 6);
+        let checkpoint = SealedCheckpoint::seal(
+            &key,
+            ChainPosition {
+                seq: 2,
+                mac: entries[1].mac,
+            },
+            datetime!(2026-12-04 13:00 UTC),
+        );
+        let pruned = AuditAnchor {
+            checkpoint: Some(checkpoint),
+            ..anchor
+        };
+        let report = verify(&key, &entries[2..], pruned).unwrap();
+        assert_eq!((report.events, report.starts_after), (4, 2));
+        // Deleting one more from the start is detected.
+        assert_eq!(
+            verify(&key, &entries[3..], pruned),
+            broken_at(3, ChainProblem::Missing)
+        );
+        // A checkpoint moved forward without the key.
+        let moved = SealedCheckpoint {
+            position: ChainPosition {
+                seq: 3,
+                mac: entries[2].mac,
+            },
+            ..checkpoint
+        };
+        let forged = AuditAnchor {
+            checkpoint: Some(moved),
+            ..anchor
+        };
+        assert_eq!(
+            verify(&key, &entries[3..], forged),
+            broken_at(3, ChainProblem::CheckpointAltered)
+        );
+    }
+
+    #[test]
+    fn entries_appended_after_the_anchor_was_read_are_not_checked() {
+        let key = SipKey(1);
+        let (entries, _) = chain(&key, 5);
+        let (_, earlier) = chain(&key, 3);
+        assert_eq!(verify(&key, &entries, earlier).unwrap().events, 3);
+    }
+
+    #[test]
+    fn details_hold_ids_and_reasons_only() {
+        let event = AuditEvent::LoginFailed {
+            reason: LoginFailure::WrongPassword,
+            credential: LoginCredential::Basic,
+        };
+        assert_eq!(event.name(), "login.failed");
+        assert_eq!(
+            event.details().to_string(),
+            r#"{"credential":"basic","reason":"wrong_password"}"#
+        );
+        for name in USER_VISIBLE_EVENTS {
+            assert!(EVENT_NAMES.contains(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn audit_cursors_read_back() {
+        assert_eq!(
+            PageCursor::after_audit_event(42).audit_position().ok(),
+            Some(42)
+        );
+        assert!(PageCursor::after_user(42).audit_position().is_err());
+    }
+}

@@ -72,10 +72,10 @@ pub use password::{
 };
 pub use scope::{Scope, ScopeSet, UnknownScope};
 pub use service::{
-    ActiveToken, AdminUserUpdate, ApiKeyRequest, AuthService, AuthSettings, ClientInfo, Credential,
-    Initiator, LoginRequest, LogoutScope, MAX_INTROSPECTED_TOKEN_CHARS, PasswordChangeRequest,
-    Ports, Principal, ProfileUpdateRequest, RefreshRequest, RegistrationRequest, TokenGrant,
-    TokenKind, TokenTypeHint,
+    ActiveToken, AdminUserUpdate, ApiKeyRequest, AuditListRequest, AuthService, AuthSettings,
+    ClientInfo, Credential, Initiator, LoginRequest, LogoutScope, MAX_INTROSPECTED_TOKEN_CHARS,
+    PasswordChangeRequest, Ports, Principal, ProfileUpdateRequest, RefreshRequest,
+    RegistrationRequest, TokenGrant, TokenKind, TokenTypeHint,
 };
 pub use session::{
     AccessTokenClaims, NewSession, RefreshOutcome, RefreshTokenHash, RefreshTokenOwner, SessionId,

@@ -160,6 +160,11 @@ impl RouteTable {
     }
 }
 
+/// The request's id (as answered in `X-Request-Id`), for the handlers: the
+/// audit events a request causes carry it.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestId(pub(crate) String);
+
 /// Wraps the whole application.
 pub(crate) async fn handle<E: Endpoint>(
     endpoint: Arc<E>,
@@ -174,6 +179,9 @@ pub(crate) async fn handle<E: Endpoint>(
     let oauth = OAUTH_PATHS.contains(&path.as_str());
     let span = tracing::info_span!("request", request_id = %request_id);
 
+    request
+        .extensions_mut()
+        .insert(RequestId(request_id.clone()));
     let result = async {
         if config.metrics {
             request

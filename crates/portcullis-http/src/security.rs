@@ -290,7 +290,7 @@ impl<'a, S: RequiredScope> ApiExtractor<'a> for Authenticated<S> {
                     .authenticate_basic(
                         &username,
                         &Password::new(password),
-                        state.trusted_proxies.client_ip(request),
+                        &crate::api::client_info(state, request),
                     )
                     .await
             }

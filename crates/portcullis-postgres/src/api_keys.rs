@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
+use portcullis_domain::audit::AuditRecord;
 use portcullis_domain::ports::{ApiKeyStore, AuthenticatedKey};
 use portcullis_domain::{
     ApiKeyHash, ApiKeyId, ApiKeyInfo, NewApiKey, Page, PageCursor, PageRequest, StoreError, User,
@@ -24,7 +25,12 @@ const LAST_USED_RESOLUTION_SECONDS: i64 = 60;
 
 #[async_trait]
 impl ApiKeyStore for PostgresStore {
-    async fn create_api_key(&self, key: &NewApiKey, max_live: u32) -> Result<(), StoreError> {
+    async fn create_api_key(
+        &self,
+        key: &NewApiKey,
+        max_live: u32,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError> {
         let id = key.id.as_uuid();
         let user_id = key.user_id.as_uuid();
         let name = key.name.as_str();
@@ -78,6 +84,8 @@ impl ApiKeyStore for PostgresStore {
             )
             .await
             .map_err(user_gone_is_not_found)?;
+            self.append_audit(&transaction, std::slice::from_ref(audit))
+                .await?;
             transaction.commit().await?;
             Ok(())
         })
@@ -138,21 +146,30 @@ impl ApiKeyStore for PostgresStore {
         id: ApiKeyId,
         user_id: UserId,
         now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<bool, StoreError> {
         let id = id.as_uuid();
         let user_id = user_id.as_uuid();
         let now = to_unix(now);
-        self.run("revoke_api_key", move |client| async move {
+        self.run("revoke_api_key", move |mut client| async move {
             // The owner is part of the condition, so someone else's key is
             // indistinguishable from a missing one.
+            let transaction = client.transaction().await?;
             let changed = sql::execute(
-                &client,
+                &transaction,
                 "UPDATE api_keys SET revoked_at = $3 \
                  WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
                 &[&id, &user_id, &now],
             )
             .await?;
-            Ok(changed == 1)
+            if changed != 1 {
+                // Nothing revoked: nothing to record, nothing to commit.
+                return Ok(false);
+            }
+            self.append_audit(&transaction, std::slice::from_ref(audit))
+                .await?;
+            transaction.commit().await?;
+            Ok(true)
         })
         .await
     }

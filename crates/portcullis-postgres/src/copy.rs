@@ -5,13 +5,16 @@
 //! (`sessions.seq`, the session cap's tie-break), and both are imported in
 //! the order given, so a copy of a copy keeps that order too. Each table is
 //! written with one statement over arrays (`unnest`), so a large deployment
-//! costs a few round trips, not one per row.
+//! costs a few round trips, not one per row. The audit log is copied
+//! verbatim, in `seq` order with its MACs and both ends of the chain, so
+//! the copy verifies with the same master key.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
+use portcullis_domain::audit::{AuditAnchor, AuditSnapshot};
 use portcullis_domain::ports::StoreCopy;
 use portcullis_domain::{
     ApiKeyHash, ApiKeyId, ApiKeyName, ApiKeyRecord, EmailAddress, PasswordHashString,
@@ -21,6 +24,9 @@ use portcullis_domain::{
 use tokio_postgres::IsolationLevel;
 use uuid::Uuid;
 
+use crate::audit::{
+    ENTRY_COLUMNS, EntryColumns, INSERT_ENTRIES, read_entry, seq_to_db, stored_anchor,
+};
 use crate::rows::{
     USER_COLUMN_COUNT, USER_COLUMNS, UserRow, api_key_scope_set, corrupt, optional_time, scope_set,
     time, to_unix, username_key,
@@ -55,6 +61,7 @@ impl StoreCopy for PostgresStore {
                 refresh_tokens: export_refresh_tokens(&transaction).await?,
                 api_keys: export_api_keys(&transaction).await?,
                 signing_keys: all_keys(&transaction).await?,
+                audit: export_audit(&transaction).await?,
             };
             // Nothing was written; ending the read transaction explicitly
             // says so.
@@ -74,8 +81,8 @@ impl StoreCopy for PostgresStore {
             let transaction = client.transaction().await?;
             transaction
                 .batch_execute(
-                    "LOCK TABLE users, sessions, refresh_tokens, api_keys, signing_keys \
-                     IN SHARE ROW EXCLUSIVE MODE",
+                    "LOCK TABLE users, sessions, refresh_tokens, api_keys, signing_keys, \
+                     audit_log, audit_chain IN SHARE ROW EXCLUSIVE MODE",
                 )
                 .await?;
             if holds_anything(&transaction).await? {
@@ -86,6 +93,7 @@ impl StoreCopy for PostgresStore {
             import_refresh_tokens(&transaction, &snapshot.refresh_tokens).await?;
             import_api_keys(&transaction, &snapshot.api_keys).await?;
             import_signing_keys(&transaction, &snapshot.signing_keys).await?;
+            import_audit(&transaction, &snapshot.audit).await?;
             transaction.commit().await?;
             Ok(())
         })
@@ -93,14 +101,17 @@ impl StoreCopy for PostgresStore {
     }
 }
 
-/// Whether the database holds an account, a session, an API key or a
-/// signing key. Refresh tokens need not be asked about: each belongs to a
-/// session.
+/// Whether the database holds an account, a session, an API key, a
+/// signing key, an audit event or an audit chain head. Refresh tokens need
+/// not be asked about: each belongs to a session.
 async fn holds_anything(client: &impl GenericClient) -> Result<bool, OperationError> {
     Ok(sql::query_one(
         client,
         "SELECT EXISTS (SELECT 1 FROM users) OR EXISTS (SELECT 1 FROM sessions) \
-         OR EXISTS (SELECT 1 FROM api_keys) OR EXISTS (SELECT 1 FROM signing_keys)",
+         OR EXISTS (SELECT 1 FROM api_keys) OR EXISTS (SELECT 1 FROM signing_keys) \
+         OR EXISTS (SELECT 1 FROM audit_log) \
+         OR EXISTS (SELECT 1 FROM audit_chain WHERE head_seq IS NOT NULL \
+                    OR checkpoint_seq IS NOT NULL)",
         &[],
     )
     .await?
@@ -465,6 +476,69 @@ async fn import_signing_keys(
             &retires,
             &public,
             &sealed,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Every stored audit entry in `seq` order, and the chain's ends, as
+/// stored: nothing is checked (a copy of a broken chain is as broken).
+async fn export_audit(client: &impl GenericClient) -> Result<AuditSnapshot, OperationError> {
+    let rows = sql::query(
+        client,
+        &format!("SELECT {ENTRY_COLUMNS} FROM audit_log ORDER BY seq"),
+        &[],
+    )
+    .await?;
+    let entries = rows.iter().map(read_entry).collect::<Result<_, _>>()?;
+    let anchor = stored_anchor(client).await?;
+    Ok(AuditSnapshot { entries, anchor })
+}
+
+/// How many audit entries one statement of an import writes: the log is
+/// by far the largest table, and one array parameter of all of it could
+/// be hundreds of megabytes.
+const AUDIT_IMPORT_BATCH: usize = 5_000;
+
+/// Writes the audit log verbatim: every entry with its `seq` and MAC, and
+/// the chain row when the snapshot has a head or a checkpoint.
+async fn import_audit(
+    client: &impl GenericClient,
+    audit: &AuditSnapshot,
+) -> Result<(), OperationError> {
+    for batch in audit.entries.chunks(AUDIT_IMPORT_BATCH) {
+        let columns = EntryColumns::new(batch)?;
+        sql::execute(client, INSERT_ENTRIES, &columns.parameters()).await?;
+    }
+    let AuditAnchor { head, checkpoint } = audit.anchor;
+    if head.is_none() && checkpoint.is_none() {
+        // An empty chain has no row.
+        return Ok(());
+    }
+    let head_seq = head.map(|head| seq_to_db(head.position.seq)).transpose()?;
+    let head_mac = head.map(|head| head.position.mac.0.to_vec());
+    let head_seal = head.map(|head| head.seal.0.to_vec());
+    let checkpoint_seq = checkpoint
+        .map(|checkpoint| seq_to_db(checkpoint.position.seq))
+        .transpose()?;
+    let checkpoint_mac = checkpoint.map(|checkpoint| checkpoint.position.mac.0.to_vec());
+    let checkpoint_at = checkpoint.map(|checkpoint| to_unix(checkpoint.pruned_at));
+    let checkpoint_seal = checkpoint.map(|checkpoint| checkpoint.seal.0.to_vec());
+    sql::execute(
+        client,
+        "INSERT INTO audit_chain \
+         (id, head_seq, head_mac, head_seal, \
+          checkpoint_seq, checkpoint_mac, checkpoint_at, checkpoint_seal) \
+         VALUES (1, $1, $2, $3, $4, $5, $6, $7)",
+        &[
+            &head_seq,
+            &head_mac,
+            &head_seal,
+            &checkpoint_seq,
+            &checkpoint_mac,
+            &checkpoint_at,
+            &checkpoint_seal,
         ],
     )
     .await?;

@@ -116,6 +116,7 @@
 
 mod api_keys;
 mod attempts;
+mod audit;
 mod copy;
 mod error;
 mod migrations;

@@ -12,7 +12,10 @@ use crate::store::describe;
 
 /// Every migration, in order: `(version, SQL)`. Versions start at 1 and
 /// have no gaps; the schema version is the last one.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../migrations/0001_initial.sql")),
+    (2, include_str!("../migrations/0002_audit_log.sql")),
+];
 
 /// The key of the transaction-level advisory lock the migration holds: any
 /// fixed number that no other application sharing the database uses

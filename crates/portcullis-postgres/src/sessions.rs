@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Transaction};
+use portcullis_domain::audit::{AuditContext, AuditEvent, AuditRecord, SessionEndReason};
 use portcullis_domain::ports::{ActiveSession, SessionStore};
 use portcullis_domain::{
     NewSession, Page, PageCursor, PageRequest, RefreshOutcome, RefreshTokenHash, RefreshTokenOwner,
@@ -26,6 +27,7 @@ impl SessionStore for PostgresStore {
         session: &NewSession,
         max_active: u32,
         idle_timeout: Duration,
+        audit: &AuditRecord,
     ) -> Result<(), StoreError> {
         let id = session.id.as_uuid();
         let user_id = session.user_id.as_uuid();
@@ -74,18 +76,32 @@ impl SessionStore for PostgresStore {
             // new one first among them (latest use, then the latest created:
             // `seq` breaks ties within one second); end the rest. Revoked,
             // not deleted: their refresh tokens must still be recognised as
-            // reused until the purge.
-            sql::execute(
+            // reused until the purge. The ended ones come back least
+            // recently used first, the order their events are appended in.
+            let ended = sql::query(
                 &transaction,
-                "UPDATE sessions SET revoked_at = $2 WHERE id IN ( \
+                "WITH ended AS ( \
+                 UPDATE sessions SET revoked_at = $2 WHERE id IN ( \
                  SELECT id FROM sessions \
                  WHERE user_id = $1 AND revoked_at IS NULL \
                  AND expires_at > $2 AND last_used_at > $3 \
                  ORDER BY last_used_at DESC, created_at DESC, seq DESC \
-                 OFFSET $4)",
+                 OFFSET $4) \
+                 RETURNING id, last_used_at, created_at, seq) \
+                 SELECT id FROM ended ORDER BY last_used_at, created_at, seq",
                 &[&user_id, &created_at, &idle_cutoff, &keep],
             )
             .await?;
+            // The evictions first, then the login, as the SQLite store does.
+            let mut records = Vec::with_capacity(ended.len() + 1);
+            for row in &ended {
+                records.push(audit.with_event(AuditEvent::SessionEnded {
+                    session_id: SessionId::from_uuid(row.try_get(0)?),
+                    reason: SessionEndReason::SessionCap,
+                }));
+            }
+            records.push(audit.clone());
+            self.append_audit(&transaction, &records).await?;
             transaction.commit().await?;
             Ok(())
         })
@@ -139,6 +155,7 @@ impl SessionStore for PostgresStore {
         replacement: &RefreshTokenHash,
         now: OffsetDateTime,
         idle_timeout: Duration,
+        context: &AuditContext,
     ) -> Result<RefreshOutcome, StoreError> {
         let presented = presented.as_bytes();
         let replacement = replacement.as_bytes();
@@ -146,7 +163,18 @@ impl SessionStore for PostgresStore {
         let idle_cutoff = idle_cutoff(now, idle_timeout);
         self.run("rotate_refresh_token", move |mut client| async move {
             let transaction = client.transaction().await?;
-            rotate(transaction, presented, replacement, now, idle_cutoff).await
+            rotate(
+                self,
+                transaction,
+                Rotation {
+                    presented,
+                    replacement,
+                    now,
+                    idle_cutoff,
+                    context,
+                },
+            )
+            .await
         })
         .await
     }
@@ -184,23 +212,32 @@ impl SessionStore for PostgresStore {
         session_id: SessionId,
         user_id: UserId,
         now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<bool, StoreError> {
         let session_id = session_id.as_uuid();
         let user_id = user_id.as_uuid();
         let now = to_unix(now);
-        self.run("revoke_session", move |client| async move {
+        self.run("revoke_session", move |mut client| async move {
             // The trait passes no idle timeout, so a session that has only
             // gone idle is still ended here (and reported as ended): marking
             // it revoked is harmless, as it could not be used again anyway.
+            let transaction = client.transaction().await?;
             let changed = sql::execute(
-                &client,
+                &transaction,
                 "UPDATE sessions SET revoked_at = $3 \
                  WHERE id = $1 AND user_id = $2 \
                  AND revoked_at IS NULL AND expires_at > $3",
                 &[&session_id, &user_id, &now],
             )
             .await?;
-            Ok(changed == 1)
+            if changed != 1 {
+                // Nothing ended: nothing to record, nothing to commit.
+                return Ok(false);
+            }
+            self.append_audit(&transaction, std::slice::from_ref(audit))
+                .await?;
+            transaction.commit().await?;
+            Ok(true)
         })
         .await
     }
@@ -210,12 +247,29 @@ impl SessionStore for PostgresStore {
         user_id: UserId,
         except: Option<SessionId>,
         now: OffsetDateTime,
+        context: &AuditContext,
     ) -> Result<u64, StoreError> {
+        let subject = user_id;
         let user_id = user_id.as_uuid();
         let except = except.map(|id| id.as_uuid());
         let now = to_unix(now);
-        self.run("revoke_user_sessions", move |client| async move {
-            Ok(revoke_other_sessions(&client, user_id, except, now).await?)
+        self.run("revoke_user_sessions", move |mut client| async move {
+            let transaction = client.transaction().await?;
+            let count = revoke_other_sessions(&transaction, user_id, except, now).await?;
+            if count == 0 {
+                return Ok(0);
+            }
+            let record = context.record(
+                Some(subject),
+                AuditEvent::SessionsEnded {
+                    count,
+                    kept_current: except.is_some(),
+                },
+            );
+            self.append_audit(&transaction, std::slice::from_ref(&record))
+                .await?;
+            transaction.commit().await?;
+            Ok(count)
         })
         .await
     }
@@ -345,6 +399,15 @@ pub(crate) async fn revoke_other_sessions(
     .await
 }
 
+/// What [`rotate`] is asked.
+struct Rotation<'a> {
+    presented: &'a [u8],
+    replacement: &'a [u8],
+    now: i64,
+    idle_cutoff: i64,
+    context: &'a AuditContext,
+}
+
 /// The body of [`SessionStore::rotate_refresh_token`], in one transaction.
 ///
 /// The lookup locks the token's row and its session's row (`FOR UPDATE OF
@@ -353,12 +416,17 @@ pub(crate) async fn revoke_other_sessions(
 /// again as the first left it: used, hence reused. The mark itself repeats
 /// the condition (`used_at IS NULL`) as a second line of defence.
 async fn rotate(
+    store: &PostgresStore,
     transaction: Transaction<'_>,
-    presented: &[u8],
-    replacement: &[u8],
-    now: i64,
-    idle_cutoff: i64,
+    rotation: Rotation<'_>,
 ) -> Result<RefreshOutcome, OperationError> {
+    let Rotation {
+        presented,
+        replacement,
+        now,
+        idle_cutoff,
+        context,
+    } = rotation;
     // The activity conditions are those of `find_active_session`.
     let found = sql::query_opt(
         &transaction,
@@ -385,8 +453,11 @@ async fn rotate(
     let usable: bool = found.try_get(1)?;
     let session: Uuid = found.try_get(2)?;
     let session_id = SessionId::from_uuid(session);
+    // The owner, for the reuse record: the first of the user's columns.
+    let owner = UserId::from_uuid(found.try_get(4)?);
+    let reused = context.record(Some(owner), AuditEvent::RefreshTokenReused { session_id });
     if used {
-        end_reused_session(transaction, session, now).await?;
+        end_reused_session(store, transaction, session, now, &reused).await?;
         return Ok(RefreshOutcome::Reused { session_id });
     }
     if !usable {
@@ -407,7 +478,7 @@ async fn rotate(
     if marked != 1 {
         // The row lock makes this unreachable; should it happen anyway,
         // someone else used the token first, which is what reuse means.
-        end_reused_session(transaction, session, now).await?;
+        end_reused_session(store, transaction, session, now, &reused).await?;
         return Ok(RefreshOutcome::Reused { session_id });
     }
     sql::execute(
@@ -431,18 +502,26 @@ async fn rotate(
     })
 }
 
-/// Ends the session of a replayed refresh token, whatever its state, and
-/// commits. A session that had already ended keeps its original end.
+/// Ends the session of a replayed refresh token, whatever its state,
+/// appends the reuse record (`reused`) and commits. A session that had
+/// already ended keeps its original end; the replay is recorded anyway, as
+/// it is an event of its own.
 async fn end_reused_session(
+    store: &PostgresStore,
     transaction: Transaction<'_>,
     session: Uuid,
     now: i64,
-) -> Result<(), tokio_postgres::Error> {
+    reused: &AuditRecord,
+) -> Result<(), OperationError> {
     sql::execute(
         &transaction,
         "UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
         &[&session, &now],
     )
     .await?;
-    transaction.commit().await
+    store
+        .append_audit(&transaction, std::slice::from_ref(reused))
+        .await?;
+    transaction.commit().await?;
+    Ok(())
 }

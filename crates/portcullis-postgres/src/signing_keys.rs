@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
+use portcullis_domain::audit::AuditRecord;
 use portcullis_domain::ports::SigningKeyStore;
 use portcullis_domain::{
     KeyId, KeyRotation, KeyState, RotationOutcome, SealedPrivateKey, SigningAlgorithm, StoreError,
@@ -33,7 +34,11 @@ impl SigningKeyStore for PostgresStore {
         .await
     }
 
-    async fn install_signing_keys(&self, keys: &[StoredSigningKey]) -> Result<bool, StoreError> {
+    async fn install_signing_keys(
+        &self,
+        keys: &[StoredSigningKey],
+        audit: &AuditRecord,
+    ) -> Result<bool, StoreError> {
         self.run("install_signing_keys", move |mut client| async move {
             // The check and the inserts under the table lock: of concurrent
             // installs the first to take it installs, the rest see its keys.
@@ -45,6 +50,8 @@ impl SigningKeyStore for PostgresStore {
             for key in keys {
                 insert(&transaction, key, key.state).await?;
             }
+            self.append_audit(&transaction, std::slice::from_ref(audit))
+                .await?;
             transaction.commit().await?;
             Ok(true)
         })
@@ -54,6 +61,7 @@ impl SigningKeyStore for PostgresStore {
     async fn rotate_signing_keys(
         &self,
         rotation: &KeyRotation,
+        audit: &AuditRecord,
     ) -> Result<RotationOutcome, StoreError> {
         self.run("rotate_signing_keys", move |mut client| async move {
             let transaction = client.transaction().await?;
@@ -86,6 +94,8 @@ impl SigningKeyStore for PostgresStore {
             } else {
                 insert(&transaction, &rotation.new_next, KeyState::Next).await?;
             }
+            self.append_audit(&transaction, std::slice::from_ref(audit))
+                .await?;
             transaction.commit().await?;
             Ok(RotationOutcome::Rotated)
         })

@@ -4,13 +4,14 @@
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{
     Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime, TimeoutType,
 };
+use portcullis_domain::audit::{AuditKey, missing_key_error};
 use portcullis_domain::{ConflictField, StoreError};
 use tokio_postgres::error::SqlState;
 
@@ -41,15 +42,18 @@ impl Default for PostgresOptions {
 
 /// The PostgreSQL implementation of the domain's store traits.
 ///
-/// Cloning is cheap: clones share one `deadpool` connection pool. Every
-/// operation must be called from within a Tokio runtime, and answers within
-/// about three seconds whatever the database does (an outage is
-/// [`StoreError::Unavailable`], never a hang).
+/// Cloning is cheap: clones share one `deadpool` connection pool and the
+/// audit key. Every operation must be called from within a Tokio runtime,
+/// and answers within about three seconds whatever the database does (an
+/// outage is [`StoreError::Unavailable`], never a hang).
 #[derive(Clone)]
 pub struct PostgresStore {
     pub(crate) pool: Pool,
     redacted_url: Arc<str>,
     reachability: Arc<Reachability>,
+    /// The key of the audit chain, once given: shared by the clones, so a
+    /// key set on one is the key of all.
+    audit_key: Arc<RwLock<Option<Arc<dyn AuditKey>>>>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -60,6 +64,7 @@ impl fmt::Debug for PostgresStore {
             .field("url", &self.redacted_url)
             .field("connections", &status.size)
             .field("max_connections", &status.max_size)
+            .field("audit_key_set", &self.audit_key_set())
             .finish()
     }
 }
@@ -168,6 +173,7 @@ impl PostgresStore {
             pool,
             redacted_url: redact_url(&url).into(),
             reachability: Arc::new(Reachability::default()),
+            audit_key: Arc::new(RwLock::new(None)),
         };
         let client =
             store.pool.get().await.map_err(|error| {
@@ -220,6 +226,37 @@ impl PostgresStore {
     /// The connection URL with any password removed, for logs.
     pub fn redacted_url(&self) -> String {
         self.redacted_url.to_string()
+    }
+
+    /// Gives the store the key its audit chain is MACed with (derived from
+    /// the master key). Every clone of this store uses it from now on; a
+    /// later call replaces it. Until it is called, every change that would
+    /// append to the audit log fails with
+    /// [`missing_key_error`](portcullis_domain::audit::missing_key_error)
+    /// and changes nothing.
+    pub fn set_audit_key(&self, key: Arc<dyn AuditKey>) {
+        // A panic while the lock was held cannot leave the slot half
+        // written (it is one pointer), so a poisoned lock is still usable.
+        *self
+            .audit_key
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(key);
+    }
+
+    /// The audit key, or the error of a store opened without one.
+    pub(crate) fn audit_key(&self) -> Result<Arc<dyn AuditKey>, StoreError> {
+        self.audit_key
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or_else(missing_key_error)
+    }
+
+    fn audit_key_set(&self) -> bool {
+        self.audit_key
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
     }
 
     /// Whether a write could start now: a connection is free (or can be

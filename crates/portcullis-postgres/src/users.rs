@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
+use portcullis_domain::audit::AuditRecord;
 use portcullis_domain::ports::UserStore;
 use portcullis_domain::{
     AdminStanding, AdminUserChanges, MAX_PAGE_SIZE, NewUser, PageCursor, PasswordHashString,
@@ -22,7 +23,7 @@ use crate::store::{OperationError, PostgresStore};
 
 #[async_trait]
 impl UserStore for PostgresStore {
-    async fn insert_user(&self, new_user: &NewUser) -> Result<(), StoreError> {
+    async fn insert_user(&self, new_user: &NewUser, audit: &AuditRecord) -> Result<(), StoreError> {
         let user = &new_user.user;
         let id = user.id.as_uuid();
         let username = user.username.as_str();
@@ -34,11 +35,13 @@ impl UserStore for PostgresStore {
         let role = user.role.as_str();
         let disabled = user.disabled;
         let created_at = to_unix(user.created_at);
-        self.run("insert_user", move |client| async move {
-            // One statement: the unique constraints decide races between
-            // concurrent registrations, and the loser gets a conflict.
+        self.run("insert_user", move |mut client| async move {
+            // The unique constraints decide races between concurrent
+            // registrations, and the loser gets a conflict (and appends
+            // nothing).
+            let transaction = client.transaction().await?;
             sql::execute(
-                &client,
+                &transaction,
                 "INSERT INTO users \
                  (id, username, username_key, email, email_key, full_name, password_hash, \
                   role, disabled, created_at, updated_at) \
@@ -57,6 +60,9 @@ impl UserStore for PostgresStore {
                 ],
             )
             .await?;
+            self.append_audit(&transaction, std::slice::from_ref(audit))
+                .await?;
+            transaction.commit().await?;
             Ok(())
         })
         .await
@@ -131,6 +137,7 @@ impl UserStore for PostgresStore {
         id: UserId,
         changes: &ProfileChanges,
         now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<User, StoreError> {
         let id = id.as_uuid();
         let now = to_unix(now);
@@ -141,12 +148,14 @@ impl UserStore for PostgresStore {
             .full_name
             .as_ref()
             .and_then(|name| name.as_ref().map(|name| name.as_str()));
-        self.run("update_profile", move |client| async move {
-            // One statement, so there is no read-then-write to guard: NULL
-            // parameters leave a column as it is, except that `full_name`
-            // needs a separate flag because NULL is also a value it can take.
+        self.run("update_profile", move |mut client| async move {
+            // One statement changes the row, so there is no read-then-write
+            // to guard: NULL parameters leave a column as it is, except that
+            // `full_name` needs a separate flag because NULL is also a value
+            // it can take. The transaction is for the audit record.
+            let transaction = client.transaction().await?;
             let updated = sql::query_opt(
-                &client,
+                &transaction,
                 &format!(
                     "UPDATE users SET \
                      email = coalesce($2::TEXT, email), \
@@ -159,7 +168,11 @@ impl UserStore for PostgresStore {
                 &[&id, &email, &change_full_name, &full_name, &email_key, &now],
             )
             .await?;
-            user_or_not_found(updated.as_ref())
+            let user = user_or_not_found(updated.as_ref())?;
+            self.append_audit(&transaction, std::slice::from_ref(audit))
+                .await?;
+            transaction.commit().await?;
+            Ok(user)
         })
         .await
     }
@@ -169,6 +182,7 @@ impl UserStore for PostgresStore {
         username: &Username,
         disabled: bool,
         now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<User, StoreError> {
         let key = &username_key(username.as_str());
         let now = to_unix(now);
@@ -193,6 +207,8 @@ impl UserStore for PostgresStore {
             if disabled {
                 end_every_credential(&transaction, user.id.as_uuid(), now).await?;
             }
+            self.append_audit(&transaction, &[audit.about(user.id)])
+                .await?;
             transaction.commit().await?;
             Ok(user)
         })
@@ -204,6 +220,7 @@ impl UserStore for PostgresStore {
         username: &Username,
         role: Role,
         now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<User, StoreError> {
         let key = &username_key(username.as_str());
         let now = to_unix(now);
@@ -225,6 +242,8 @@ impl UserStore for PostgresStore {
             .await?;
             let user = user_or_not_found(updated.as_ref())?;
             narrow_grants(&transaction, user.id.as_uuid(), role, now).await?;
+            self.append_audit(&transaction, &[audit.about(user.id)])
+                .await?;
             transaction.commit().await?;
             Ok(user)
         })
@@ -237,6 +256,7 @@ impl UserStore for PostgresStore {
         hash: &PasswordHashString,
         keep_session: Option<SessionId>,
         now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<(), StoreError> {
         let id = id.as_uuid();
         let hash = hash.as_str();
@@ -257,13 +277,15 @@ impl UserStore for PostgresStore {
                 return Err(StoreError::NotFound.into());
             }
             revoke_other_sessions(&transaction, id, keep_session, now).await?;
+            self.append_audit(&transaction, std::slice::from_ref(audit))
+                .await?;
             transaction.commit().await?;
             Ok(())
         })
         .await
     }
 
-    async fn delete_user(&self, id: UserId) -> Result<(), StoreError> {
+    async fn delete_user(&self, id: UserId, audit: &AuditRecord) -> Result<(), StoreError> {
         let id = id.as_uuid();
         self.run("delete_user", move |mut client| async move {
             let transaction = client.transaction().await?;
@@ -279,6 +301,8 @@ impl UserStore for PostgresStore {
             // row versions stay in the table's pages until VACUUM reclaims
             // them (see the crate documentation on erasure).
             sql::execute(&transaction, "DELETE FROM users WHERE id = $1", &[&id]).await?;
+            self.append_audit(&transaction, std::slice::from_ref(audit))
+                .await?;
             transaction.commit().await?;
             Ok(())
         })
@@ -306,6 +330,7 @@ impl UserStore for PostgresStore {
         id: UserId,
         changes: &AdminUserChanges,
         now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<User, StoreError> {
         let id = id.as_uuid();
         let disable = changes.disabled;
@@ -370,6 +395,8 @@ impl UserStore for PostgresStore {
             if disable == Some(true) {
                 end_every_credential(&transaction, id, now).await?;
             }
+            self.append_audit(&transaction, std::slice::from_ref(audit))
+                .await?;
             transaction.commit().await?;
             Ok(user)
         })

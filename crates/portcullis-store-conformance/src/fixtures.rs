@@ -1,9 +1,12 @@
 //! Values the promises are checked with: fixed times in whole seconds (what
 //! every store keeps), accounts, sessions and keys with fresh ids and
-//! stand-in hashes.
+//! stand-in hashes, and a stand-in audit key.
 
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
 use std::time::Duration;
 
+use portcullis_domain::audit::{AuditContext, AuditEvent, AuditKey, AuditMac, AuditRecord};
 use portcullis_domain::{
     ApiKeyHash, ApiKeyId, ApiKeyName, EmailAddress, NewApiKey, NewSession, NewUser,
     PasswordHashString, RefreshTokenHash, Role, Scope, ScopeSet, SessionId, User, UserId, Username,
@@ -142,4 +145,51 @@ pub fn new_api_key(user: &User, created: OffsetDateTime) -> NewApiKey {
         created_at: created,
         expires_at: None,
     }
+}
+
+/// A deterministic keyed hash standing in for the audit MAC key in tests.
+///
+/// **Not a MAC**: four rounds of the standard library's SipHash
+/// ([`DefaultHasher`]) over the round, a fixed key and the message, each
+/// filling 8 of the 32 bytes. It is deterministic (equal messages hash
+/// alike in every process, so a chain written by one store verifies when
+/// read by another) and changes with every byte of the message, which is
+/// all the suite needs; it resists no forger. Real stores are given
+/// `portcullis-crypto`'s HMAC key.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TestAuditKey;
+
+impl TestAuditKey {
+    /// The fixed key mixed into every round.
+    const KEY: &'static [u8] = b"portcullis conformance audit key";
+}
+
+impl AuditKey for TestAuditKey {
+    fn mac(&self, message: &[u8]) -> AuditMac {
+        let mut mac = [0_u8; 32];
+        for (round, chunk) in (0_u8..).zip(mac.chunks_exact_mut(8)) {
+            let mut hasher = DefaultHasher::new();
+            round.hash(&mut hasher);
+            Self::KEY.hash(&mut hasher);
+            message.hash(&mut hasher);
+            chunk.copy_from_slice(&hasher.finish().to_be_bytes());
+        }
+        AuditMac(mac)
+    }
+}
+
+/// [`TestAuditKey`] as the key a store is given.
+pub fn test_audit_key() -> Arc<dyn AuditKey> {
+    Arc::new(TestAuditKey)
+}
+
+/// The context of work at `now` with no actor and no client.
+pub fn audit_context(now: OffsetDateTime) -> AuditContext {
+    AuditContext::system(now)
+}
+
+/// A filler record at `now` (a password change about no one), for calls
+/// whose audit content the promise does not examine.
+pub fn audit_record(now: OffsetDateTime) -> AuditRecord {
+    audit_context(now).record(None, AuditEvent::PasswordChanged)
 }

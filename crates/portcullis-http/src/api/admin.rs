@@ -1,16 +1,19 @@
 //! The admin API: accounts of everyone, and the signing keys.
 
+use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 use portcullis_domain::{
-    AdminUserUpdate, DEFAULT_PAGE_SIZE, PageCursor, UserId, UserListQuery, UserSearch,
+    AdminUserUpdate, AuditListRequest, DEFAULT_PAGE_SIZE, Initiator, PageCursor, UserId,
+    UserListQuery, UserSearch,
 };
+use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::ApiTags;
-use crate::dto::{AdminUserUpdateBody, SigningKeyBody, UserBody, UserPageBody};
+use super::{ApiTags, client_info, page_request};
+use crate::dto::{AdminUserUpdateBody, AuditPageBody, SigningKeyBody, UserBody, UserPageBody};
 use crate::error::ApiError;
 use crate::payload::ValidatedJson;
 use crate::security::{AdminScope, ApiScopes, Authenticated};
@@ -39,6 +42,13 @@ enum KeysResponse {
     /// Every signing key not yet deleted, oldest first.
     #[oai(status = 200)]
     Ok(Json<Vec<SigningKeyBody>>),
+}
+
+#[derive(ApiResponse)]
+enum AuditPageResponse {
+    /// One page of the audit log, newest first.
+    #[oai(status = 200)]
+    Ok(Json<AuditPageBody>),
 }
 
 #[derive(ApiResponse)]
@@ -132,7 +142,8 @@ impl AdminApi {
     async fn update(
         &self,
         state: Data<&AppState>,
-        #[oai(scope = "ApiScopes::Admin")] _auth: Authenticated<AdminScope>,
+        request: &Request,
+        #[oai(scope = "ApiScopes::Admin")] auth: Authenticated<AdminScope>,
         /// The user id.
         id: Path<Uuid>,
         body: ValidatedJson<AdminUserUpdateBody>,
@@ -152,6 +163,7 @@ impl AdminApi {
                     email: body.email.map(EmailString::into_inner),
                     full_name,
                 },
+                &Initiator::caller(&auth.principal, &client_info(&state, request)),
             )
             .await?;
         Ok(UserResponse::Ok(Json(user.into())))
@@ -169,15 +181,72 @@ impl AdminApi {
     async fn delete(
         &self,
         state: Data<&AppState>,
-        #[oai(scope = "ApiScopes::Admin")] _auth: Authenticated<AdminScope>,
+        request: &Request,
+        #[oai(scope = "ApiScopes::Admin")] auth: Authenticated<AdminScope>,
         /// The user id.
         id: Path<Uuid>,
     ) -> Result<DeletedResponse, ApiError> {
         state
             .auth
-            .admin_delete_user(UserId::from_uuid(id.0))
+            .admin_delete_user(
+                UserId::from_uuid(id.0),
+                &Initiator::caller(&auth.principal, &client_info(&state, request)),
+            )
             .await?;
         Ok(DeletedResponse::NoContent)
+    }
+
+    /// Read the audit log
+    ///
+    /// Security events newest first, `limit` (1–100, default 100) at a
+    /// time; pass the returned `next_cursor` as `cursor` for older ones.
+    /// Filters: `user` (events about or by that account), `event` (one
+    /// event name), `since` (inclusive) and `until` (exclusive), RFC 3339
+    /// times. Each event is also in the MAC chain `portcullis audit verify`
+    /// checks.
+    #[oai(
+        path = "/admin/audit",
+        method = "get",
+        operation_id = "adminListAuditEvents"
+    )]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one argument per query parameter"
+    )]
+    async fn audit(
+        &self,
+        state: Data<&AppState>,
+        #[oai(scope = "ApiScopes::Admin")] _auth: Authenticated<AdminScope>,
+        /// Only events whose subject or actor is this user id.
+        user: Query<Option<Uuid>>,
+        /// Only events with this name, e.g. `login.failed`.
+        #[oai(validator(max_length = 64, pattern = r"^[a-z_.]*$"))]
+        event: Query<Option<String>>,
+        /// Only events at or after this time (RFC 3339).
+        since: Query<Option<OffsetDateTime>>,
+        /// Only events before this time (RFC 3339).
+        until: Query<Option<OffsetDateTime>>,
+        /// Page size, 1–100 (default 100).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page, passed back unchanged.
+        #[oai(validator(max_length = 128, pattern = r"^[A-Za-z0-9_-]*$"))]
+        cursor: Query<Option<String>>,
+    ) -> Result<AuditPageResponse, ApiError> {
+        let page = state
+            .auth
+            .list_audit_events(AuditListRequest {
+                user: user.0.map(UserId::from_uuid),
+                event: event.0.filter(|name| !name.is_empty()),
+                since: since.0,
+                until: until.0,
+                page: page_request(limit.0, cursor.0),
+            })
+            .await?;
+        Ok(AuditPageResponse::Ok(Json(AuditPageBody {
+            items: page.items.into_iter().map(Into::into).collect(),
+            next_cursor: page.next.map(|cursor| cursor.as_str().to_owned()),
+        })))
     }
 
     /// List the signing keys

@@ -8,7 +8,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 use portcullis_domain::{ApiKeyId, ApiKeyRequest};
 use uuid::Uuid;
 
-use super::{ApiTags, next_page_link, page_request};
+use super::{ApiTags, client_info, next_page_link, page_request};
 use crate::dto::{ApiKeyBody, ApiKeyRequestBody, NewApiKeyBody};
 use crate::error::ApiError;
 use crate::payload::ValidatedJson;
@@ -91,6 +91,7 @@ impl ApiKeysApi {
                         .map(|scopes| scopes.into_iter().map(ScopeName::into_inner).collect()),
                     expires_in_days: body.expires_in_days,
                 },
+                &client_info(&state, request),
             )
             .await?;
         crate::metrics::record_api_key_issued(request);
@@ -143,13 +144,18 @@ impl ApiKeysApi {
     async fn revoke(
         &self,
         state: Data<&AppState>,
+        request: &Request,
         #[oai(scope = "ApiScopes::Profile")] auth: Authenticated<ProfileScope>,
         /// The key id.
         id: Path<Uuid>,
     ) -> Result<RevokedResponse, ApiError> {
         state
             .auth
-            .revoke_api_key(&auth.principal, ApiKeyId::from_uuid(id.0))
+            .revoke_api_key(
+                &auth.principal,
+                ApiKeyId::from_uuid(id.0),
+                &client_info(&state, request),
+            )
             .await?;
         Ok(RevokedResponse::NoContent)
     }

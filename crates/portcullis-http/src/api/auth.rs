@@ -164,6 +164,7 @@ impl AuthApi {
                     .refresh(RefreshRequest {
                         refresh_token: refresh_token.to_owned(),
                         scope: scope.map(str::to_owned),
+                        client: client_info(&state, request),
                     })
                     .await?;
                 metrics::record_grant(request);
@@ -183,6 +184,7 @@ impl AuthApi {
     async fn revoke(
         &self,
         state: Data<&AppState>,
+        request: &Request,
         body: OAuthForm<RevocationRequestForm>,
     ) -> Result<RevokeResponse, OAuthErrorResponse> {
         let token = body.required("token")?;
@@ -192,7 +194,10 @@ impl AuthApi {
             // Unknown hints are ignored (RFC 7009 §2.1: the server may search all types).
             _ => None,
         };
-        state.auth.revoke_token(token, hint).await?;
+        state
+            .auth
+            .revoke_token(token, hint, &client_info(&state, request))
+            .await?;
         Ok(RevokeResponse::Ok)
     }
 
@@ -251,6 +256,7 @@ impl AuthApi {
     async fn logout(
         &self,
         state: Data<&AppState>,
+        request: &Request,
         #[oai(scope = "ApiScopes::Profile")] auth: Authenticated<ProfileScope>,
         /// `local` (default), `global` or `others`.
         scope: Query<Option<LogoutScopeParam>>,
@@ -260,7 +266,10 @@ impl AuthApi {
             LogoutScopeParam::Global => LogoutScope::Global,
             LogoutScopeParam::Others => LogoutScope::Others,
         };
-        state.auth.logout(&auth.principal, scope).await?;
+        state
+            .auth
+            .logout(&auth.principal, scope, &client_info(&state, request))
+            .await?;
         Ok(LogoutResponse::NoContent)
     }
 

@@ -49,6 +49,10 @@ pub(crate) fn client_info(state: &AppState, request: &Request) -> ClientInfo {
             .get(poem::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect()),
+        request_id: request
+            .extensions()
+            .get::<crate::middleware::RequestId>()
+            .map(|id| id.0.clone()),
     }
 }
 

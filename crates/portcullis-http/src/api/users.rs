@@ -8,10 +8,10 @@ use poem_openapi::{ApiResponse, OpenApi};
 use portcullis_domain::{Password, PasswordChangeRequest, ProfileUpdateRequest, SessionId};
 use uuid::Uuid;
 
-use super::{ApiTags, next_page_link, page_request};
+use super::{ApiTags, client_info, next_page_link, page_request};
 use crate::dto::{
-    AccountDeletionRequest, PasswordChangeRequest as PasswordChangeBody, SessionBody,
-    UpdateProfileRequest, UserBody,
+    AccountDeletionRequest, AuditEventBody, PasswordChangeRequest as PasswordChangeBody,
+    SessionBody, UpdateProfileRequest, UserBody,
 };
 use crate::error::ApiError;
 use crate::payload::ValidatedJson;
@@ -44,6 +44,19 @@ enum SessionsResponse {
         Json<Vec<SessionBody>>,
         /// `</users/me/sessions?limit=N&cursor=...>; rel="next"` (RFC 8288)
         /// when there is a next page; absent on the last page.
+        #[oai(header = "Link")]
+        Option<String>,
+    ),
+}
+
+#[derive(ApiResponse)]
+enum EventsResponse {
+    /// One page of your security activity, newest first.
+    #[oai(status = 200)]
+    Ok(
+        Json<Vec<AuditEventBody>>,
+        /// `</users/me/events?limit=N&cursor=...>; rel="next"` (RFC 8288)
+        /// when there are older events; absent on the last page.
         #[oai(header = "Link")]
         Option<String>,
     ),
@@ -100,7 +113,7 @@ impl UsersApi {
                     full_name,
                     current_password: body.current_password.map(Password::new),
                 },
-                state.trusted_proxies.client_ip(request),
+                &client_info(&state, request),
             )
             .await?;
         Ok(UserResponse::Ok(Json(user.into())))
@@ -132,7 +145,7 @@ impl UsersApi {
                     current_password: Password::new(body.current_password),
                     new_password: Password::new(body.new_password),
                 },
-                state.trusted_proxies.client_ip(request),
+                &client_info(&state, request),
             )
             .await?;
         Ok(NoContentResponse::NoContent)
@@ -156,7 +169,7 @@ impl UsersApi {
             .delete_account(
                 &auth.principal,
                 &Password::new(body.password),
-                state.trusted_proxies.client_ip(request),
+                &client_info(&state, request),
             )
             .await?;
         Ok(NoContentResponse::NoContent)
@@ -205,6 +218,38 @@ impl UsersApi {
         ))
     }
 
+    /// Your security activity
+    ///
+    /// Your own logins (and failed or refused attempts on your account),
+    /// sessions started and ended, password, profile and API-key changes,
+    /// and what an administrator changed on your account, newest first,
+    /// from the audit log. Requires the `profile` scope.
+    #[oai(
+        path = "/users/me/events",
+        method = "get",
+        operation_id = "listMyEvents"
+    )]
+    async fn events(
+        &self,
+        state: Data<&AppState>,
+        #[oai(scope = "ApiScopes::Profile")] auth: Authenticated<ProfileScope>,
+        /// Page size, 1–100 (default 100).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// The `cursor` of a `Link` this listing returned.
+        #[oai(validator(max_length = 128, pattern = r"^[A-Za-z0-9_-]*$"))]
+        cursor: Query<Option<String>>,
+    ) -> Result<EventsResponse, ApiError> {
+        let request = page_request(limit.0, cursor.0);
+        let limit = request.limit;
+        let page = state.auth.list_own_events(&auth.principal, request).await?;
+        let link = next_page_link("/users/me/events", limit, page.next.as_ref());
+        Ok(EventsResponse::Ok(
+            Json(page.items.into_iter().map(Into::into).collect()),
+            link,
+        ))
+    }
+
     /// End one session
     ///
     /// Ends one of your sessions; its tokens stop working on the next request.
@@ -217,13 +262,18 @@ impl UsersApi {
     async fn end_session(
         &self,
         state: Data<&AppState>,
+        request: &Request,
         #[oai(scope = "ApiScopes::Profile")] auth: Authenticated<ProfileScope>,
         /// The session id.
         id: Path<Uuid>,
     ) -> Result<NoContentResponse, ApiError> {
         state
             .auth
-            .end_session(&auth.principal, SessionId::from_uuid(id.0))
+            .end_session(
+                &auth.principal,
+                SessionId::from_uuid(id.0),
+                &client_info(&state, request),
+            )
             .await?;
         Ok(NoContentResponse::NoContent)
     }

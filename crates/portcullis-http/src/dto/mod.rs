@@ -579,3 +579,65 @@ mod tests {
         }
     }
 }
+
+/// One security event of the audit log.
+#[derive(Debug, Object)]
+#[oai(rename = "AuditEvent")]
+pub struct AuditEventBody {
+    /// Its position in the log's chain, from 1, without gaps.
+    pub seq: u64,
+    /// When it happened.
+    pub at: OffsetDateTime,
+    /// What happened, e.g. `login.succeeded`, `login.failed`,
+    /// `session.ended`, `api_key.created` (docs/api.md lists them all).
+    pub event: String,
+    /// The account that acted (the user logging in, the administrator);
+    /// null for the command line and the service itself.
+    #[oai(nullable)]
+    pub actor_id: Option<Uuid>,
+    /// The account the event is about.
+    #[oai(nullable)]
+    pub subject_id: Option<Uuid>,
+    /// The client address.
+    #[oai(nullable)]
+    pub ip: Option<String>,
+    /// The client's `User-Agent`.
+    #[oai(nullable)]
+    pub user_agent: Option<String>,
+    /// The request's `X-Request-Id`.
+    #[oai(nullable)]
+    pub request_id: Option<String>,
+    /// The event's details: ids, names, counts and reasons, never a
+    /// secret.
+    pub details: serde_json::Value,
+}
+
+impl From<portcullis_domain::audit::AuditEntry> for AuditEventBody {
+    fn from(entry: portcullis_domain::audit::AuditEntry) -> Self {
+        Self {
+            seq: entry.seq,
+            at: entry.at,
+            event: entry.event,
+            actor_id: entry.actor_id.map(|id| id.as_uuid()),
+            subject_id: entry.subject_id.map(|id| id.as_uuid()),
+            ip: entry.ip,
+            user_agent: entry.user_agent,
+            request_id: entry.request_id,
+            // The store keeps what the domain wrote, a JSON object; a row
+            // that no longer parses is shown as its text rather than hidden.
+            details: serde_json::from_str(&entry.details)
+                .unwrap_or(serde_json::Value::String(entry.details)),
+        }
+    }
+}
+
+/// One page of the audit log, newest first.
+#[derive(Debug, Object)]
+#[oai(rename = "AuditPage")]
+pub struct AuditPageBody {
+    /// The events, newest first.
+    pub items: Vec<AuditEventBody>,
+    /// Pass as `cursor` to get the next (older) page; null on the last page.
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
+}

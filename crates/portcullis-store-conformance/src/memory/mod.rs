@@ -2,10 +2,13 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use portcullis_domain::audit::{
+    AuditContext, AuditEvent, AuditKey, AuditRecord, SessionEndReason, missing_key_error,
+};
 use portcullis_domain::ports::{
     ActiveSession, ApiKeyStore, AuthenticatedKey, SessionStore, UserStore,
 };
@@ -18,7 +21,10 @@ use portcullis_domain::{
 };
 use time::OffsetDateTime;
 
+mod audit;
 mod signing_keys;
+
+use audit::AuditLog;
 
 /// A [`Store`](portcullis_domain::ports::Store) in memory, for tests of the
 /// use-cases: it keeps every promise the conformance suite checks (and runs
@@ -26,12 +32,22 @@ mod signing_keys;
 /// backend would do. All state sits behind one lock, which makes every call
 /// atomic.
 ///
+/// Every change appends its audit event under the same lock, after the
+/// change, so a change and its event happen together or not at all. A new
+/// store holds the suite's [`TestAuditKey`](crate::fixtures::TestAuditKey),
+/// so tests that do not care about the audit log need not give it one;
+/// [`set_audit_key`](Self::set_audit_key) replaces it, and
+/// [`without_audit_key`](Self::without_audit_key) makes a store that
+/// refuses every audited change, as a real one opened without the master
+/// key does.
+///
 /// Two handles exist for tests: [`hash_updates`](Self::hash_updates)
 /// counts rehash writes, and [`write_locked`](Self::write_locked) makes
 /// [`UserStore::ensure_writable`] fail as a busy database would.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    audit_key: AuditKeySlot,
     /// How many times [`UserStore::update_password_hash`] was called.
     pub hash_updates: AtomicUsize,
     /// While set, [`UserStore::ensure_writable`] answers
@@ -48,6 +64,7 @@ struct State {
     api_keys: Vec<StoredKey>,
     /// Oldest first, like the listing.
     signing_keys: Vec<StoredSigningKey>,
+    audit: AuditLog,
     /// Hands out creation positions: users for the listing, sessions to
     /// break ties between equal times. Never reused.
     next_position: u64,
@@ -95,7 +112,68 @@ struct StoredKey {
 /// How often a key's use is recorded at most.
 const LAST_USED_RESOLUTION: time::Duration = time::Duration::minutes(1);
 
+/// The key the audit chain is MACed with, if the store was given one.
+struct AuditKeySlot(RwLock<Option<Arc<dyn AuditKey>>>);
+
+impl std::fmt::Debug for AuditKeySlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let installed = self
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some();
+        f.debug_tuple("AuditKeySlot")
+            .field(&if installed { "installed" } else { "missing" })
+            .finish()
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl MemoryStore {
+    /// An empty store holding [`test_audit_key`](crate::fixtures::test_audit_key).
+    pub fn new() -> Self {
+        let store = Self::without_audit_key();
+        store.set_audit_key(crate::fixtures::test_audit_key());
+        store
+    }
+
+    /// An empty store with no audit key: every change that would append an
+    /// event fails with [`missing_key_error`] and changes nothing.
+    pub fn without_audit_key() -> Self {
+        Self {
+            state: Mutex::default(),
+            audit_key: AuditKeySlot(RwLock::new(None)),
+            hash_updates: AtomicUsize::default(),
+            write_locked: AtomicBool::default(),
+        }
+    }
+
+    /// Gives the store the key its audit chain is MACed with from now on,
+    /// replacing any earlier one.
+    pub fn set_audit_key(&self, key: Arc<dyn AuditKey>) {
+        *self
+            .audit_key
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(key);
+    }
+
+    /// The audit key, read before a change so that a store without one
+    /// refuses the change before making any of it.
+    fn audit_key(&self) -> Result<Arc<dyn AuditKey>, StoreError> {
+        self.audit_key
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .ok_or_else(missing_key_error)
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves a test failing anyway; the
         // state is still what the last completed call left.
@@ -196,7 +274,7 @@ impl State {
 
 #[async_trait]
 impl UserStore for MemoryStore {
-    async fn insert_user(&self, new_user: &NewUser) -> Result<(), StoreError> {
+    async fn insert_user(&self, new_user: &NewUser, audit: &AuditRecord) -> Result<(), StoreError> {
         let mut state = self.state();
         for stored in state.users.values() {
             if stored.user.username == new_user.user.username {
@@ -206,6 +284,7 @@ impl UserStore for MemoryStore {
                 return Err(StoreError::Conflict(ConflictField::Email));
             }
         }
+        let key = self.audit_key()?;
         let position = state.position();
         state.users.insert(
             new_user.user.id,
@@ -215,6 +294,7 @@ impl UserStore for MemoryStore {
                 position,
             },
         );
+        state.audit.append(&*key, audit);
         Ok(())
     }
 
@@ -259,9 +339,17 @@ impl UserStore for MemoryStore {
         id: UserId,
         changes: &ProfileChanges,
         _now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<User, StoreError> {
-        self.state()
-            .apply_profile(id, changes.email.as_ref(), changes.full_name.as_ref())
+        let mut state = self.state();
+        if !state.users.contains_key(&id) {
+            return Err(StoreError::NotFound);
+        }
+        state.email_is_free(id, changes.email.as_ref())?;
+        let key = self.audit_key()?;
+        let user = state.apply_profile(id, changes.email.as_ref(), changes.full_name.as_ref())?;
+        state.audit.append(&*key, audit);
+        Ok(user)
     }
 
     async fn set_disabled(
@@ -269,14 +357,18 @@ impl UserStore for MemoryStore {
         username: &Username,
         disabled: bool,
         _now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<User, StoreError> {
         let mut state = self.state();
+        state.user_by_name(username)?;
+        let key = self.audit_key()?;
         let stored = state.user_by_name(username)?;
         stored.user.disabled = disabled;
         let user = stored.user.clone();
         if disabled {
             state.end_every_credential(user.id);
         }
+        state.audit.append(&*key, &audit.about(user.id));
         Ok(user)
     }
 
@@ -285,12 +377,16 @@ impl UserStore for MemoryStore {
         username: &Username,
         role: Role,
         _now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<User, StoreError> {
         let mut state = self.state();
+        state.user_by_name(username)?;
+        let key = self.audit_key()?;
         let stored = state.user_by_name(username)?;
         stored.user.role = role;
         let user = stored.user.clone();
         state.narrow_grants(user.id, role);
+        state.audit.append(&*key, &audit.about(user.id));
         Ok(user)
     }
 
@@ -300,8 +396,13 @@ impl UserStore for MemoryStore {
         hash: &PasswordHashString,
         keep_session: Option<SessionId>,
         now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<(), StoreError> {
         let mut state = self.state();
+        if !state.users.contains_key(&id) {
+            return Err(StoreError::NotFound);
+        }
+        let key = self.audit_key()?;
         let stored = state.users.get_mut(&id).ok_or(StoreError::NotFound)?;
         stored.password_hash = hash.clone();
         for (session_id, session) in &mut state.sessions {
@@ -312,14 +413,19 @@ impl UserStore for MemoryStore {
                 session.revoked = true;
             }
         }
+        state.audit.append(&*key, audit);
         Ok(())
     }
 
-    async fn delete_user(&self, id: UserId) -> Result<(), StoreError> {
+    async fn delete_user(&self, id: UserId, audit: &AuditRecord) -> Result<(), StoreError> {
         let mut state = self.state();
         if state.is_last_enabled_admin(id) {
             return Err(StoreError::LastAdmin);
         }
+        if !state.users.contains_key(&id) {
+            return Err(StoreError::NotFound);
+        }
+        let key = self.audit_key()?;
         state.users.remove(&id).ok_or(StoreError::NotFound)?;
         state
             .sessions
@@ -332,6 +438,7 @@ impl UserStore for MemoryStore {
         } = &mut *state;
         refresh_tokens.retain(|_, (session_id, _)| sessions.contains_key(session_id));
         api_keys.retain(|key| key.key.user_id != id);
+        state.audit.append(&*key, audit);
         Ok(())
     }
 
@@ -374,6 +481,7 @@ impl UserStore for MemoryStore {
         id: UserId,
         changes: &AdminUserChanges,
         _now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<User, StoreError> {
         let mut state = self.state();
         if !state.users.contains_key(&id) {
@@ -384,6 +492,7 @@ impl UserStore for MemoryStore {
             return Err(StoreError::LastAdmin);
         }
         state.email_is_free(id, changes.email.as_ref())?;
+        let key = self.audit_key()?;
         let user = state.apply_profile(id, changes.email.as_ref(), changes.full_name.as_ref())?;
         let stored = state.users.get_mut(&id).ok_or(StoreError::NotFound)?;
         if let Some(disabled) = changes.disabled {
@@ -403,6 +512,7 @@ impl UserStore for MemoryStore {
         if changes.disabled == Some(true) {
             state.end_every_credential(id);
         }
+        state.audit.append(&*key, audit);
         Ok(user)
     }
 
@@ -426,11 +536,13 @@ impl SessionStore for MemoryStore {
         session: &NewSession,
         max_active: u32,
         idle_timeout: Duration,
+        audit: &AuditRecord,
     ) -> Result<(), StoreError> {
         let mut state = self.state();
         if !state.users.contains_key(&session.user_id) {
             return Err(StoreError::NotFound);
         }
+        let key = self.audit_key()?;
         let position = state.position();
         state.refresh_tokens.insert(
             session.refresh_token_hash.as_bytes().to_vec(),
@@ -454,9 +566,23 @@ impl SessionStore for MemoryStore {
         // Most recently used first; the rest past the cap are ended.
         active
             .sort_by_key(|s| std::cmp::Reverse((s.last_used_at, s.session.created_at, s.position)));
+        let mut evicted_ids = Vec::new();
         for evicted in active.into_iter().skip(max_active as usize) {
             evicted.revoked = true;
+            evicted_ids.push(evicted.session.id);
         }
+        // The sessions the cap ended first, then the login, as every store
+        // orders them.
+        for session_id in evicted_ids {
+            state.audit.append(
+                &*key,
+                &audit.with_event(AuditEvent::SessionEnded {
+                    session_id,
+                    reason: SessionEndReason::SessionCap,
+                }),
+            );
+        }
+        state.audit.append(&*key, audit);
         Ok(())
     }
 
@@ -490,6 +616,7 @@ impl SessionStore for MemoryStore {
         replacement: &RefreshTokenHash,
         now: OffsetDateTime,
         idle_timeout: Duration,
+        context: &AuditContext,
     ) -> Result<RefreshOutcome, StoreError> {
         let mut state = self.state();
         let Some((session_id, used)) = state.refresh_tokens.get(presented.as_bytes()).copied()
@@ -503,13 +630,22 @@ impl SessionStore for MemoryStore {
             users,
             sessions,
             refresh_tokens,
+            audit,
             ..
         } = &mut *state;
         let Some(session) = sessions.get_mut(&session_id) else {
             return Ok(RefreshOutcome::Rejected);
         };
         if used {
+            let key = self.audit_key()?;
             session.revoked = true;
+            audit.append(
+                &*key,
+                &context.record(
+                    Some(session.session.user_id),
+                    AuditEvent::RefreshTokenReused { session_id },
+                ),
+            );
             return Ok(RefreshOutcome::Reused { session_id });
         }
         let Some(user) = users
@@ -558,6 +694,7 @@ impl SessionStore for MemoryStore {
         session_id: SessionId,
         user_id: UserId,
         now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<bool, StoreError> {
         let mut state = self.state();
         match state.sessions.get_mut(&session_id) {
@@ -565,7 +702,9 @@ impl SessionStore for MemoryStore {
                 if session.session.user_id == user_id
                     && session.is_unrevoked_and_unexpired(now) =>
             {
+                let key = self.audit_key()?;
                 session.revoked = true;
+                state.audit.append(&*key, audit);
                 Ok(true)
             }
             _ => Ok(false),
@@ -577,17 +716,39 @@ impl SessionStore for MemoryStore {
         user_id: UserId,
         except: Option<SessionId>,
         now: OffsetDateTime,
+        context: &AuditContext,
     ) -> Result<u64, StoreError> {
-        let mut count = 0;
-        for (session_id, session) in &mut self.state().sessions {
-            if session.session.user_id == user_id
-                && Some(*session_id) != except
-                && session.is_unrevoked_and_unexpired(now)
-            {
+        let mut state = self.state();
+        let ended: Vec<SessionId> = state
+            .sessions
+            .iter()
+            .filter(|(session_id, session)| {
+                session.session.user_id == user_id
+                    && Some(**session_id) != except
+                    && session.is_unrevoked_and_unexpired(now)
+            })
+            .map(|(session_id, _)| *session_id)
+            .collect();
+        if ended.is_empty() {
+            return Ok(0);
+        }
+        let key = self.audit_key()?;
+        for session_id in &ended {
+            if let Some(session) = state.sessions.get_mut(session_id) {
                 session.revoked = true;
-                count += 1;
             }
         }
+        let count = u64::try_from(ended.len()).unwrap_or(u64::MAX);
+        state.audit.append(
+            &*key,
+            &context.record(
+                Some(user_id),
+                AuditEvent::SessionsEnded {
+                    count,
+                    kept_current: except.is_some(),
+                },
+            ),
+        );
         Ok(count)
     }
 
@@ -683,7 +844,12 @@ impl SessionStore for MemoryStore {
 
 #[async_trait]
 impl ApiKeyStore for MemoryStore {
-    async fn create_api_key(&self, key: &NewApiKey, max_live: u32) -> Result<(), StoreError> {
+    async fn create_api_key(
+        &self,
+        key: &NewApiKey,
+        max_live: u32,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError> {
         let mut state = self.state();
         if !state.users.contains_key(&key.user_id) {
             return Err(StoreError::NotFound);
@@ -700,11 +866,13 @@ impl ApiKeyStore for MemoryStore {
         if live >= max_live as usize {
             return Err(StoreError::ApiKeyLimitReached);
         }
+        let audit_key = self.audit_key()?;
         state.api_keys.push(StoredKey {
             key: key.clone(),
             last_used_at: None,
             revoked: false,
         });
+        state.audit.append(&*audit_key, audit);
         Ok(())
     }
 
@@ -757,6 +925,7 @@ impl ApiKeyStore for MemoryStore {
         id: ApiKeyId,
         user_id: UserId,
         _now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<bool, StoreError> {
         let mut state = self.state();
         match state
@@ -765,7 +934,9 @@ impl ApiKeyStore for MemoryStore {
             .find(|stored| stored.key.id == id && stored.key.user_id == user_id && !stored.revoked)
         {
             Some(stored) => {
+                let key = self.audit_key()?;
                 stored.revoked = true;
+                state.audit.append(&*key, audit);
                 Ok(true)
             }
             None => Ok(false),

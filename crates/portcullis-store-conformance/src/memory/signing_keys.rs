@@ -1,6 +1,7 @@
 //! [`SigningKeyStore`] for [`MemoryStore`].
 
 use async_trait::async_trait;
+use portcullis_domain::audit::AuditRecord;
 use portcullis_domain::ports::SigningKeyStore;
 use portcullis_domain::{KeyRotation, KeyState, RotationOutcome, StoreError, StoredSigningKey};
 use time::OffsetDateTime;
@@ -15,7 +16,11 @@ impl SigningKeyStore for MemoryStore {
         Ok(keys)
     }
 
-    async fn install_signing_keys(&self, keys: &[StoredSigningKey]) -> Result<bool, StoreError> {
+    async fn install_signing_keys(
+        &self,
+        keys: &[StoredSigningKey],
+        audit: &AuditRecord,
+    ) -> Result<bool, StoreError> {
         let mut state = self.state();
         if state
             .signing_keys
@@ -24,13 +29,16 @@ impl SigningKeyStore for MemoryStore {
         {
             return Ok(false);
         }
+        let audit_key = self.audit_key()?;
         state.signing_keys.extend_from_slice(keys);
+        state.audit.append(&*audit_key, audit);
         Ok(true)
     }
 
     async fn rotate_signing_keys(
         &self,
         rotation: &KeyRotation,
+        audit: &AuditRecord,
     ) -> Result<RotationOutcome, StoreError> {
         let mut state = self.state();
         let Some(retiring) = state
@@ -40,6 +48,7 @@ impl SigningKeyStore for MemoryStore {
         else {
             return Ok(RotationOutcome::Superseded);
         };
+        let audit_key = self.audit_key()?;
         retiring.state = KeyState::Retired;
         retiring.retires_at = Some(rotation.retires_at);
         let mut new_next = rotation.new_next.clone();
@@ -59,6 +68,7 @@ impl SigningKeyStore for MemoryStore {
             }
         }
         state.signing_keys.push(new_next);
+        state.audit.append(&*audit_key, audit);
         Ok(RotationOutcome::Rotated)
     }
 

@@ -6,7 +6,7 @@ use portcullis_domain::ports::Store;
 use portcullis_domain::{AdminUserChanges, ConflictField, FullName, Role, StoreError, UserId};
 
 use super::{authenticates, create_key, insert, is_active, start};
-use crate::fixtures::{HOUR, admin, at, email_address, named, t0};
+use crate::fixtures::{HOUR, admin, at, audit_record, email_address, named, t0};
 
 fn demote() -> AdminUserChanges {
     AdminUserChanges {
@@ -41,6 +41,7 @@ pub async fn an_admin_change_applies_every_field_or_none<S: Store + 'static>(sto
                 disabled: None,
             },
             at(HOUR),
+            &audit_record(at(HOUR)),
         )
         .await
         .expect("admin change");
@@ -62,6 +63,7 @@ pub async fn an_admin_change_applies_every_field_or_none<S: Store + 'static>(sto
                 ..AdminUserChanges::default()
             },
             at(HOUR),
+            &audit_record(at(HOUR)),
         )
         .await;
     assert!(
@@ -75,7 +77,12 @@ pub async fn an_admin_change_applies_every_field_or_none<S: Store + 'static>(sto
     );
 
     let unknown = store
-        .admin_update_user(UserId::random(), &demote(), at(HOUR))
+        .admin_update_user(
+            UserId::random(),
+            &demote(),
+            at(HOUR),
+            &audit_record(at(HOUR)),
+        )
         .await;
     assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
 }
@@ -99,6 +106,7 @@ pub async fn an_admin_disable_ends_every_credential_and_other_changes_do_not<S: 
                 ..AdminUserChanges::default()
             },
             at(HOUR),
+            &audit_record(at(HOUR)),
         )
         .await
         .expect("harmless change");
@@ -106,7 +114,7 @@ pub async fn an_admin_disable_ends_every_credential_and_other_changes_do_not<S: 
     assert!(authenticates(&*store, &key, at(HOUR)).await);
 
     let disabled = store
-        .admin_update_user(alice.id, &disable(), at(HOUR))
+        .admin_update_user(alice.id, &disable(), at(HOUR), &audit_record(at(HOUR)))
         .await
         .expect("disable");
     assert!(disabled.disabled);
@@ -122,6 +130,7 @@ pub async fn an_admin_disable_ends_every_credential_and_other_changes_do_not<S: 
                 ..AdminUserChanges::default()
             },
             at(HOUR * 2),
+            &audit_record(at(HOUR * 2)),
         )
         .await
         .expect("enable");
@@ -143,25 +152,28 @@ pub async fn the_last_enabled_admin_stays<S: Store + 'static>(store: Arc<S>) {
     insert(&*store, &root).await;
     insert(&*store, &dormant).await;
     store
-        .admin_update_user(dormant.id, &disable(), at(HOUR))
+        .admin_update_user(dormant.id, &disable(), at(HOUR), &audit_record(at(HOUR)))
         .await
         .expect("one of two enabled admins can be disabled");
     for (what, result) in [
         (
             "demoted",
             store
-                .admin_update_user(root.id, &demote(), at(HOUR))
+                .admin_update_user(root.id, &demote(), at(HOUR), &audit_record(at(HOUR)))
                 .await
                 .map(|_| ()),
         ),
         (
             "disabled",
             store
-                .admin_update_user(root.id, &disable(), at(HOUR))
+                .admin_update_user(root.id, &disable(), at(HOUR), &audit_record(at(HOUR)))
                 .await
                 .map(|_| ()),
         ),
-        ("deleted", store.delete_user(root.id).await),
+        (
+            "deleted",
+            store.delete_user(root.id, &audit_record(t0())).await,
+        ),
     ] {
         assert!(
             matches!(result, Err(StoreError::LastAdmin)),
@@ -174,15 +186,15 @@ pub async fn the_last_enabled_admin_stays<S: Store + 'static>(store: Arc<S>) {
     let second = admin("second");
     insert(&*store, &second).await;
     store
-        .admin_update_user(root.id, &demote(), at(HOUR))
+        .admin_update_user(root.id, &demote(), at(HOUR), &audit_record(at(HOUR)))
         .await
         .expect("with another enabled admin, one can be demoted");
     let last = store
-        .admin_update_user(second.id, &demote(), at(HOUR))
+        .admin_update_user(second.id, &demote(), at(HOUR), &audit_record(at(HOUR)))
         .await;
     assert!(matches!(last, Err(StoreError::LastAdmin)), "{last:?}");
     store
-        .delete_user(root.id)
+        .delete_user(root.id, &audit_record(t0()))
         .await
         .expect("a user who is no longer an admin can be deleted");
 }
@@ -199,7 +211,11 @@ pub async fn two_admins_demoting_each_other_at_once_leave_one<S: Store + 'static
             .into_iter()
             .map(|id| {
                 let store = store.clone();
-                tokio::spawn(async move { store.admin_update_user(id, &demote(), at(HOUR)).await })
+                tokio::spawn(async move {
+                    store
+                        .admin_update_user(id, &demote(), at(HOUR), &audit_record(at(HOUR)))
+                        .await
+                })
             })
             .collect();
         let mut demoted = 0;
@@ -221,7 +237,12 @@ pub async fn two_admins_demoting_each_other_at_once_leave_one<S: Store + 'static
         // next round's pair are the only enabled admins.
         for survivor in [&first, &second] {
             store
-                .set_role(&survivor.username, Role::User, at(HOUR))
+                .set_role(
+                    &survivor.username,
+                    Role::User,
+                    at(HOUR),
+                    &audit_record(at(HOUR)),
+                )
                 .await
                 .expect("the recovery path demotes without a guard");
         }

@@ -8,7 +8,7 @@ use portcullis_domain::ports::Store;
 use portcullis_domain::{ApiKeyHash, ApiKeyId, NewApiKey, PageRequest, StoreError};
 
 use super::{authenticates, create_key, insert};
-use crate::fixtures::{HOUR, NO_CAP, at, digest, named, new_api_key, profile, t0};
+use crate::fixtures::{HOUR, NO_CAP, at, audit_record, digest, named, new_api_key, profile, t0};
 
 /// A key authenticates as its owner with its scopes; its use is recorded at
 /// the first use and then at most once a minute, as the listing shows.
@@ -60,7 +60,7 @@ pub async fn unusable_keys_do_not_authenticate<S: Store + 'static>(store: Arc<S>
     let revoked = create_key(&*store, &alice, t0()).await;
     assert!(
         store
-            .revoke_api_key(revoked.id, alice.id, t0())
+            .revoke_api_key(revoked.id, alice.id, t0(), &audit_record(t0()))
             .await
             .expect("revoke")
     );
@@ -69,12 +69,12 @@ pub async fn unusable_keys_do_not_authenticate<S: Store + 'static>(store: Arc<S>
         ..new_api_key(&alice, t0())
     };
     store
-        .create_api_key(&expiring, NO_CAP)
+        .create_api_key(&expiring, NO_CAP, &audit_record(t0()))
         .await
         .expect("create");
     let bobs = create_key(&*store, &bob, t0()).await;
     store
-        .set_disabled(&bob.username, true, t0())
+        .set_disabled(&bob.username, true, t0(), &audit_record(t0()))
         .await
         .expect("disable");
 
@@ -120,13 +120,13 @@ pub async fn the_key_listing_is_unrevoked_keys_newest_first_in_exact_pages<S: St
         ..new_api_key(&alice, at(HOUR))
     };
     store
-        .create_api_key(&expired, NO_CAP)
+        .create_api_key(&expired, NO_CAP, &audit_record(t0()))
         .await
         .expect("create");
     keys.push(expired.clone());
     let revoked = create_key(&*store, &alice, at(HOUR)).await;
     store
-        .revoke_api_key(revoked.id, alice.id, at(HOUR))
+        .revoke_api_key(revoked.id, alice.id, at(HOUR), &audit_record(at(HOUR)))
         .await
         .expect("revoke");
     create_key(&*store, &bob, at(HOUR)).await;
@@ -178,7 +178,7 @@ pub async fn a_key_is_revoked_once_and_only_by_its_owner<S: Store + 'static>(sto
     let key = create_key(&*store, &alice, t0()).await;
     assert!(
         !store
-            .revoke_api_key(key.id, bob.id, t0())
+            .revoke_api_key(key.id, bob.id, t0(), &audit_record(t0()))
             .await
             .expect("revoke")
     );
@@ -188,19 +188,19 @@ pub async fn a_key_is_revoked_once_and_only_by_its_owner<S: Store + 'static>(sto
     );
     assert!(
         !store
-            .revoke_api_key(ApiKeyId::random(), alice.id, t0())
+            .revoke_api_key(ApiKeyId::random(), alice.id, t0(), &audit_record(t0()))
             .await
             .expect("revoke")
     );
     assert!(
         store
-            .revoke_api_key(key.id, alice.id, t0())
+            .revoke_api_key(key.id, alice.id, t0(), &audit_record(t0()))
             .await
             .expect("revoke")
     );
     assert!(
         !store
-            .revoke_api_key(key.id, alice.id, t0())
+            .revoke_api_key(key.id, alice.id, t0(), &audit_record(t0()))
             .await
             .expect("revoke")
     );
@@ -215,7 +215,7 @@ pub async fn the_key_cap_counts_live_keys_only<S: Store + 'static>(store: Arc<S>
     insert(&*store, &alice).await;
     let revoked = create_key(&*store, &alice, t0()).await;
     store
-        .revoke_api_key(revoked.id, alice.id, t0())
+        .revoke_api_key(revoked.id, alice.id, t0(), &audit_record(t0()))
         .await
         .expect("revoke");
     let expired = NewApiKey {
@@ -223,18 +223,18 @@ pub async fn the_key_cap_counts_live_keys_only<S: Store + 'static>(store: Arc<S>
         ..new_api_key(&alice, t0())
     };
     store
-        .create_api_key(&expired, NO_CAP)
+        .create_api_key(&expired, NO_CAP, &audit_record(t0()))
         .await
         .expect("create");
     let now = at(HOUR * 2);
     for _ in 0..2 {
         store
-            .create_api_key(&new_api_key(&alice, now), 2)
+            .create_api_key(&new_api_key(&alice, now), 2, &audit_record(t0()))
             .await
             .expect("below the cap");
     }
     let refused = new_api_key(&alice, now);
-    let result = store.create_api_key(&refused, 2).await;
+    let result = store.create_api_key(&refused, 2, &audit_record(t0())).await;
     assert!(
         matches!(result, Err(StoreError::ApiKeyLimitReached)),
         "{result:?}"
@@ -245,7 +245,9 @@ pub async fn the_key_cap_counts_live_keys_only<S: Store + 'static>(store: Arc<S>
     );
 
     let ghost = new_api_key(&named("ghost"), now);
-    let result = store.create_api_key(&ghost, NO_CAP).await;
+    let result = store
+        .create_api_key(&ghost, NO_CAP, &audit_record(t0()))
+        .await;
     assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
 }
 
@@ -257,7 +259,7 @@ pub async fn concurrent_key_creations_never_pass_the_cap<S: Store + 'static>(sto
         .map(|_| {
             let store = store.clone();
             let key = new_api_key(&alice, t0());
-            tokio::spawn(async move { store.create_api_key(&key, 5).await })
+            tokio::spawn(async move { store.create_api_key(&key, 5, &audit_record(t0())).await })
         })
         .collect();
     let mut created = 0;

@@ -6,7 +6,7 @@ use portcullis_domain::ports::Store;
 use portcullis_domain::{PageCursor, PageRequest, StoreError, User, UserListQuery, UserSearch};
 
 use super::{create_key, insert, start};
-use crate::fixtures::{DAY, named, t0, user};
+use crate::fixtures::{DAY, audit_record, named, t0, user};
 
 /// One page of users after `after`.
 async fn page<S: Store + ?Sized>(
@@ -93,7 +93,10 @@ pub async fn users_added_or_deleted_between_pages_disturb_no_page<S: Store + 'st
     let (first, next) = page(&*store, None, 2, None).await;
     assert_eq!(first, ["user0", "user1"]);
     // The user at the cursor goes, a new one comes.
-    store.delete_user(users[1].id).await.expect("delete");
+    store
+        .delete_user(users[1].id, &audit_record(t0()))
+        .await
+        .expect("delete");
     insert(&*store, &named("late")).await;
     let (second, next) = page(&*store, next, 2, None).await;
     assert_eq!(second, ["user2", "user3"]);

@@ -14,12 +14,14 @@ use portcullis_domain::ports::Store;
 use portcullis_domain::{NewApiKey, NewSession, RefreshOutcome, RefreshTokenHash, User};
 use time::OffsetDateTime;
 
-use crate::fixtures::{DAY, NO_CAP, new_api_key, new_session, new_user, token_hash};
+use crate::fixtures::{
+    DAY, NO_CAP, audit_context, audit_record, new_api_key, new_session, new_user, token_hash,
+};
 
 /// Inserts `user`, which must succeed.
 async fn insert<S: Store + ?Sized>(store: &S, user: &User) {
     store
-        .insert_user(&new_user(user))
+        .insert_user(&new_user(user), &audit_record(user.created_at))
         .await
         .expect("inserting a new user succeeds");
 }
@@ -28,7 +30,7 @@ async fn insert<S: Store + ?Sized>(store: &S, user: &User) {
 async fn start<S: Store + ?Sized>(store: &S, user: &User, started: OffsetDateTime) -> NewSession {
     let session = new_session(user, started);
     store
-        .create_session(&session, NO_CAP, DAY)
+        .create_session(&session, NO_CAP, DAY, &audit_record(started))
         .await
         .expect("creating a session succeeds");
     session
@@ -55,7 +57,7 @@ async fn create_key<S: Store + ?Sized>(
 ) -> NewApiKey {
     let key = new_api_key(user, created);
     store
-        .create_api_key(&key, NO_CAP)
+        .create_api_key(&key, NO_CAP, &audit_record(created))
         .await
         .expect("creating a key succeeds");
     key
@@ -79,7 +81,7 @@ async fn rotate<S: Store + ?Sized>(
 ) -> (RefreshOutcome, RefreshTokenHash) {
     let replacement = token_hash();
     let outcome = store
-        .rotate_refresh_token(presented, &replacement, now, DAY)
+        .rotate_refresh_token(presented, &replacement, now, DAY, &audit_context(now))
         .await
         .expect("presenting a refresh token succeeds");
     (outcome, replacement)

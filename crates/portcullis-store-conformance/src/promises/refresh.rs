@@ -7,7 +7,7 @@ use portcullis_domain::ports::Store;
 use portcullis_domain::{NewSession, RefreshOutcome};
 
 use super::{insert, is_active, rotate, start};
-use crate::fixtures::{DAY, HOUR, at, named, profile, t0, token_hash};
+use crate::fixtures::{DAY, HOUR, at, audit_context, audit_record, named, profile, t0, token_hash};
 
 /// Rotating the current token returns the session, its user and scopes;
 /// the replacement becomes current (and rotates in turn), and the use moves
@@ -87,14 +87,14 @@ pub async fn a_token_of_an_ended_session_is_rejected_without_change<S: Store + '
     insert(&*store, &bob).await;
     let revoked = start(&*store, &alice, t0()).await;
     store
-        .revoke_session(revoked.id, alice.id, at(HOUR))
+        .revoke_session(revoked.id, alice.id, at(HOUR), &audit_record(at(HOUR)))
         .await
         .expect("revoke");
     let expired = start(&*store, &alice, t0()).await;
     let idle = start(&*store, &alice, t0()).await;
     let disabled = start(&*store, &bob, t0()).await;
     store
-        .set_disabled(&bob.username, true, at(HOUR))
+        .set_disabled(&bob.username, true, at(HOUR), &audit_record(at(HOUR)))
         .await
         .expect("disable");
 
@@ -111,6 +111,7 @@ pub async fn a_token_of_an_ended_session_is_rejected_without_change<S: Store + '
                 &token_hash(),
                 now,
                 idle_timeout,
+                &audit_context(now),
             )
             .await
             .expect("present");
@@ -151,7 +152,13 @@ pub async fn of_concurrent_rotations_of_one_token_exactly_one_rotates<S: Store +
             let presented = session.refresh_token_hash.clone();
             tokio::spawn(async move {
                 store
-                    .rotate_refresh_token(&presented, &token_hash(), at(HOUR), DAY)
+                    .rotate_refresh_token(
+                        &presented,
+                        &token_hash(),
+                        at(HOUR),
+                        DAY,
+                        &audit_context(at(HOUR)),
+                    )
                     .await
             })
         })
@@ -179,7 +186,7 @@ pub async fn the_owner_of_a_token_is_found_in_any_state<S: Store + 'static>(stor
     let session = start(&*store, &alice, t0()).await;
     let (_, current) = rotate(&*store, &session.refresh_token_hash, at(HOUR)).await;
     store
-        .revoke_session(session.id, alice.id, at(HOUR))
+        .revoke_session(session.id, alice.id, at(HOUR), &audit_record(at(HOUR)))
         .await
         .expect("revoke");
     for (token, used) in [(&session.refresh_token_hash, true), (&current, false)] {

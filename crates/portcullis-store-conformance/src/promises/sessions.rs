@@ -8,7 +8,9 @@ use portcullis_domain::ports::Store;
 use portcullis_domain::{PageRequest, RefreshOutcome, SessionId, StoreError, UserId};
 
 use super::{insert, is_active, rotate, start};
-use crate::fixtures::{DAY, HOUR, NO_CAP, at, named, new_session, profile, t0};
+use crate::fixtures::{
+    DAY, HOUR, NO_CAP, at, audit_context, audit_record, named, new_session, profile, t0,
+};
 
 /// A new session is active for its user with its scopes, and not for
 /// another user or under another id.
@@ -75,7 +77,7 @@ pub async fn a_session_of_a_disabled_user_is_not_active<S: Store + 'static>(stor
     insert(&*store, &alice).await;
     let session = start(&*store, &alice, t0()).await;
     store
-        .set_disabled(&alice.username, true, at(HOUR))
+        .set_disabled(&alice.username, true, at(HOUR), &audit_record(at(HOUR)))
         .await
         .expect("disable");
     assert!(!is_active(&*store, &session, at(HOUR)).await);
@@ -93,7 +95,7 @@ pub async fn revoking_a_session_ends_it_once_and_only_the_owners<S: Store + 'sta
     let session = start(&*store, &alice, t0()).await;
     assert!(
         !store
-            .revoke_session(session.id, bob.id, at(HOUR))
+            .revoke_session(session.id, bob.id, at(HOUR), &audit_record(at(HOUR)))
             .await
             .expect("revoke")
     );
@@ -103,27 +105,32 @@ pub async fn revoking_a_session_ends_it_once_and_only_the_owners<S: Store + 'sta
     );
     assert!(
         !store
-            .revoke_session(SessionId::random(), alice.id, at(HOUR))
+            .revoke_session(
+                SessionId::random(),
+                alice.id,
+                at(HOUR),
+                &audit_record(at(HOUR))
+            )
             .await
             .expect("revoke")
     );
     assert!(
         store
-            .revoke_session(session.id, alice.id, at(HOUR))
+            .revoke_session(session.id, alice.id, at(HOUR), &audit_record(at(HOUR)))
             .await
             .expect("revoke")
     );
     assert!(!is_active(&*store, &session, at(HOUR)).await);
     assert!(
         !store
-            .revoke_session(session.id, alice.id, at(HOUR))
+            .revoke_session(session.id, alice.id, at(HOUR), &audit_record(at(HOUR)))
             .await
             .expect("revoke")
     );
     let expired = start(&*store, &alice, t0()).await;
     assert!(
         !store
-            .revoke_session(expired.id, alice.id, at(DAY))
+            .revoke_session(expired.id, alice.id, at(DAY), &audit_record(at(DAY)))
             .await
             .expect("revoke"),
         "an expired session has already ended"
@@ -145,7 +152,12 @@ pub async fn revoking_a_users_sessions_counts_and_spares_the_kept_one<S: Store +
     let already_ended = start(&*store, &alice, at(HOUR)).await;
     assert!(
         store
-            .revoke_session(already_ended.id, alice.id, at(HOUR))
+            .revoke_session(
+                already_ended.id,
+                alice.id,
+                at(HOUR),
+                &audit_record(at(HOUR))
+            )
             .await
             .expect("revoke")
     );
@@ -153,7 +165,7 @@ pub async fn revoking_a_users_sessions_counts_and_spares_the_kept_one<S: Store +
     let bobs = start(&*store, &bob, at(HOUR)).await;
     let now = at(DAY);
     let ended = store
-        .revoke_user_sessions(alice.id, Some(kept.id), now)
+        .revoke_user_sessions(alice.id, Some(kept.id), now, &audit_context(now))
         .await
         .expect("revoke all");
     assert_eq!(
@@ -167,7 +179,7 @@ pub async fn revoking_a_users_sessions_counts_and_spares_the_kept_one<S: Store +
     assert!(is_active(&*store, &bobs, now).await);
     assert_eq!(
         store
-            .revoke_user_sessions(alice.id, None, now)
+            .revoke_user_sessions(alice.id, None, now, &audit_context(now))
             .await
             .expect("revoke all"),
         1,
@@ -198,7 +210,7 @@ pub async fn a_session_past_the_cap_ends_the_least_recently_used<S: Store + 'sta
     );
     let added = new_session(&alice, at(Duration::from_secs(240)));
     store
-        .create_session(&added, 3, DAY)
+        .create_session(&added, 3, DAY, &audit_record(t0()))
         .await
         .expect("create at the cap");
     let now = at(Duration::from_secs(240));
@@ -224,7 +236,11 @@ pub async fn concurrent_session_creations_never_pass_the_cap<S: Store + 'static>
         .map(|_| {
             let store = store.clone();
             let session = new_session(&alice, t0());
-            tokio::spawn(async move { store.create_session(&session, 4, DAY).await })
+            tokio::spawn(async move {
+                store
+                    .create_session(&session, 4, DAY, &audit_record(t0()))
+                    .await
+            })
         })
         .collect();
     for task in tasks {
@@ -243,7 +259,9 @@ pub async fn concurrent_session_creations_never_pass_the_cap<S: Store + 'static>
 pub async fn a_session_of_an_unknown_user_is_not_found<S: Store + 'static>(store: Arc<S>) {
     let ghost = named("ghost");
     let session = new_session(&ghost, t0());
-    let result = store.create_session(&session, NO_CAP, DAY).await;
+    let result = store
+        .create_session(&session, NO_CAP, DAY, &audit_record(t0()))
+        .await;
     assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
     assert!(
         store
@@ -271,7 +289,7 @@ pub async fn the_session_listing_is_live_sessions_by_recency_in_exact_pages<S: S
     sessions.push(start(&*store, &alice, at(HOUR)).await);
     let revoked = start(&*store, &alice, at(HOUR)).await;
     store
-        .revoke_session(revoked.id, alice.id, at(HOUR))
+        .revoke_session(revoked.id, alice.id, at(HOUR), &audit_record(at(HOUR)))
         .await
         .expect("revoke");
     let now = at(HOUR * 2);
@@ -355,7 +373,7 @@ pub async fn the_purge_deletes_dead_sessions_and_keeps_reuse_detection<S: Store 
     );
     let revoked = start(&*store, &alice, at(HOUR)).await;
     store
-        .revoke_session(revoked.id, alice.id, at(HOUR))
+        .revoke_session(revoked.id, alice.id, at(HOUR), &audit_record(at(HOUR)))
         .await
         .expect("revoke");
     let expired = start(&*store, &alice, t0()).await;

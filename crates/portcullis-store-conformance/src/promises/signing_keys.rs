@@ -10,7 +10,7 @@ use portcullis_domain::{
 };
 use time::OffsetDateTime;
 
-use crate::fixtures::{DAY, HOUR, at, digest, t0};
+use crate::fixtures::{DAY, HOUR, at, audit_record, digest, t0};
 
 /// A key in `state`, made at `created_at`, with random key material so
 /// that every key is distinct.
@@ -42,7 +42,7 @@ async fn install<S: Store + ?Sized>(store: &S) -> (StoredSigningKey, StoredSigni
     };
     assert!(
         store
-            .install_signing_keys(&[current.clone(), next.clone()])
+            .install_signing_keys(&[current.clone(), next.clone()], &audit_record(t0()))
             .await
             .expect("install"),
         "an empty store installs"
@@ -87,7 +87,10 @@ pub async fn installed_keys_are_kept_exactly_and_installed_once<S: Store + 'stat
     };
     assert!(
         store
-            .install_signing_keys(&[next.clone(), current.clone(), retired.clone()])
+            .install_signing_keys(
+                &[next.clone(), current.clone(), retired.clone()],
+                &audit_record(t0())
+            )
             .await
             .expect("install")
     );
@@ -98,7 +101,10 @@ pub async fn installed_keys_are_kept_exactly_and_installed_once<S: Store + 'stat
     );
 
     let again = store
-        .install_signing_keys(&[signing_key(KeyState::Current, at(HOUR))])
+        .install_signing_keys(
+            &[signing_key(KeyState::Current, at(HOUR))],
+            &audit_record(t0()),
+        )
         .await
         .expect("second install");
     assert!(!again, "a second install is refused");
@@ -119,7 +125,7 @@ pub async fn of_concurrent_installs_exactly_one_installs<S: Store + 'static>(sto
                     signing_key(KeyState::Current, t0()),
                     signing_key(KeyState::Next, t0()),
                 ];
-                store.install_signing_keys(&keys).await
+                store.install_signing_keys(&keys, &audit_record(t0())).await
             })
         })
         .collect();
@@ -141,7 +147,10 @@ pub async fn a_rotation_moves_every_key_one_step_once<S: Store + 'static>(store:
     let (current, next) = install(&*store).await;
     let first = rotation(&current.kid, at(HOUR * 2));
     assert_eq!(
-        store.rotate_signing_keys(&first).await.expect("rotate"),
+        store
+            .rotate_signing_keys(&first, &audit_record(t0()))
+            .await
+            .expect("rotate"),
         RotationOutcome::Rotated
     );
     let keys = store.signing_keys().await.expect("listing");
@@ -172,7 +181,10 @@ pub async fn a_rotation_moves_every_key_one_step_once<S: Store + 'static>(store:
 
     let stale = rotation(&current.kid, at(HOUR * 3));
     assert_eq!(
-        store.rotate_signing_keys(&stale).await.expect("rotate"),
+        store
+            .rotate_signing_keys(&stale, &audit_record(t0()))
+            .await
+            .expect("rotate"),
         RotationOutcome::Superseded,
         "the expected key is retired now"
     );
@@ -191,13 +203,16 @@ pub async fn a_rotation_without_a_next_key_makes_the_new_key_current<S: Store + 
     let current = signing_key(KeyState::Current, t0());
     assert!(
         store
-            .install_signing_keys(std::slice::from_ref(&current))
+            .install_signing_keys(std::slice::from_ref(&current), &audit_record(t0()))
             .await
             .expect("install")
     );
     let rotation = rotation(&current.kid, at(HOUR));
     assert_eq!(
-        store.rotate_signing_keys(&rotation).await.expect("rotate"),
+        store
+            .rotate_signing_keys(&rotation, &audit_record(t0()))
+            .await
+            .expect("rotate"),
         RotationOutcome::Rotated
     );
     let now_current = keys_by_state(&*store, KeyState::Current).await;
@@ -220,7 +235,11 @@ pub async fn of_concurrent_rotations_exactly_one_rotates<S: Store + 'static>(sto
         .map(|_| {
             let store = store.clone();
             let rotation = rotation(&current.kid, at(HOUR * 2));
-            tokio::spawn(async move { store.rotate_signing_keys(&rotation).await })
+            tokio::spawn(async move {
+                store
+                    .rotate_signing_keys(&rotation, &audit_record(t0()))
+                    .await
+            })
         })
         .collect();
     let mut rotated = 0;
@@ -242,15 +261,18 @@ pub async fn of_concurrent_rotations_exactly_one_rotates<S: Store + 'static>(sto
 pub async fn only_retired_keys_past_their_time_are_deleted<S: Store + 'static>(store: Arc<S>) {
     let (first, _) = install(&*store).await;
     store
-        .rotate_signing_keys(&rotation(&first.kid, at(HOUR)))
+        .rotate_signing_keys(&rotation(&first.kid, at(HOUR)), &audit_record(t0()))
         .await
         .expect("rotate");
     let second = keys_by_state(&*store, KeyState::Current).await.remove(0);
     store
-        .rotate_signing_keys(&KeyRotation {
-            retires_at: at(HOUR * 10),
-            ..rotation(&second.kid, at(HOUR * 3))
-        })
+        .rotate_signing_keys(
+            &KeyRotation {
+                retires_at: at(HOUR * 10),
+                ..rotation(&second.kid, at(HOUR * 3))
+            },
+            &audit_record(t0()),
+        )
         .await
         .expect("rotate");
     // `first` retires at HOUR * 2, `second` at HOUR * 10.

@@ -10,8 +10,8 @@ use portcullis_domain::{
 
 use super::{authenticates, create_key, insert, is_active, start};
 use crate::fixtures::{
-    DAY, HOUR, NO_CAP, admin, at, email_address, hash, name, named, new_api_key, new_session,
-    new_user, profile, profile_and_admin, t0, user,
+    DAY, HOUR, NO_CAP, admin, at, audit_record, email_address, hash, name, named, new_api_key,
+    new_session, new_user, profile, profile_and_admin, t0, user,
 };
 
 /// An inserted user is found by its username and by its id, exactly as
@@ -54,13 +54,17 @@ pub async fn a_taken_username_or_email_is_a_conflict_and_stores_nothing<S: Store
     let alice = user("alice", "alice@example.com");
     insert(&*store, &alice).await;
     let same_name = user("alice", "other@example.com");
-    let result = store.insert_user(&new_user(&same_name)).await;
+    let result = store
+        .insert_user(&new_user(&same_name), &audit_record(t0()))
+        .await;
     assert!(
         matches!(result, Err(StoreError::Conflict(ConflictField::Username))),
         "same username: {result:?}"
     );
     let same_email = user("bob", "ALICE@Example.COM");
-    let result = store.insert_user(&new_user(&same_email)).await;
+    let result = store
+        .insert_user(&new_user(&same_email), &audit_record(t0()))
+        .await;
     assert!(
         matches!(result, Err(StoreError::Conflict(ConflictField::Email))),
         "same email in another case: {result:?}"
@@ -87,7 +91,7 @@ pub async fn of_concurrent_inserts_of_one_username_exactly_one_succeeds<S: Store
         .into_iter()
         .map(|attempt| {
             let store = store.clone();
-            tokio::spawn(async move { store.insert_user(&attempt).await })
+            tokio::spawn(async move { store.insert_user(&attempt, &audit_record(t0())).await })
         })
         .collect();
     let mut succeeded = 0;
@@ -137,6 +141,7 @@ pub async fn a_profile_update_changes_only_what_it_names<S: Store + 'static>(sto
                 full_name: Some(Some(full_name.clone())),
             },
             at(HOUR),
+            &audit_record(at(HOUR)),
         )
         .await
         .expect("update profile");
@@ -156,6 +161,7 @@ pub async fn a_profile_update_changes_only_what_it_names<S: Store + 'static>(sto
                 full_name: Some(None),
             },
             at(HOUR),
+            &audit_record(at(HOUR)),
         )
         .await;
     assert!(
@@ -176,6 +182,7 @@ pub async fn a_profile_update_changes_only_what_it_names<S: Store + 'static>(sto
                 full_name: Some(None),
             },
             at(HOUR),
+            &audit_record(at(HOUR)),
         )
         .await
         .expect("clear the name");
@@ -183,7 +190,12 @@ pub async fn a_profile_update_changes_only_what_it_names<S: Store + 'static>(sto
     assert_eq!(cleared.email, changed.email, "no email given keeps it");
 
     let unknown = store
-        .update_profile(UserId::random(), &ProfileChanges::default(), at(HOUR))
+        .update_profile(
+            UserId::random(),
+            &ProfileChanges::default(),
+            at(HOUR),
+            &audit_record(at(HOUR)),
+        )
         .await;
     assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
 }
@@ -203,7 +215,7 @@ pub async fn disabling_ends_every_credential_and_enabling_revives_none<S: Store 
     let bobs_key = create_key(&*store, &bob, t0()).await;
 
     let disabled = store
-        .set_disabled(&alice.username, true, at(HOUR))
+        .set_disabled(&alice.username, true, at(HOUR), &audit_record(at(HOUR)))
         .await
         .expect("disable");
     assert!(disabled.disabled);
@@ -211,7 +223,12 @@ pub async fn disabling_ends_every_credential_and_enabling_revives_none<S: Store 
     assert!(!authenticates(&*store, &key, at(HOUR)).await);
 
     let enabled = store
-        .set_disabled(&alice.username, false, at(HOUR * 2))
+        .set_disabled(
+            &alice.username,
+            false,
+            at(HOUR * 2),
+            &audit_record(at(HOUR * 2)),
+        )
         .await
         .expect("enable");
     assert!(!enabled.disabled);
@@ -226,7 +243,9 @@ pub async fn disabling_ends_every_credential_and_enabling_revives_none<S: Store 
     assert!(is_active(&*store, &bobs_session, at(HOUR * 2)).await);
     assert!(authenticates(&*store, &bobs_key, at(HOUR * 2)).await);
 
-    let unknown = store.set_disabled(&name("nobody"), true, at(HOUR)).await;
+    let unknown = store
+        .set_disabled(&name("nobody"), true, at(HOUR), &audit_record(at(HOUR)))
+        .await;
     assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
 }
 
@@ -255,21 +274,34 @@ pub async fn a_demotion_narrows_every_grant_for_good<S: Store + 'static>(store: 
     };
     for session in [&wide, &admin_only] {
         store
-            .create_session(session, NO_CAP, DAY)
+            .create_session(session, NO_CAP, DAY, &audit_record(t0()))
             .await
             .expect("create session");
     }
     for key in [&admin_key, &wide_key] {
-        store.create_api_key(key, NO_CAP).await.expect("create key");
+        store
+            .create_api_key(key, NO_CAP, &audit_record(t0()))
+            .await
+            .expect("create key");
     }
 
     let demoted = store
-        .set_role(&dana.username, Role::User, at(HOUR))
+        .set_role(
+            &dana.username,
+            Role::User,
+            at(HOUR),
+            &audit_record(at(HOUR)),
+        )
         .await
         .expect("demote");
     assert_eq!(demoted.role, Role::User);
     store
-        .set_role(&dana.username, Role::Admin, at(HOUR * 2))
+        .set_role(
+            &dana.username,
+            Role::Admin,
+            at(HOUR * 2),
+            &audit_record(at(HOUR * 2)),
+        )
         .await
         .expect("promote again");
 
@@ -302,7 +334,9 @@ pub async fn a_demotion_narrows_every_grant_for_good<S: Store + 'static>(store: 
             .is_none(),
         "a key left with no scope has ended"
     );
-    let unknown = store.set_role(&name("nobody"), Role::User, now).await;
+    let unknown = store
+        .set_role(&name("nobody"), Role::User, now, &audit_record(now))
+        .await;
     assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
 }
 
@@ -317,7 +351,13 @@ pub async fn a_password_change_ends_every_other_session<S: Store + 'static>(stor
     let other = start(&*store, &alice, t0()).await;
     let bobs = start(&*store, &bob, t0()).await;
     store
-        .change_password(alice.id, &hash("second"), Some(kept.id), at(HOUR))
+        .change_password(
+            alice.id,
+            &hash("second"),
+            Some(kept.id),
+            at(HOUR),
+            &audit_record(at(HOUR)),
+        )
         .await
         .expect("change password");
     assert_eq!(
@@ -343,13 +383,25 @@ pub async fn a_password_change_ends_every_other_session<S: Store + 'static>(stor
     );
 
     store
-        .change_password(alice.id, &hash("third"), None, at(HOUR * 2))
+        .change_password(
+            alice.id,
+            &hash("third"),
+            None,
+            at(HOUR * 2),
+            &audit_record(at(HOUR * 2)),
+        )
         .await
         .expect("change password again");
     assert!(!is_active(&*store, &kept, at(HOUR * 2)).await);
 
     let unknown = store
-        .change_password(UserId::random(), &hash("x"), None, at(HOUR))
+        .change_password(
+            UserId::random(),
+            &hash("x"),
+            None,
+            at(HOUR),
+            &audit_record(at(HOUR)),
+        )
         .await;
     assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
 }
@@ -368,7 +420,10 @@ pub async fn deleting_a_user_removes_everything_of_it_and_nothing_else<S: Store 
     let bobs_session = start(&*store, &bob, t0()).await;
     let bobs_key = create_key(&*store, &bob, t0()).await;
 
-    store.delete_user(alice.id).await.expect("delete");
+    store
+        .delete_user(alice.id, &audit_record(t0()))
+        .await
+        .expect("delete");
     assert!(store.find_user(alice.id).await.expect("find").is_none());
     assert!(
         store
@@ -392,7 +447,9 @@ pub async fn deleting_a_user_removes_everything_of_it_and_nothing_else<S: Store 
     // The name is free again.
     insert(&*store, &named("alice")).await;
 
-    let unknown = store.delete_user(UserId::random()).await;
+    let unknown = store
+        .delete_user(UserId::random(), &audit_record(t0()))
+        .await;
     assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
 }
 
