@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use portcullis_crypto::{Argon2Hasher, Argon2Policy};
+use portcullis_adapters::MasterAuditKey;
+use portcullis_crypto::{Argon2Hasher, Argon2Policy, MasterKey};
+use portcullis_domain::audit::{AuditContext, AuditEvent, AuditKey};
+use secrecy::ExposeSecret as _;
 use std::sync::Arc;
 
 use portcullis_domain::ports::{Clock, SystemClock, UserStore};
@@ -270,9 +273,10 @@ fn main() -> anyhow::Result<()> {
         postgres.url(),
         &PostgresOptions::default(),
     ))?;
-    runtime.block_on(seed_store(Arc::new(pg_store), args.small_users, &seed_hash))?;
     let pg_dir = tempfile::tempdir()?;
     let master_key = pg_dir.path().join("node-1/data/master-key");
+    pg_store.set_audit_key(new_master_key(&master_key)?);
+    runtime.block_on(seed_store(Arc::new(pg_store), args.small_users, &seed_hash))?;
     let master_key_setting = master_key.display().to_string();
     let pg_settings = [
         ("PORTCULLIS_DATABASE_URL", postgres.url()),
@@ -489,7 +493,29 @@ async fn seed(dir: &Path, count: usize, hash: &PasswordHashString) -> anyhow::Re
     let data = dir.join("data");
     std::fs::create_dir_all(&data)?;
     let store = Arc::new(SqliteStore::open(&data.join("portcullis.db"))?);
+    store.set_audit_key(new_master_key(&data.join("master-key"))?);
     seed_store(store, count, hash).await
+}
+
+/// Writes a new master key where the server will look for it (owner-only,
+/// as the server makes it) and returns the audit key derived from it: the
+/// users seeded behind the server's back are then in the chain the server
+/// continues.
+fn new_master_key(path: &Path) -> anyhow::Result<Arc<dyn AuditKey>> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let key = MasterKey::generate();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(format!("{}\n", key.encode().expose_secret()).as_bytes())?;
+    Ok(Arc::new(MasterAuditKey::derive(&key)?))
 }
 
 /// [`seed`] into any store.
@@ -515,11 +541,21 @@ async fn seed_store(
                     disabled: false,
                     created_at,
                 };
+                let registered = AuditContext::system(created_at).record(
+                    Some(user.id),
+                    AuditEvent::UserRegistered {
+                        username: user.username.clone(),
+                        role: user.role,
+                    },
+                );
                 store
-                    .insert_user(&NewUser {
-                        user,
-                        password_hash: hash.clone(),
-                    })
+                    .insert_user(
+                        &NewUser {
+                            user,
+                            password_hash: hash.clone(),
+                        },
+                        &registered,
+                    )
                     .await?;
             }
             anyhow::Ok(())

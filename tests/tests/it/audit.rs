@@ -151,7 +151,7 @@ async fn every_event_of_a_flow_is_logged_with_its_actor_subject_and_request() {
     )
     .await;
     assert_eq!(revoked.status(), 204);
-    let new_password = "a different passphrase for alice 2026";
+    let new_password = "quiet lanterns drift over the harbour";
     let changed = call(
         &app,
         Method::POST,

@@ -428,6 +428,7 @@ fn mode_of(path: &Path) -> u32 {
         & 0o777
 }
 
+mod audit_commands;
 mod connections;
 mod documents_and_help;
 mod key_commands;
