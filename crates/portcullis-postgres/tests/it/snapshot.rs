@@ -7,7 +7,8 @@ use std::time::Duration;
 use portcullis_domain::ports::{ApiKeyStore, SessionStore, SigningKeyStore, StoreCopy, UserStore};
 use portcullis_domain::{KeyState, RefreshOutcome, StoreError, StoreSnapshot, UserListQuery};
 use portcullis_store_conformance::fixtures::{
-    DAY, HOUR, NO_CAP, admin, at, named, new_api_key, new_session, new_user, t0, token_hash,
+    DAY, HOUR, NO_CAP, admin, at, audit_context, audit_record, named, new_api_key, new_session,
+    new_user, t0, token_hash,
 };
 
 use crate::support::{Fresh, signing_key};
@@ -25,38 +26,63 @@ async fn populated() -> Fresh {
         users.push(named(&format!("user{index}")));
     }
     for user in &users {
-        store.insert_user(&new_user(user)).await.expect("insert");
+        store
+            .insert_user(&new_user(user), &audit_record(user.created_at))
+            .await
+            .expect("insert");
     }
     let alice = &users[1];
     let first = new_session(alice, t0());
     store
-        .create_session(&first, NO_CAP, DAY)
+        .create_session(&first, NO_CAP, DAY, &audit_record(t0()))
         .await
         .expect("session");
     let rotated = store
-        .rotate_refresh_token(&first.refresh_token_hash, &token_hash(), at(HOUR), DAY)
+        .rotate_refresh_token(
+            &first.refresh_token_hash,
+            &token_hash(),
+            at(HOUR),
+            DAY,
+            &audit_context(at(HOUR)),
+        )
         .await
         .expect("rotate");
     assert!(matches!(rotated, RefreshOutcome::Rotated { .. }));
     let second = new_session(alice, at(HOUR));
     store
-        .create_session(&second, NO_CAP, DAY)
+        .create_session(&second, NO_CAP, DAY, &audit_record(at(HOUR)))
         .await
         .expect("session");
     store
-        .revoke_session(second.id, alice.id, at(HOUR * 2))
+        .revoke_session(
+            second.id,
+            alice.id,
+            at(HOUR * 2),
+            &audit_record(at(HOUR * 2)),
+        )
         .await
         .expect("revoke");
     store
-        .create_session(&new_session(&root, t0()), NO_CAP, DAY)
+        .create_session(&new_session(&root, t0()), NO_CAP, DAY, &audit_record(t0()))
         .await
         .expect("session");
     let key = new_api_key(alice, t0());
-    store.create_api_key(&key, 10).await.expect("key");
-    let revoked = new_api_key(alice, at(HOUR));
-    store.create_api_key(&revoked, 10).await.expect("key");
     store
-        .revoke_api_key(revoked.id, alice.id, at(HOUR * 2))
+        .create_api_key(&key, 10, &audit_record(t0()))
+        .await
+        .expect("key");
+    let revoked = new_api_key(alice, at(HOUR));
+    store
+        .create_api_key(&revoked, 10, &audit_record(at(HOUR)))
+        .await
+        .expect("key");
+    store
+        .revoke_api_key(
+            revoked.id,
+            alice.id,
+            at(HOUR * 2),
+            &audit_record(at(HOUR * 2)),
+        )
         .await
         .expect("revoke key");
     store
@@ -65,7 +91,7 @@ async fn populated() -> Fresh {
         .expect("authenticate")
         .expect("a live key");
     store
-        .set_disabled(&users[2].username, true, at(HOUR))
+        .set_disabled(&users[2].username, true, at(HOUR), &audit_record(at(HOUR)))
         .await
         .expect("disable");
     let retired = portcullis_domain::StoredSigningKey {
@@ -80,7 +106,12 @@ async fn populated() -> Fresh {
             ..signing_key(KeyState::Next, at(Duration::from_secs(2)))
         },
     ];
-    assert!(store.install_signing_keys(&keys).await.expect("install"));
+    assert!(
+        store
+            .install_signing_keys(&keys, &audit_record(at(HOUR)))
+            .await
+            .expect("install")
+    );
     fresh
 }
 
@@ -151,7 +182,13 @@ async fn an_exported_snapshot_imported_into_a_fresh_database_exports_the_same() 
     assert!(matches!(
         target
             .store
-            .rotate_refresh_token(&used.token_hash, &token_hash(), at(HOUR * 4), DAY)
+            .rotate_refresh_token(
+                &used.token_hash,
+                &token_hash(),
+                at(HOUR * 4),
+                DAY,
+                &audit_context(at(HOUR * 4)),
+            )
             .await
             .expect("rotate"),
         RefreshOutcome::Reused { .. }
@@ -174,7 +211,7 @@ async fn a_store_holding_anything_refuses_an_import_and_keeps_what_it_has() {
     assert!(
         keyed
             .store
-            .install_signing_keys(std::slice::from_ref(&key))
+            .install_signing_keys(std::slice::from_ref(&key), &audit_record(t0()))
             .await
             .expect("install")
     );
