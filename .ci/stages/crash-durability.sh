@@ -5,7 +5,9 @@
 # .ci/clients/crash_durability.py) and is SIGKILLed once half have been
 # answered. It is restarted on the same data directory; every registration
 # that was answered 201 must then log in (POST /auth/token), and SQLite's
-# PRAGMA integrity_check must print ok. 503 answers are the hashing queue's
+# PRAGMA integrity_check must print ok; `portcullis audit verify` must
+# pass and every acknowledged registration (and the logins of the check)
+# must have its audit event. 503 answers are the hashing queue's
 # documented back-pressure and count as not acknowledged. Then the same on
 # PostgreSQL (PORTCULLIS_DATABASE_URL on a fresh database of the test
 # server).
@@ -43,6 +45,29 @@ crash_and_verify() {
   python3 .ci/clients/crash_durability.py verify "$SERVER_URL" "$WORK/acknowledged.json" \
     || fail "registrations acknowledged with 201 were lost by the crash (see LOST lines above)"
   stop_server
+  # The audit log (CONTRACT §8): its chain is whole after the crash, and
+  # every acknowledged registration's event survived it (the event is in
+  # the registration's transaction), as did every login just made.
+  echo "crash-durability: portcullis audit verify"
+  env PORTCULLIS_DATA_DIR="$WORK/data" "$@" "$PORTCULLIS_BIN" audit verify \
+    || fail "the audit chain does not verify after the crash"
+  env PORTCULLIS_DATA_DIR="$WORK/data" "$@" "$PORTCULLIS_BIN" audit export >"$WORK/audit.jsonl" \
+    || fail "portcullis audit export failed"
+  python3 - "$WORK/acknowledged.json" "$WORK/audit.jsonl" <<'PY' || fail "acknowledged changes are missing from the audit log"
+import json, sys
+created = [c["username"] for c in json.load(open(sys.argv[1]))["created"]]
+events = [json.loads(line) for line in open(sys.argv[2])]
+registered = {e["details"].get("username") for e in events if e["event"] == "user.registered"}
+logins = sum(1 for e in events if e["event"] == "login.succeeded")
+missing = [u for u in created if u not in registered]
+for username in missing[:10]:
+    print(f"crash-durability: no user.registered event for acknowledged {username}")
+seqs = [e["seq"] for e in events]
+assert seqs == list(range(1, len(seqs) + 1)), "the exported seqs have gaps"
+print(f"crash-durability: audit log: {len(events)} events, {len(registered)} registrations "
+      f"({len(created)} acknowledged), {logins} logins")
+sys.exit(1 if missing or logins < len(created) else 0)
+PY
 }
 
 acknowledged() {

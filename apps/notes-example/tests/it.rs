@@ -310,7 +310,7 @@ async fn the_embedded_server_purges_dead_sessions_when_it_starts() {
         })
         .await
         .expect("logged in");
-    auth.revoke_token(&grant.refresh_token, None)
+    auth.revoke_token(&grant.refresh_token, None, &ClientInfo::default())
         .await
         .expect("revoked");
     let store = SqliteStore::open(&settings.database_path()).expect("the store");

@@ -10,7 +10,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use portcullis_adapters::MasterAuditKey;
 use portcullis_domain::audit::AuditKey;
 use portcullis_domain::ports::{SharedAttemptCounter, Store, StoreCopy};
 use portcullis_postgres::{PostgresError, PostgresOptions, PostgresStore};
@@ -86,11 +85,11 @@ impl Database {
                 .context("cannot read the audit log")?
                 .head
                 .is_some();
-        let master_key =
-            signing::load_or_create_master_key(&settings.master_key_file, holds_sealed_state)?;
-        let key: Arc<dyn AuditKey> = Arc::new(
-            MasterAuditKey::derive(&master_key).context("cannot derive the audit log's key")?,
-        );
+        if !holds_sealed_state {
+            // Creates the master key file on the first start.
+            signing::load_or_create_master_key(&settings.master_key_file, false)?;
+        }
+        let key = crate::audit_key(settings)?;
         match self {
             Self::Sqlite(store) => store.set_audit_key(key.clone()),
             Self::Postgres(store) => store.set_audit_key(key.clone()),

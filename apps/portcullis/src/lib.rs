@@ -49,11 +49,11 @@ use anyhow::Context;
 use poem_openapi::{OpenApi, OpenApiService};
 use portcullis_adapters::{
     BlockingArgon2Hasher, DeploymentAttemptLimiter, GovernorAttemptLimiter, HashingLimits,
-    JwtTokens, SealingKeyGenerator,
+    JwtTokens, MasterAuditKey, SealingKeyGenerator,
 };
 use portcullis_crypto::Argon2Hasher;
 use portcullis_domain::audit::{
-    ChainBreak, ChainReport, SealedAuditEntry, VERIFY_PAGE_SIZE, verify_store,
+    AuditKey, ChainBreak, ChainReport, SealedAuditEntry, VERIFY_PAGE_SIZE, verify_store,
 };
 use portcullis_domain::ports::{
     AttemptLimiter, Clock as _, KeyRing, NoAttemptLimit, SharedAttemptCounter, SystemClock,
@@ -290,6 +290,17 @@ pub async fn copy_database(
         ),
         Err(error) => Err(anyhow::Error::new(error).context("cannot write the target store")),
     }
+}
+
+/// The audit chain's key of the deployment `settings` name: derived from
+/// its master key file, which must exist. For tools that write to the store
+/// directly (a migration of another system's accounts, a test) and must
+/// append to the same chain.
+pub fn audit_key(settings: &Settings) -> anyhow::Result<Arc<dyn AuditKey>> {
+    let master_key = signing::load_or_create_master_key(&settings.master_key_file, true)?;
+    Ok(Arc::new(
+        MasterAuditKey::derive(&master_key).context("cannot derive the audit log's key")?,
+    ))
 }
 
 /// `portcullis audit verify`: checks the whole stored audit chain with the

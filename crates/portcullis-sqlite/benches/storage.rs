@@ -1,4 +1,5 @@
-//! Micro-benchmarks of the two lookups every authenticated request makes.
+//! Micro-benchmarks of the two lookups every authenticated request makes,
+//! and of appending one audit event (what each change adds to its write).
 //!
 //! `cargo bench -p portcullis-sqlite`. Each iteration includes the hop to
 //! tokio's blocking pool and back, as in the server.
@@ -14,12 +15,13 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use portcullis_domain::ports::{SessionStore, UserStore};
+use portcullis_domain::ports::{AuditStore, SessionStore, UserStore};
 use portcullis_domain::{
     EmailAddress, NewSession, NewUser, PasswordHashString, RefreshTokenHash, Role, ScopeSet,
     SessionId, User, UserId, Username,
 };
 use portcullis_sqlite::SqliteStore;
+use portcullis_store_conformance::fixtures::{audit_record, test_audit_key};
 use time::OffsetDateTime;
 
 const USERS: usize = 10_000;
@@ -38,6 +40,7 @@ fn seeded() -> (
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SqliteStore::open(&dir.path().join("bench.db")).expect("store");
+    store.set_audit_key(test_audit_key());
     let (user, session) = runtime.block_on(async {
         let mut last = None;
         for n in 0..USERS {
@@ -51,12 +54,15 @@ fn seeded() -> (
                 created_at: now(),
             };
             store
-                .insert_user(&NewUser {
-                    user: user.clone(),
-                    password_hash: PasswordHashString::new(
-                        "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".to_owned(),
-                    ),
-                })
+                .insert_user(
+                    &NewUser {
+                        user: user.clone(),
+                        password_hash: PasswordHashString::new(
+                            "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".to_owned(),
+                        ),
+                    },
+                    &audit_record(now()),
+                )
                 .await
                 .expect("insert");
             last = Some(user);
@@ -77,6 +83,7 @@ fn seeded() -> (
                 },
                 100,
                 Duration::from_secs(3600),
+                &audit_record(now()),
             )
             .await
             .expect("session");
@@ -98,5 +105,16 @@ fn lookups(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, lookups);
+fn audit(c: &mut Criterion) {
+    let (_dir, store, _user, _session, runtime) = seeded();
+    let record = audit_record(now());
+    // Its own transaction: BEGIN IMMEDIATE, read the head, two MACs, insert
+    // the entry, update the head, commit. A change pays the same minus the
+    // BEGIN and COMMIT it has anyway.
+    c.bench_function("append_audit_event", |b| {
+        b.iter(|| runtime.block_on(store.append_audit_event(black_box(&record))))
+    });
+}
+
+criterion_group!(benches, lookups, audit);
 criterion_main!(benches);

@@ -1,15 +1,18 @@
 //! Opens a store on a fresh database in a temporary directory, inserts an
-//! account and reads it back by username, in a different case.
+//! account (recording it in the audit log) and reads it back by username,
+//! in a different case.
 //!
 //! Run with `cargo run -p portcullis-sqlite --example open_store`.
 
 #![allow(clippy::print_stdout)]
 
+use portcullis_domain::audit::{AuditContext, AuditEvent, verify_store};
 use portcullis_domain::ports::{Clock, SystemClock, UserStore};
 use portcullis_domain::{
     EmailAddress, FullName, NewUser, PasswordHashString, Role, User, UserId, Username,
 };
 use portcullis_sqlite::SqliteStore;
+use portcullis_store_conformance::fixtures::test_audit_key;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -17,6 +20,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = directory.path().join("portcullis.sqlite3");
     let store = SqliteStore::open(&path)?;
     println!("opened {}", store.path().display());
+    // Every change appends its audit event, MACed with this key: the
+    // service gives the one derived from the master key
+    // (`portcullis_adapters::MasterAuditKey`); this is a test stand-in.
+    let audit_key = test_audit_key();
+    store.set_audit_key(audit_key.clone());
 
     let now = SystemClock.now();
     let user = User {
@@ -33,11 +41,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let password_hash = PasswordHashString::new(
         "$argon2id$v=19$m=19456,t=2,p=1$ZXhhbXBsZXNhbHQ$ZXhhbXBsZWhhc2g".into(),
     );
+    // What the change records: here, the command line registering an
+    // account (no actor, no client).
+    let audit = AuditContext::system(now).record(
+        Some(user.id),
+        AuditEvent::UserRegistered {
+            username: user.username.clone(),
+            role: user.role,
+        },
+    );
     store
-        .insert_user(&NewUser {
-            user: user.clone(),
-            password_hash,
-        })
+        .insert_user(
+            &NewUser {
+                user: user.clone(),
+                password_hash,
+            },
+            &audit,
+        )
         .await?;
 
     let found = store
@@ -52,5 +72,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         found.user.role.as_str(),
         found.user.created_at
     );
+
+    let report = verify_store(&store, &*audit_key).await??;
+    println!("audit log: {} event(s), chain intact", report.events);
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! [`ApiKeyStore`] for [`SqliteStore`].
 
 use async_trait::async_trait;
+use portcullis_domain::audit::AuditRecord;
 use portcullis_domain::ports::{ApiKeyStore, AuthenticatedKey};
 use portcullis_domain::{
     ApiKeyHash, ApiKeyId, ApiKeyInfo, NewApiKey, Page, PageCursor, PageRequest, StoreError, User,
@@ -9,6 +10,7 @@ use portcullis_domain::{
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
 
+use crate::audit::append;
 use crate::cursors::read_api_key_cursor;
 use crate::rows::{
     API_KEY_INFO_COLUMNS, ApiKeyInfoRow, JOINED_USER_COLUMNS, USER_COLUMN_COUNT, UserRow,
@@ -23,7 +25,14 @@ const LAST_USED_RESOLUTION_SECONDS: i64 = 60;
 
 #[async_trait]
 impl ApiKeyStore for SqliteStore {
-    async fn create_api_key(&self, key: &NewApiKey, max_live: u32) -> Result<(), StoreError> {
+    async fn create_api_key(
+        &self,
+        key: &NewApiKey,
+        max_live: u32,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError> {
+        let audit_key = self.audit_key();
+        let audit = audit.clone();
         let id = key.id.to_string();
         let user_id = key.user_id.to_string();
         let name = key.name.as_str().to_owned();
@@ -60,6 +69,7 @@ impl ApiKeyStore for SqliteStore {
                     id, user_id, name, prefix, key_hash, scope, created_at, expires_at
                 ])
                 .map_err(user_gone_is_not_found)?;
+            append(&transaction, audit_key.as_deref(), &audit)?;
             transaction.commit()?;
             Ok(())
         })
@@ -117,20 +127,31 @@ impl ApiKeyStore for SqliteStore {
         id: ApiKeyId,
         user_id: UserId,
         now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<bool, StoreError> {
+        let audit_key = self.audit_key();
+        let audit = audit.clone();
         let id = id.to_string();
         let user_id = user_id.to_string();
         let now = to_unix(now);
         self.run("revoke_api_key", move |connection| {
             // The owner is part of the condition, so someone else's key is
             // indistinguishable from a missing one.
-            let changed = connection
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let changed = transaction
                 .prepare_cached(
                     "UPDATE api_keys SET revoked_at = ?3 \
                      WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
                 )?
                 .execute(params![id, user_id, now])?;
-            Ok(changed == 1)
+            if changed != 1 {
+                // Nothing revoked: nothing to record, nothing to commit.
+                return Ok(false);
+            }
+            append(&transaction, audit_key.as_deref(), &audit)?;
+            transaction.commit()?;
+            Ok(true)
         })
         .await
     }

@@ -1,8 +1,9 @@
 //! The SQLite store of Portcullis: the implementation of the domain's
 //! [`UserStore`](portcullis_domain::ports::UserStore),
 //! [`SessionStore`](portcullis_domain::ports::SessionStore),
-//! [`ApiKeyStore`](portcullis_domain::ports::ApiKeyStore) and
-//! [`SigningKeyStore`](portcullis_domain::ports::SigningKeyStore) on one
+//! [`ApiKeyStore`](portcullis_domain::ports::ApiKeyStore),
+//! [`SigningKeyStore`](portcullis_domain::ports::SigningKeyStore) and
+//! [`AuditStore`](portcullis_domain::ports::AuditStore) on one
 //! SQLite file, through `rusqlite` (with SQLite bundled), and of
 //! [`StoreCopy`](portcullis_domain::ports::StoreCopy), which moves a whole
 //! deployment out of or into such a file (`portcullis db copy`): the export
@@ -19,6 +20,13 @@
 //! runs in a `BEGIN IMMEDIATE` transaction (except recording an API key's
 //! last use, an `UPDATE` that repeats its own condition, so that
 //! authenticating a key does not take the write lock).
+//!
+//! Every change appends its audit event (`audit_log`, MAC-chained under the
+//! key given with [`SqliteStore::set_audit_key`]) as the last step of its
+//! own transaction, after reading the chain's head (`audit_chain`): the
+//! write lock `BEGIN IMMEDIATE` took makes the read and the append one
+//! step, so the chain never forks. Without a key every such change fails
+//! and nothing of it is written.
 //!
 //! What it is not: a general database layer, or a place for rules. It stores
 //! and loads the domain's already-validated types and parses every row it
@@ -39,6 +47,7 @@
 //! # Example
 //!
 //! ```
+//! use portcullis_domain::audit::{AuditContext, AuditEvent};
 //! use portcullis_domain::ports::UserStore;
 //! use portcullis_domain::{EmailAddress, NewUser, PasswordHashString, Role, User, UserId, Username};
 //! use portcullis_sqlite::SqliteStore;
@@ -47,9 +56,13 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let directory = tempfile::tempdir()?;
 //! let store = SqliteStore::open(&directory.path().join("portcullis.sqlite3"))?;
+//! // The service gives the key derived from the master key
+//! // (`portcullis_adapters::MasterAuditKey`); this is a test stand-in.
+//! store.set_audit_key(portcullis_store_conformance::fixtures::test_audit_key());
 //!
 //! let runtime = tokio::runtime::Runtime::new()?;
 //! runtime.block_on(async {
+//!     let now = OffsetDateTime::from_unix_timestamp(1_700_000_000)?;
 //!     let user = User {
 //!         id: UserId::random(),
 //!         username: Username::parse("alice")?,
@@ -57,10 +70,15 @@
 //!         full_name: None,
 //!         role: Role::User,
 //!         disabled: false,
-//!         created_at: OffsetDateTime::from_unix_timestamp(1_700_000_000)?,
+//!         created_at: now,
 //!     };
 //!     let password_hash = PasswordHashString::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into());
-//!     store.insert_user(&NewUser { user: user.clone(), password_hash }).await?;
+//!     // What the change records, appended in its transaction.
+//!     let audit = AuditContext::system(now).record(
+//!         Some(user.id),
+//!         AuditEvent::UserRegistered { username: user.username.clone(), role: user.role },
+//!     );
+//!     store.insert_user(&NewUser { user: user.clone(), password_hash }, &audit).await?;
 //!
 //!     // Usernames are found case-insensitively.
 //!     let found = store.find_credentials(&Username::parse("ALICE")?).await?;
@@ -72,6 +90,7 @@
 //! ```
 
 mod api_keys;
+mod audit;
 mod cursors;
 mod error;
 mod migrations;

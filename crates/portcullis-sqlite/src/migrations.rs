@@ -28,6 +28,8 @@ pub(crate) static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
         .comment("canonical email key"),
         M::up(include_str!("../migrations/0004_signing_keys.sql"))
             .comment("shared access-token signing keys"),
+        M::up(include_str!("../migrations/0005_audit_log.sql"))
+            .comment("the audit log and its mac chain"),
     ])
 });
 

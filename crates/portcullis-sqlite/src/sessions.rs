@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use portcullis_domain::audit::{AuditContext, AuditEvent, AuditKey, AuditRecord, SessionEndReason};
 use portcullis_domain::ports::{ActiveSession, SessionStore};
 use portcullis_domain::{
     NewSession, Page, PageRequest, RefreshOutcome, RefreshTokenHash, RefreshTokenOwner, SessionId,
@@ -11,6 +12,7 @@ use portcullis_domain::{
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
 
+use crate::audit::{append, append_all};
 use crate::cursors::{read_session_cursor, session_cursor};
 use crate::rows::{
     JOINED_USER_COLUMNS, SESSION_INFO_COLUMNS, SessionInfoRow, USER_COLUMN_COUNT, UserRow,
@@ -25,7 +27,10 @@ impl SessionStore for SqliteStore {
         session: &NewSession,
         max_active: u32,
         idle_timeout: Duration,
+        audit: &AuditRecord,
     ) -> Result<(), StoreError> {
+        let key = self.audit_key();
+        let audit = audit.clone();
         let id = session.id.to_string();
         let user_id = session.user_id.to_string();
         let scope = session.scopes.to_string();
@@ -58,17 +63,36 @@ impl SessionStore for SqliteStore {
             // new one first among them (latest use, then the latest rowid:
             // among sessions used in the same second, the last created);
             // end the rest. Revoked, not deleted: their refresh tokens must
-            // still be recognised as reused until the purge.
-            transaction
+            // still be recognised as reused until the purge. Read first, so
+            // that each ended session gets its event, least recently used
+            // first.
+            let mut evicted = transaction
                 .prepare_cached(
-                    "UPDATE sessions SET revoked_at = ?2 WHERE id IN ( \
-                     SELECT id FROM sessions \
+                    "SELECT id FROM sessions \
                      WHERE user_id = ?1 AND revoked_at IS NULL \
                      AND expires_at > ?2 AND last_used_at > ?3 \
                      ORDER BY last_used_at DESC, created_at DESC, rowid DESC \
-                     LIMIT -1 OFFSET ?4)",
+                     LIMIT -1 OFFSET ?4",
                 )?
-                .execute(params![user_id, created_at, idle_cutoff, max_active])?;
+                .query_map(
+                    params![user_id, created_at, idle_cutoff, max_active],
+                    |row| row.get::<_, String>(0),
+                )?
+                .collect::<Result<Vec<_>, _>>()?;
+            evicted.reverse();
+            let mut records = Vec::with_capacity(evicted.len() + 1);
+            for ended in &evicted {
+                transaction
+                    .prepare_cached("UPDATE sessions SET revoked_at = ?2 WHERE id = ?1")?
+                    .execute(params![ended, created_at])?;
+                records.push(audit.with_event(AuditEvent::SessionEnded {
+                    session_id: session_id(ended)?,
+                    reason: SessionEndReason::SessionCap,
+                }));
+            }
+            // The evictions first, then the login (as in every store).
+            records.push(audit);
+            append_all(&transaction, key.as_deref(), &records)?;
             transaction.commit()?;
             Ok(())
         })
@@ -124,13 +148,27 @@ impl SessionStore for SqliteStore {
         replacement: &RefreshTokenHash,
         now: OffsetDateTime,
         idle_timeout: Duration,
+        context: &AuditContext,
     ) -> Result<RefreshOutcome, StoreError> {
+        let key = self.audit_key();
+        let context = context.clone();
         let presented = presented.as_bytes().to_vec();
         let replacement = replacement.as_bytes().to_vec();
         let now = to_unix(now);
         let idle_cutoff = idle_cutoff(now, idle_timeout);
         self.run("rotate_refresh_token", move |connection| {
-            rotate(connection, &presented, &replacement, now, idle_cutoff)
+            let reuse = Reuse {
+                key: key.as_deref(),
+                context: &context,
+            };
+            rotate(
+                connection,
+                &presented,
+                &replacement,
+                now,
+                idle_cutoff,
+                &reuse,
+            )
         })
         .await
     }
@@ -174,7 +212,10 @@ impl SessionStore for SqliteStore {
         session_id: SessionId,
         user_id: UserId,
         now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<bool, StoreError> {
+        let key = self.audit_key();
+        let audit = audit.clone();
         let session_id = session_id.to_string();
         let user_id = user_id.to_string();
         let now = to_unix(now);
@@ -182,14 +223,22 @@ impl SessionStore for SqliteStore {
             // The trait passes no idle timeout, so a session that has only
             // gone idle is still ended here (and reported as ended): marking
             // it revoked is harmless, as it could not be used again anyway.
-            let changed = connection
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let changed = transaction
                 .prepare_cached(
                     "UPDATE sessions SET revoked_at = ?3 \
                      WHERE id = ?1 AND user_id = ?2 \
                      AND revoked_at IS NULL AND expires_at > ?3",
                 )?
                 .execute(params![session_id, user_id, now])?;
-            Ok(changed == 1)
+            if changed != 1 {
+                // Nothing ended: nothing to record, nothing to commit.
+                return Ok(false);
+            }
+            append(&transaction, key.as_deref(), &audit)?;
+            transaction.commit()?;
+            Ok(true)
         })
         .await
     }
@@ -199,13 +248,32 @@ impl SessionStore for SqliteStore {
         user_id: UserId,
         except: Option<SessionId>,
         now: OffsetDateTime,
+        context: &AuditContext,
     ) -> Result<u64, StoreError> {
+        let key = self.audit_key();
+        let context = context.clone();
+        let subject = user_id;
         let user_id = user_id.to_string();
         let except = except.map(|id| id.to_string());
         let now = to_unix(now);
         self.run("revoke_user_sessions", move |connection| {
-            let revoked = revoke_other_sessions(connection, &user_id, except.as_deref(), now)?;
-            Ok(u64::try_from(revoked).unwrap_or(u64::MAX))
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let revoked = revoke_other_sessions(&transaction, &user_id, except.as_deref(), now)?;
+            let count = u64::try_from(revoked).unwrap_or(u64::MAX);
+            if count == 0 {
+                return Ok(0);
+            }
+            let record = context.record(
+                Some(subject),
+                AuditEvent::SessionsEnded {
+                    count,
+                    kept_current: except.is_some(),
+                },
+            );
+            append(&transaction, key.as_deref(), &record)?;
+            transaction.commit()?;
+            Ok(count)
         })
         .await
     }
@@ -339,7 +407,14 @@ struct PresentedToken {
     usable: bool,
     session_id: String,
     scope: String,
+    user_id: String,
     user: UserRow,
+}
+
+/// What a detected reuse records its event with.
+struct Reuse<'a> {
+    key: Option<&'a dyn AuditKey>,
+    context: &'a AuditContext,
 }
 
 /// The body of [`SessionStore::rotate_refresh_token`], in one `BEGIN
@@ -352,6 +427,7 @@ fn rotate(
     replacement: &[u8],
     now: i64,
     idle_cutoff: i64,
+    reuse: &Reuse<'_>,
 ) -> Result<RefreshOutcome, OperationError> {
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // The activity conditions are those of `find_active_session`.
@@ -360,7 +436,7 @@ fn rotate(
             "SELECT t.used_at IS NOT NULL, \
              (s.revoked_at IS NULL AND s.expires_at > ?2 AND s.last_used_at > ?3 \
               AND u.disabled = 0), \
-             s.id, s.scope, {JOINED_USER_COLUMNS} \
+             s.id, s.scope, s.user_id, {JOINED_USER_COLUMNS} \
              FROM refresh_tokens AS t \
              JOIN sessions AS s ON s.id = t.session_id \
              JOIN users AS u ON u.id = s.user_id \
@@ -372,7 +448,8 @@ fn rotate(
                 usable: row.get(1)?,
                 session_id: row.get(2)?,
                 scope: row.get(3)?,
-                user: UserRow::read(row, 4)?,
+                user_id: row.get(4)?,
+                user: UserRow::read(row, 5)?,
             })
         })
         .optional()?;
@@ -383,7 +460,14 @@ fn rotate(
     };
     let session = session_id(&found.session_id)?;
     if found.used {
-        end_reused_session(transaction, &found.session_id, now)?;
+        end_reused_session(
+            transaction,
+            &found.session_id,
+            &found.user_id,
+            session,
+            now,
+            reuse,
+        )?;
         return Ok(RefreshOutcome::Reused {
             session_id: session,
         });
@@ -404,7 +488,14 @@ fn rotate(
     if marked != 1 {
         // The write lock makes this unreachable; should it happen anyway,
         // someone else used the token first, which is what reuse means.
-        end_reused_session(transaction, &found.session_id, now)?;
+        end_reused_session(
+            transaction,
+            &found.session_id,
+            &found.user_id,
+            session,
+            now,
+            reuse,
+        )?;
         return Ok(RefreshOutcome::Reused {
             session_id: session,
         });
@@ -426,15 +517,29 @@ fn rotate(
     })
 }
 
-/// Ends the session of a replayed refresh token, whatever its state, and
-/// commits. A session that had already ended keeps its original end.
+/// Ends the session of a replayed refresh token, whatever its state,
+/// records the reuse about the session's user, and commits. A session that
+/// had already ended keeps its original end; the reuse is recorded either
+/// way, as every replay is an attempt worth knowing of.
 fn end_reused_session(
     transaction: rusqlite::Transaction<'_>,
-    session_id: &str,
+    stored_session_id: &str,
+    stored_user_id: &str,
+    session: SessionId,
     now: i64,
-) -> Result<(), rusqlite::Error> {
+    reuse: &Reuse<'_>,
+) -> Result<(), OperationError> {
     transaction
         .prepare_cached("UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")?
-        .execute(params![session_id, now])?;
-    transaction.commit()
+        .execute(params![stored_session_id, now])?;
+    let owner = session_user_id(stored_user_id)?;
+    let record = reuse.context.record(
+        Some(owner),
+        AuditEvent::RefreshTokenReused {
+            session_id: session,
+        },
+    );
+    append(&transaction, reuse.key, &record)?;
+    transaction.commit()?;
+    Ok(())
 }

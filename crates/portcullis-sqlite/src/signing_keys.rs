@@ -1,6 +1,7 @@
 //! [`SigningKeyStore`] for [`SqliteStore`].
 
 use async_trait::async_trait;
+use portcullis_domain::audit::AuditRecord;
 use portcullis_domain::ports::SigningKeyStore;
 use portcullis_domain::{
     KeyId, KeyRotation, KeyState, RotationOutcome, SealedPrivateKey, SigningAlgorithm, StoreError,
@@ -9,6 +10,7 @@ use portcullis_domain::{
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
 
+use crate::audit::append;
 use crate::rows::{corrupt, from_unix, to_unix};
 use crate::store::{OperationError, SqliteStore};
 
@@ -35,7 +37,13 @@ impl SigningKeyStore for SqliteStore {
         .await
     }
 
-    async fn install_signing_keys(&self, keys: &[StoredSigningKey]) -> Result<bool, StoreError> {
+    async fn install_signing_keys(
+        &self,
+        keys: &[StoredSigningKey],
+        audit: &AuditRecord,
+    ) -> Result<bool, StoreError> {
+        let audit_key = self.audit_key();
+        let audit = audit.clone();
         let keys = keys.to_vec();
         self.run("install_signing_keys", move |connection| {
             // The check and the inserts under one write lock: of concurrent
@@ -48,6 +56,7 @@ impl SigningKeyStore for SqliteStore {
             for key in &keys {
                 insert(&transaction, key, key.state)?;
             }
+            append(&transaction, audit_key.as_deref(), &audit)?;
             transaction.commit()?;
             Ok(true)
         })
@@ -57,7 +66,10 @@ impl SigningKeyStore for SqliteStore {
     async fn rotate_signing_keys(
         &self,
         rotation: &KeyRotation,
+        audit: &AuditRecord,
     ) -> Result<RotationOutcome, StoreError> {
+        let audit_key = self.audit_key();
+        let audit = audit.clone();
         let rotation = rotation.clone();
         self.run("rotate_signing_keys", move |connection| {
             let transaction =
@@ -92,6 +104,7 @@ impl SigningKeyStore for SqliteStore {
             } else {
                 insert(&transaction, &rotation.new_next, KeyState::Next)?;
             }
+            append(&transaction, audit_key.as_deref(), &audit)?;
             transaction.commit()?;
             Ok(RotationOutcome::Rotated)
         })

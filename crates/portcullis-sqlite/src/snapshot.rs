@@ -10,6 +10,7 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
+use portcullis_domain::audit::AuditSnapshot;
 use portcullis_domain::ports::StoreCopy;
 use portcullis_domain::{
     ApiKeyHash, ApiKeyName, ApiKeyRecord, EmailAddress, PasswordHashString, RefreshTokenHash,
@@ -20,6 +21,7 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::audit::{every_entry, holds_audit_log, insert_entry, read_anchor, write_anchor};
 use crate::rows::{
     USER_COLUMN_COUNT, USER_COLUMNS, UserRow, api_key_id, api_key_scope_set, corrupt, from_unix,
     scope_set, session_id, session_user_id, to_unix,
@@ -43,6 +45,10 @@ impl StoreCopy for SqliteStore {
                 refresh_tokens: export_refresh_tokens(&transaction)?,
                 api_keys: export_api_keys(&transaction)?,
                 signing_keys: export_signing_keys(&transaction)?,
+                audit: AuditSnapshot {
+                    entries: every_entry(&transaction)?,
+                    anchor: read_anchor(&transaction)?,
+                },
             };
             // Nothing was written; ending the read transaction explicitly
             // says so.
@@ -69,6 +75,12 @@ impl StoreCopy for SqliteStore {
             import_refresh_tokens(&transaction, &snapshot.refresh_tokens)?;
             import_api_keys(&transaction, &snapshot.api_keys)?;
             import_signing_keys(&transaction, &snapshot.signing_keys)?;
+            // Verbatim, MACs and both ends included: the copy verifies with
+            // the same master key, and nothing is appended for the copy.
+            for sealed in &snapshot.audit.entries {
+                insert_entry(&transaction, sealed)?;
+            }
+            write_anchor(&transaction, &snapshot.audit.anchor)?;
             transaction.commit()?;
             Ok(())
         })
@@ -76,15 +88,17 @@ impl StoreCopy for SqliteStore {
     }
 }
 
-/// Whether the file holds an account, a session, an API key or a signing
-/// key. Refresh tokens need not be asked about: each belongs to a session.
+/// Whether the file holds an account, a session, an API key, a signing
+/// key or any of the audit log. Refresh tokens need not be asked about:
+/// each belongs to a session.
 fn holds_anything(connection: &Connection) -> Result<bool, OperationError> {
-    Ok(connection.query_row(
+    let holds_state: bool = connection.query_row(
         "SELECT EXISTS (SELECT 1 FROM users) OR EXISTS (SELECT 1 FROM sessions) \
          OR EXISTS (SELECT 1 FROM api_keys) OR EXISTS (SELECT 1 FROM signing_keys)",
         [],
         |row| row.get(0),
-    )?)
+    )?;
+    Ok(holds_state || holds_audit_log(connection)?)
 }
 
 fn export_users(connection: &Connection) -> Result<Vec<UserRecord>, OperationError> {

@@ -1,9 +1,11 @@
 //! Opening the database and running work on pooled connections.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use portcullis_domain::StoreError;
+use portcullis_domain::audit::AuditKey;
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, TransactionBehavior};
@@ -49,20 +51,67 @@ const CONNECTION_PRAGMAS: &str = "PRAGMA foreign_keys=ON; PRAGMA busy_timeout=50
 
 /// The SQLite implementation of the domain's
 /// [`UserStore`](portcullis_domain::ports::UserStore),
-/// [`SessionStore`](portcullis_domain::ports::SessionStore) and
-/// [`ApiKeyStore`](portcullis_domain::ports::ApiKeyStore).
+/// [`SessionStore`](portcullis_domain::ports::SessionStore),
+/// [`ApiKeyStore`](portcullis_domain::ports::ApiKeyStore),
+/// [`SigningKeyStore`](portcullis_domain::ports::SigningKeyStore) and
+/// [`AuditStore`](portcullis_domain::ports::AuditStore).
 ///
-/// Cloning is cheap: clones share one connection pool. Every operation runs
-/// on a pooled connection inside [`tokio::task::spawn_blocking`], so the
-/// async runtime never waits on disk; operations must therefore be called
-/// from within a Tokio runtime.
+/// Cloning is cheap: clones share one connection pool and one audit key
+/// ([`set_audit_key`](Self::set_audit_key)). Every operation runs on a
+/// pooled connection inside [`tokio::task::spawn_blocking`], so the async
+/// runtime never waits on disk; operations must therefore be called from
+/// within a Tokio runtime.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: Pool<SqliteConnectionManager>,
     path: PathBuf,
+    audit_key: AuditKeySlot,
+}
+
+/// The audit log's key, shared by every clone of a store: set once the
+/// master key is known, which is after the store is opened.
+#[derive(Clone, Default)]
+struct AuditKeySlot(Arc<RwLock<Option<Arc<dyn AuditKey>>>>);
+
+impl std::fmt::Debug for AuditKeySlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Whether there is a key, never anything of it.
+        let set = self
+            .0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some();
+        f.debug_struct("AuditKeySlot").field("set", &set).finish()
+    }
 }
 
 impl SqliteStore {
+    /// Gives the store the key its audit chain is MACed with (derived from
+    /// the master key), for this store and every clone of it; a later call
+    /// replaces it. Until a key is given, every change that would append an
+    /// audit event fails with
+    /// [`missing_key_error`](portcullis_domain::audit::missing_key_error)
+    /// and is rolled back.
+    pub fn set_audit_key(&self, key: Arc<dyn AuditKey>) {
+        // A panic while the lock was held cannot leave a half-written
+        // `Option`, so a poisoned lock is still sound to use.
+        *self
+            .audit_key
+            .0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(key);
+    }
+
+    /// The audit key as of now, taken before an operation starts so that
+    /// its work, on the blocking pool, owns it.
+    pub(crate) fn audit_key(&self) -> Option<Arc<dyn AuditKey>> {
+        self.audit_key
+            .0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// Connections of the pool in use now and the most it may open, for
     /// the pool-use metrics.
     pub fn pool_status(&self) -> (usize, usize) {
@@ -110,6 +159,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             path: path.to_path_buf(),
+            audit_key: AuditKeySlot::default(),
         })
     }
 

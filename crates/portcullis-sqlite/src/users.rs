@@ -1,6 +1,7 @@
 //! [`UserStore`] for [`SqliteStore`].
 
 use async_trait::async_trait;
+use portcullis_domain::audit::AuditRecord;
 use portcullis_domain::ports::UserStore;
 use portcullis_domain::{
     AdminStanding, AdminUserChanges, MAX_PAGE_SIZE, NewUser, PageCursor, PasswordHashString,
@@ -11,6 +12,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
 
 use crate::api_keys::revoke_user_api_keys;
+use crate::audit::append;
 use crate::rows::{
     USER_COLUMN_COUNT, USER_COLUMNS, UserRow, api_key_scope_set, scope_set, to_unix,
 };
@@ -19,7 +21,9 @@ use crate::store::{OperationError, SqliteStore, truncate_wal};
 
 #[async_trait]
 impl UserStore for SqliteStore {
-    async fn insert_user(&self, new_user: &NewUser) -> Result<(), StoreError> {
+    async fn insert_user(&self, new_user: &NewUser, audit: &AuditRecord) -> Result<(), StoreError> {
+        let key = self.audit_key();
+        let audit = audit.clone();
         let user = &new_user.user;
         let id = user.id.to_string();
         let username = user.username.as_str().to_owned();
@@ -31,9 +35,12 @@ impl UserStore for SqliteStore {
         let disabled = user.disabled;
         let created_at = to_unix(user.created_at);
         self.run("insert_user", move |connection| {
-            // One statement: the unique indexes decide races between
-            // concurrent registrations, and the loser gets a conflict.
-            connection
+            // The unique indexes decide races between concurrent
+            // registrations, and the loser gets a conflict (and appends
+            // nothing).
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            transaction
                 .prepare_cached(
                     "INSERT INTO users \
                      (id, username, email, full_name, password_hash, role, disabled, created_at, updated_at, email_key) \
@@ -50,6 +57,8 @@ impl UserStore for SqliteStore {
                     created_at,
                     email_key
                 ])?;
+            append(&transaction, key.as_deref(), &audit)?;
+            transaction.commit()?;
             Ok(())
         })
         .await
@@ -125,7 +134,10 @@ impl UserStore for SqliteStore {
         id: UserId,
         changes: &ProfileChanges,
         now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<User, StoreError> {
+        let key = self.audit_key();
+        let audit = audit.clone();
         let id = id.to_string();
         let now = to_unix(now);
         let email = changes
@@ -142,10 +154,12 @@ impl UserStore for SqliteStore {
             .as_ref()
             .and_then(|name| name.as_ref().map(|name| name.as_str().to_owned()));
         self.run("update_profile", move |connection| {
-            // One statement, so there is no read-then-write to guard: NULL
-            // parameters leave a column as it is, except that `full_name`
-            // needs a separate flag because NULL is also a value it can take.
-            let updated = connection
+            // NULL parameters leave a column as it is, except that
+            // `full_name` needs a separate flag because NULL is also a value
+            // it can take.
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let updated = transaction
                 .prepare_cached(&format!(
                     "UPDATE users SET \
                      email = coalesce(?2, email), \
@@ -160,7 +174,10 @@ impl UserStore for SqliteStore {
                     |row| UserRow::read(row, 0),
                 )
                 .optional()?;
-            user_or_not_found(updated)
+            let user = user_or_not_found(updated)?;
+            append(&transaction, key.as_deref(), &audit)?;
+            transaction.commit()?;
+            Ok(user)
         })
         .await
     }
@@ -170,7 +187,10 @@ impl UserStore for SqliteStore {
         username: &Username,
         disabled: bool,
         now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<User, StoreError> {
+        let key = self.audit_key();
+        let audit = audit.clone();
         let username = username.as_str().to_owned();
         let now = to_unix(now);
         self.run("set_disabled", move |connection| {
@@ -195,6 +215,7 @@ impl UserStore for SqliteStore {
             if disabled {
                 end_every_credential(&transaction, &user.id.to_string(), now)?;
             }
+            append(&transaction, key.as_deref(), &audit.about(user.id))?;
             transaction.commit()?;
             Ok(user)
         })
@@ -206,7 +227,10 @@ impl UserStore for SqliteStore {
         username: &Username,
         role: Role,
         now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<User, StoreError> {
+        let key = self.audit_key();
+        let audit = audit.clone();
         let username = username.as_str().to_owned();
         let now = to_unix(now);
         self.run("set_role", move |connection| {
@@ -226,6 +250,7 @@ impl UserStore for SqliteStore {
                 .optional()?;
             let user = user_or_not_found(updated)?;
             narrow_grants(&transaction, &user.id.to_string(), role, now)?;
+            append(&transaction, key.as_deref(), &audit.about(user.id))?;
             transaction.commit()?;
             Ok(user)
         })
@@ -238,7 +263,10 @@ impl UserStore for SqliteStore {
         hash: &PasswordHashString,
         keep_session: Option<SessionId>,
         now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<(), StoreError> {
+        let key = self.audit_key();
+        let audit = audit.clone();
         let id = id.to_string();
         let hash = hash.as_str().to_owned();
         let keep_session = keep_session.map(|session| session.to_string());
@@ -258,13 +286,16 @@ impl UserStore for SqliteStore {
                 return Err(StoreError::NotFound.into());
             }
             revoke_other_sessions(&transaction, &id, keep_session.as_deref(), now)?;
+            append(&transaction, key.as_deref(), &audit)?;
             transaction.commit()?;
             Ok(())
         })
         .await
     }
 
-    async fn delete_user(&self, id: UserId) -> Result<(), StoreError> {
+    async fn delete_user(&self, id: UserId, audit: &AuditRecord) -> Result<(), StoreError> {
+        let key = self.audit_key();
+        let audit = audit.clone();
         let id = id.to_string();
         self.run("delete_user", move |connection| {
             // The write lock is taken before the check, so two admins
@@ -284,6 +315,8 @@ impl UserStore for SqliteStore {
             transaction
                 .prepare_cached("DELETE FROM users WHERE id = ?1")?
                 .execute([&id])?;
+            // The account's events stay: the log names it by id only.
+            append(&transaction, key.as_deref(), &audit)?;
             transaction.commit()?;
             // With secure_delete the rows are zeroed in their pages, but the
             // log still holds the frames written before; drop them too.
@@ -317,7 +350,10 @@ impl UserStore for SqliteStore {
         id: UserId,
         changes: &AdminUserChanges,
         now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<User, StoreError> {
+        let key = self.audit_key();
+        let audit = audit.clone();
         let id = id.to_string();
         let disable = changes.disabled;
         let role = changes.role;
@@ -387,6 +423,7 @@ impl UserStore for SqliteStore {
             if disable == Some(true) {
                 end_every_credential(&transaction, &id, now)?;
             }
+            append(&transaction, key.as_deref(), &audit)?;
             transaction.commit()?;
             Ok(user)
         })

@@ -1,6 +1,6 @@
 //! The store conformance suite: every promise of the domain's store traits
 //! ([`Store`](portcullis_domain::ports::Store) = `UserStore + SessionStore +
-//! ApiKeyStore`), written once as generic async functions in [`promises`]
+//! ApiKeyStore + SigningKeyStore + AuditStore`), written once as generic async functions in [`promises`]
 //! and run against every implementation by [`store_conformance_suite!`]:
 //! the SQLite store (in `portcullis-sqlite`'s tests), the in-memory
 //! [`MemoryStore`] (in this crate's tests), and any later backend. A backend
@@ -14,14 +14,18 @@
 //! (of N concurrent rotations exactly one wins; concurrent inserts,
 //! demotions and creations never break a rule), and the signing keys'
 //! life (installed once, rotated one step at a time by one node, deleted
-//! only when retired and due). They use only the ports,
-//! never a backend's tables.
+//! only when retired and due), and the audit log (each change's event
+//! appended with it and only when it happens, one gapless chain that
+//! verifies under concurrent appends, exact filtered listing, pruning to a
+//! sealed checkpoint). They use only the ports, never a backend's tables.
 //!
 //! ```text
 //! mod conformance {
 //!     portcullis_store_conformance::store_conformance_suite!(async {
-//!         // A fresh, empty store, and anything that must live as long as
-//!         // the test (here, nothing).
+//!         // A fresh, empty store holding `fixtures::test_audit_key()`
+//!         // (a new `MemoryStore` already does; a real store is given it
+//!         // with its `set_audit_key`), and anything that must live as long
+//!         // as the test (here, nothing).
 //!         (std::sync::Arc::new(MemoryStore::default()), ())
 //!     });
 //! }
@@ -96,6 +100,14 @@ macro_rules! store_conformance_suite {
             signing_keys::a_rotation_without_a_next_key_makes_the_new_key_current,
             signing_keys::of_concurrent_rotations_exactly_one_rotates,
             signing_keys::only_retired_keys_past_their_time_are_deleted,
+            audit::every_change_appends_its_event_in_order_and_the_chain_verifies,
+            audit::a_change_that_fails_or_finds_nothing_appends_nothing,
+            audit::a_reused_refresh_token_and_the_session_cap_are_audited,
+            audit::disable_and_role_changes_by_username_are_about_the_account,
+            audit::concurrent_appends_form_one_gapless_chain,
+            audit::the_audit_listing_filters_and_pages_exactly,
+            audit::pruning_keeps_a_verifiable_chain,
+            audit::an_empty_store_has_an_empty_whole_chain,
         );
     };
     (@promises $fresh:expr; $($module:ident :: $promise:ident,)*) => {

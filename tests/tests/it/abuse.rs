@@ -51,6 +51,7 @@ async fn create_account(app: &TestApp, username: &str) {
                 password: Password::new(GOOD_PASSWORD.to_owned()),
             },
             Role::User,
+            &portcullis_domain::Initiator::command_line(),
         )
         .await
         .expect("the account is created");

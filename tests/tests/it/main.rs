@@ -11,6 +11,7 @@
 
 mod abuse;
 mod admin;
+mod audit;
 mod credentials;
 mod db_copy;
 mod documents;

@@ -50,7 +50,11 @@ async fn admin_token(cluster: &Cluster, username: &str) -> String {
     portcullis::build_admin_service(&node.settings)
         .await
         .expect("admin service on the cluster's database")
-        .set_role(username, portcullis_domain::Role::Admin)
+        .set_role(
+            username,
+            portcullis_domain::Role::Admin,
+            &portcullis_domain::Initiator::command_line(),
+        )
         .await
         .expect("the account exists");
     field(&node.login(username).await, "access_token").to_owned()

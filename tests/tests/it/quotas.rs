@@ -194,12 +194,20 @@ async fn a_demoted_and_re_promoted_admin_gets_no_admin_scope_back_on_old_grants_
         .await
         .expect("auth service");
 
-    cli.set_role("demotee", portcullis_domain::Role::User)
-        .await
-        .expect("demote");
-    cli.set_role("demotee", portcullis_domain::Role::Admin)
-        .await
-        .expect("promote again");
+    cli.set_role(
+        "demotee",
+        portcullis_domain::Role::User,
+        &portcullis_domain::Initiator::command_line(),
+    )
+    .await
+    .expect("demote");
+    cli.set_role(
+        "demotee",
+        portcullis_domain::Role::Admin,
+        &portcullis_domain::Initiator::command_line(),
+    )
+    .await
+    .expect("promote again");
 
     assert_old_grants_stay_narrowed(&app, &token, &key).await;
 }

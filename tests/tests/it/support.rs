@@ -4,7 +4,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{EncodingKey, Header, encode};
-use portcullis_domain::Role;
+use portcullis_domain::{Initiator, Role};
 use portcullis_tests::TestApp;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder, Response};
@@ -70,7 +70,7 @@ pub async fn set_disabled(app: &TestApp, username: &str, disabled: bool) {
     portcullis::build_admin_service(&app.settings)
         .await
         .expect("auth service over the test data directory")
-        .set_disabled(username, disabled)
+        .set_disabled(username, disabled, &Initiator::command_line())
         .await
         .expect("the account exists");
 }
@@ -80,7 +80,7 @@ pub async fn make_admin(app: &TestApp, username: &str) {
     portcullis::build_admin_service(&app.settings)
         .await
         .expect("auth service over the test data directory")
-        .set_role(username, Role::Admin)
+        .set_role(username, Role::Admin, &Initiator::command_line())
         .await
         .expect("the account exists");
 }

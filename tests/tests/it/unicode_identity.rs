@@ -4,6 +4,7 @@
 //! line-breaking characters.
 
 use portcullis_crypto::{Argon2Hasher, Argon2Policy};
+use portcullis_domain::audit::{AuditContext, AuditEvent};
 use portcullis_domain::ports::UserStore;
 use portcullis_domain::{EmailAddress, NewUser, PasswordHashString, Role, User, UserId, Username};
 use portcullis_sqlite::SqliteStore;
@@ -319,21 +320,32 @@ async fn an_account_hashed_from_a_raw_decomposed_password_logs_in_and_is_rehashe
         // As a version without normalisation stored it: a hash of the NFD
         // bytes as typed.
         let store = SqliteStore::open(&app.database_path()).expect("the app's database");
+        store.set_audit_key(portcullis::audit_key(&app.settings).expect("the app's audit key"));
+        let id = UserId::random();
         let hasher = Argon2Hasher::new(Argon2Policy::insecure_test_policy()).expect("test hasher");
         let hash = hasher.hash(NFD_PASSWORD.as_bytes()).expect("hash");
         store
-            .insert_user(&NewUser {
-                user: User {
-                    id: UserId::random(),
-                    username: Username::parse("oldtimer").expect("username"),
-                    email: EmailAddress::parse("oldtimer@example.com").expect("email"),
-                    full_name: None,
-                    role: Role::User,
-                    disabled: false,
-                    created_at: time::OffsetDateTime::UNIX_EPOCH,
+            .insert_user(
+                &NewUser {
+                    user: User {
+                        id,
+                        username: Username::parse("oldtimer").expect("username"),
+                        email: EmailAddress::parse("oldtimer@example.com").expect("email"),
+                        full_name: None,
+                        role: Role::User,
+                        disabled: false,
+                        created_at: time::OffsetDateTime::UNIX_EPOCH,
+                    },
+                    password_hash: PasswordHashString::new(hash),
                 },
-                password_hash: PasswordHashString::new(hash),
-            })
+                &AuditContext::system(time::OffsetDateTime::UNIX_EPOCH).record(
+                    Some(id),
+                    AuditEvent::UserRegistered {
+                        username: Username::parse("oldtimer").expect("username"),
+                        role: Role::User,
+                    },
+                ),
+            )
             .await
             .expect("a v1 account");
     }

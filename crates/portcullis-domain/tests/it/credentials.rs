@@ -2,8 +2,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use portcullis_domain::{
-    AdminUserUpdate, ApiKeyRequest, AuthError, ClientInfo, Credential, LoginRequest, Password,
-    Principal, RegistrationRequest, Role, Scope, UserListQuery,
+    AdminUserUpdate, ApiKeyRequest, AuthError, ClientInfo, Credential, Initiator, LoginRequest,
+    Password, Principal, RegistrationRequest, Role, Scope, UserListQuery,
 };
 
 use crate::fakes::Harness;
@@ -21,6 +21,7 @@ async fn register(harness: &Harness, username: &str, role: Role) {
                 password: Password::new(PASSWORD.to_owned()),
             },
             role,
+            &Initiator::command_line(),
         )
         .await
         .expect("registered");
@@ -59,7 +60,11 @@ async fn an_api_key_authenticates_with_the_scopes_it_was_given() {
     let admin = principal(&harness, "root", None).await;
     let (info, key) = harness
         .service
-        .create_api_key(&admin, key_request(Some("profile"), None))
+        .create_api_key(
+            &admin,
+            key_request(Some("profile"), None),
+            &ClientInfo::default(),
+        )
         .await
         .expect("created");
     assert!(key.starts_with(&info.prefix));
@@ -80,7 +85,11 @@ async fn a_narrowed_token_cannot_mint_a_wider_key() {
     let narrowed = principal(&harness, "root", Some("profile")).await;
     let result = harness
         .service
-        .create_api_key(&narrowed, key_request(Some("profile admin"), None))
+        .create_api_key(
+            &narrowed,
+            key_request(Some("profile admin"), None),
+            &ClientInfo::default(),
+        )
         .await;
     let Err(AuthError::Validation(errors)) = result else {
         panic!("expected a validation error, got {result:?}");
@@ -89,7 +98,7 @@ async fn a_narrowed_token_cannot_mint_a_wider_key() {
     // Without scopes the key inherits the narrowed token's scopes.
     let (info, _) = harness
         .service
-        .create_api_key(&narrowed, key_request(None, None))
+        .create_api_key(&narrowed, key_request(None, None), &ClientInfo::default())
         .await
         .expect("created");
     assert!(!info.scopes.contains(Scope::Admin));
@@ -103,12 +112,12 @@ async fn revoked_expired_malformed_and_disabled_owners_keys_are_refused() {
     let alice = principal(&harness, "alice", None).await;
     let (revoked, revoked_key) = harness
         .service
-        .create_api_key(&alice, key_request(None, None))
+        .create_api_key(&alice, key_request(None, None), &ClientInfo::default())
         .await
         .expect("created");
     harness
         .service
-        .revoke_api_key(&alice, revoked.id)
+        .revoke_api_key(&alice, revoked.id, &ClientInfo::default())
         .await
         .expect("revoked");
     assert!(
@@ -119,13 +128,16 @@ async fn revoked_expired_malformed_and_disabled_owners_keys_are_refused() {
             .is_err()
     );
     assert!(matches!(
-        harness.service.revoke_api_key(&alice, revoked.id).await,
+        harness
+            .service
+            .revoke_api_key(&alice, revoked.id, &ClientInfo::default())
+            .await,
         Err(AuthError::NotFound)
     ));
 
     let (_, expiring_key) = harness
         .service
-        .create_api_key(&alice, key_request(None, Some(1)))
+        .create_api_key(&alice, key_request(None, Some(1)), &ClientInfo::default())
         .await
         .expect("created");
     assert!(
@@ -151,7 +163,7 @@ async fn revoked_expired_malformed_and_disabled_owners_keys_are_refused() {
 
     let (_, key) = harness
         .service
-        .create_api_key(&alice, key_request(None, None))
+        .create_api_key(&alice, key_request(None, None), &ClientInfo::default())
         .await
         .expect("created");
     harness
@@ -162,6 +174,7 @@ async fn revoked_expired_malformed_and_disabled_owners_keys_are_refused() {
                 disabled: Some(true),
                 ..AdminUserUpdate::default()
             },
+            &Initiator::command_line(),
         )
         .await
         .expect("disabled");
@@ -174,7 +187,11 @@ async fn basic_credentials_authenticate_with_the_roles_scopes_and_cost_one_verif
     register(&harness, "root", Role::Admin).await;
     let caller = harness
         .service
-        .authenticate_basic("ROOT", &Password::new(PASSWORD.to_owned()), None)
+        .authenticate_basic(
+            "ROOT",
+            &Password::new(PASSWORD.to_owned()),
+            &ClientInfo::default(),
+        )
         .await
         .expect("valid");
     assert_eq!(caller.credential, Credential::Basic);
@@ -183,7 +200,11 @@ async fn basic_credentials_authenticate_with_the_roles_scopes_and_cost_one_verif
     let before = harness.hasher.verifications.load(Ordering::SeqCst);
     let unknown = harness
         .service
-        .authenticate_basic("nobody", &Password::new(PASSWORD.to_owned()), None)
+        .authenticate_basic(
+            "nobody",
+            &Password::new(PASSWORD.to_owned()),
+            &ClientInfo::default(),
+        )
         .await;
     assert!(matches!(unknown, Err(AuthError::InvalidToken)));
     assert_eq!(
@@ -192,7 +213,11 @@ async fn basic_credentials_authenticate_with_the_roles_scopes_and_cost_one_verif
     );
     let wrong = harness
         .service
-        .authenticate_basic("root", &Password::new("wrong password".to_owned()), None)
+        .authenticate_basic(
+            "root",
+            &Password::new("wrong password".to_owned()),
+            &ClientInfo::default(),
+        )
         .await;
     assert!(matches!(wrong, Err(AuthError::InvalidToken)));
 }
@@ -209,12 +234,15 @@ async fn the_last_enabled_admin_cannot_be_demoted_disabled_or_deleted() {
     assert!(matches!(
         harness
             .service
-            .admin_update_user(root.user.id, demote)
+            .admin_update_user(root.user.id, demote, &Initiator::command_line())
             .await,
         Err(AuthError::LastAdmin)
     ));
     assert!(matches!(
-        harness.service.admin_delete_user(root.user.id).await,
+        harness
+            .service
+            .admin_delete_user(root.user.id, &Initiator::command_line())
+            .await,
         Err(AuthError::LastAdmin)
     ));
     register(&harness, "second", Role::Admin).await;
@@ -224,7 +252,7 @@ async fn the_last_enabled_admin_cannot_be_demoted_disabled_or_deleted() {
     };
     let demoted = harness
         .service
-        .admin_update_user(root.user.id, demote)
+        .admin_update_user(root.user.id, demote, &Initiator::command_line())
         .await
         .expect("another admin exists");
     assert_eq!(demoted.role, Role::User);
@@ -244,6 +272,7 @@ async fn unknown_roles_are_a_validation_error() {
                     roles: Some(roles),
                     ..AdminUserUpdate::default()
                 },
+                &Initiator::command_line(),
             )
             .await;
         assert!(
@@ -287,7 +316,7 @@ async fn an_explicitly_empty_scope_list_is_refused_rather_than_widened() {
     let admin = principal(&harness, "root", None).await;
     let result = harness
         .service
-        .create_api_key(&admin, key_request(Some(""), None))
+        .create_api_key(&admin, key_request(Some(""), None), &ClientInfo::default())
         .await;
     let Err(AuthError::Validation(errors)) = result else {
         panic!("expected a validation error, got {result:?}");

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use portcullis_domain::{
-    AuthError, ClientInfo, LoginRequest, LogoutScope, Password, PasswordChangeRequest,
+    AuthError, ClientInfo, Initiator, LoginRequest, LogoutScope, Password, PasswordChangeRequest,
     RefreshRequest, RegistrationRequest, Role, Scope, TokenGrant, TokenTypeHint,
 };
 
@@ -20,6 +20,7 @@ async fn register(harness: &Harness, username: &str, role: Role) {
                 password: Password::new(PASSWORD.to_owned()),
             },
             role,
+            &Initiator::command_line(),
         )
         .await
         .expect("registered");
@@ -48,6 +49,7 @@ async fn refresh(
         .refresh(RefreshRequest {
             refresh_token: token.to_owned(),
             scope: scope.map(str::to_owned),
+            client: ClientInfo::default(),
         })
         .await
 }
@@ -133,7 +135,11 @@ async fn revoking_either_token_ends_the_session_and_unknown_tokens_are_fine() {
     let by_refresh = login(&harness, "alice").await;
     harness
         .service
-        .revoke_token(&by_refresh.refresh_token, Some(TokenTypeHint::AccessToken))
+        .revoke_token(
+            &by_refresh.refresh_token,
+            Some(TokenTypeHint::AccessToken),
+            &ClientInfo::default(),
+        )
         .await
         .expect("revoked");
     assert!(!is_authenticated(&harness, &by_refresh.access_token).await);
@@ -141,7 +147,7 @@ async fn revoking_either_token_ends_the_session_and_unknown_tokens_are_fine() {
     let by_access = login(&harness, "alice").await;
     harness
         .service
-        .revoke_token(&by_access.access_token, None)
+        .revoke_token(&by_access.access_token, None, &ClientInfo::default())
         .await
         .expect("revoked");
     assert!(
@@ -151,7 +157,13 @@ async fn revoking_either_token_ends_the_session_and_unknown_tokens_are_fine() {
     );
 
     for junk in ["", "nonsense", "a.b.c"] {
-        assert!(harness.service.revoke_token(junk, None).await.is_ok());
+        assert!(
+            harness
+                .service
+                .revoke_token(junk, None, &ClientInfo::default())
+                .await
+                .is_ok()
+        );
     }
 }
 
@@ -171,7 +183,7 @@ async fn logout_scopes_end_this_all_or_other_sessions() {
         .expect("valid");
     harness
         .service
-        .logout(&principal, LogoutScope::Others)
+        .logout(&principal, LogoutScope::Others, &ClientInfo::default())
         .await
         .expect("logout");
     assert!(is_authenticated(&harness, &sessions[0].access_token).await);
@@ -179,7 +191,7 @@ async fn logout_scopes_end_this_all_or_other_sessions() {
     assert!(!is_authenticated(&harness, &sessions[2].access_token).await);
     harness
         .service
-        .logout(&principal, LogoutScope::Local)
+        .logout(&principal, LogoutScope::Local, &ClientInfo::default())
         .await
         .expect("logout");
     assert!(!is_authenticated(&harness, &sessions[0].access_token).await);
@@ -204,7 +216,7 @@ async fn changing_the_password_keeps_this_session_and_ends_the_others() {
                 current_password: Password::new("not my password at all".to_owned()),
                 new_password: Password::new("a brand new passphrase".to_owned()),
             },
-            None,
+            &ClientInfo::default(),
         )
         .await;
     let Err(AuthError::Validation(errors)) = wrong else {
@@ -221,7 +233,7 @@ async fn changing_the_password_keeps_this_session_and_ends_the_others() {
                 current_password: Password::new(PASSWORD.to_owned()),
                 new_password: Password::new("a brand new passphrase".to_owned()),
             },
-            None,
+            &ClientInfo::default(),
         )
         .await
         .expect("changed");
@@ -244,13 +256,17 @@ async fn deleting_the_account_needs_the_password_and_ends_every_credential() {
         .delete_account(
             &principal,
             &Password::new("wrong wrong wrong".to_owned()),
-            None,
+            &ClientInfo::default(),
         )
         .await;
     assert!(matches!(wrong, Err(AuthError::Validation(_))));
     harness
         .service
-        .delete_account(&principal, &Password::new(PASSWORD.to_owned()), None)
+        .delete_account(
+            &principal,
+            &Password::new(PASSWORD.to_owned()),
+            &ClientInfo::default(),
+        )
         .await
         .expect("deleted");
     assert!(!is_authenticated(&harness, &grant.access_token).await);
@@ -271,7 +287,7 @@ async fn ending_someone_elses_session_is_not_found() {
         .expect("valid");
     let result = harness
         .service
-        .end_session(&principal, bob.session_id)
+        .end_session(&principal, bob.session_id, &ClientInfo::default())
         .await;
     assert!(matches!(result, Err(AuthError::NotFound)));
     assert!(is_authenticated(&harness, &bob.access_token).await);
@@ -287,7 +303,7 @@ async fn ending_someone_elses_session_is_not_found() {
     );
     harness
         .service
-        .end_session(&principal, alice.session_id)
+        .end_session(&principal, alice.session_id, &ClientInfo::default())
         .await
         .expect("ended");
     assert!(!is_authenticated(&harness, &alice.access_token).await);

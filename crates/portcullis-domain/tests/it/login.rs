@@ -1,7 +1,8 @@
 use std::sync::atomic::Ordering;
 
 use portcullis_domain::{
-    AuthError, ClientInfo, LoginRequest, Password, RegistrationRequest, Role, Scope, ScopeSet,
+    AuthError, ClientInfo, Initiator, LoginRequest, Password, RegistrationRequest, Role, Scope,
+    ScopeSet,
 };
 
 use crate::fakes::Harness;
@@ -19,6 +20,7 @@ async fn register(harness: &Harness, username: &str, role: Role) {
                 password: Password::new(PASSWORD.to_owned()),
             },
             role,
+            &Initiator::command_line(),
         )
         .await
         .expect("registered");
@@ -40,7 +42,7 @@ async fn unknown_users_wrong_passwords_and_disabled_accounts_cost_one_verificati
     register(&harness, "bob", Role::User).await;
     harness
         .service
-        .set_disabled("bob", true)
+        .set_disabled("bob", true, &Initiator::command_line())
         .await
         .expect("disabled");
 
@@ -139,6 +141,7 @@ async fn over_the_attempt_limit_no_hash_is_computed_and_case_flips_share_the_bud
     let client = ClientInfo {
         ip: Some("198.51.100.4".parse().expect("ip")),
         user_agent: None,
+        request_id: None,
     };
     for username in ["alice", "ALICE"] {
         let mut request = login(username, "wrong password!!", None);

@@ -8,6 +8,7 @@
     reason = "tests: a failed set-up panics saying what failed, and tests read the real clock and draw ids as the code under test does"
 )]
 
+mod audit;
 mod credentials;
 mod fakes;
 mod keys;

@@ -6,10 +6,12 @@ use std::sync::atomic::Ordering;
 
 use portcullis_domain::ports::{Clock, UserStore};
 use portcullis_domain::{
-    AuthError, ClientInfo, ConflictField, EmailAddress, LoginRequest, NewUser, Password,
+    AuthError, ClientInfo, ConflictField, EmailAddress, Initiator, LoginRequest, NewUser, Password,
     PasswordHashString, ProfileChanges, RegistrationRequest, Role, User, UserId, UserListQuery,
     UserSearch, Username,
 };
+
+use portcullis_store_conformance::fixtures;
 
 use crate::fakes::Harness;
 
@@ -75,7 +77,11 @@ async fn a_new_password_is_hashed_in_its_nfkc_form() {
     let wide = "purple monkey dishwasher \u{ff11}\u{ff19}\u{ff18}\u{ff17}";
     harness
         .service
-        .create_user(registration("bob", "bob@example.com", wide), Role::User)
+        .create_user(
+            registration("bob", "bob@example.com", wide),
+            Role::User,
+            &Initiator::command_line(),
+        )
         .await
         .expect("registered");
     assert_eq!(
@@ -92,6 +98,7 @@ async fn an_unstable_password_costs_two_verifications_for_known_and_unknown_user
         .create_user(
             registration("alice", "alice@example.com", NFC_PASSWORD),
             Role::User,
+            &Initiator::command_line(),
         )
         .await
         .expect("registered");
@@ -142,10 +149,13 @@ async fn an_account_hashed_from_a_raw_password_logs_in_and_is_rehashed_in_nfkc()
     };
     harness
         .store
-        .insert_user(&NewUser {
-            user,
-            password_hash: PasswordHashString::new(format!("v1:{NFD_PASSWORD}")),
-        })
+        .insert_user(
+            &NewUser {
+                user,
+                password_hash: PasswordHashString::new(format!("v1:{NFD_PASSWORD}")),
+            },
+            &fixtures::audit_record(harness.clock.now()),
+        )
         .await
         .expect("inserted");
 
@@ -183,6 +193,7 @@ async fn registering_a_unicode_spoof_of_a_taken_email_is_a_conflict() {
                 "correct horse battery staple",
             ),
             Role::User,
+            &Initiator::command_line(),
         )
         .await
         .expect("registered");
@@ -196,6 +207,7 @@ async fn registering_a_unicode_spoof_of_a_taken_email_is_a_conflict() {
             .create_user(
                 registration(username, spoof, "correct horse battery staple"),
                 Role::User,
+                &Initiator::command_line(),
             )
             .await;
         assert!(
@@ -214,6 +226,7 @@ async fn changing_the_email_to_a_spoof_of_another_account_is_a_conflict_in_the_f
             .create_user(
                 registration(username, email, "correct horse battery staple"),
                 Role::User,
+                &Initiator::command_line(),
             )
             .await
             .expect("registered");
@@ -234,6 +247,7 @@ async fn changing_the_email_to_a_spoof_of_another_account_is_a_conflict_in_the_f
                 full_name: None,
             },
             harness.clock.now(),
+            &fixtures::audit_record(harness.clock.now()),
         )
         .await;
     assert!(matches!(
@@ -256,6 +270,7 @@ async fn admin_search_matches_the_canonical_form_of_an_email() {
                 "correct horse battery staple",
             ),
             Role::User,
+            &Initiator::command_line(),
         )
         .await
         .expect("registered");

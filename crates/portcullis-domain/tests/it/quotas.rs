@@ -5,8 +5,8 @@
 use std::sync::atomic::Ordering;
 
 use portcullis_domain::{
-    ApiKeyRequest, AuthError, ClientInfo, LoginRequest, PageCursor, PageRequest, Password,
-    Principal, ProfileUpdateRequest, RegistrationRequest, Role,
+    ApiKeyRequest, AuthError, ClientInfo, Initiator, LoginRequest, PageCursor, PageRequest,
+    Password, Principal, ProfileUpdateRequest, RegistrationRequest, Role,
 };
 
 use crate::fakes::Harness;
@@ -24,6 +24,7 @@ async fn register(harness: &Harness, username: &str) {
                 password: Password::new(PASSWORD.to_owned()),
             },
             Role::User,
+            &Initiator::command_line(),
         )
         .await
         .expect("registered");
@@ -78,7 +79,7 @@ async fn an_email_change_without_the_current_password_is_refused_before_any_chec
 
     let error = harness
         .service
-        .update_profile(&mover, email_change(None), None)
+        .update_profile(&mover, email_change(None), &ClientInfo::default())
         .await
         .expect_err("refused");
 
@@ -103,7 +104,11 @@ async fn an_email_change_with_a_wrong_password_is_a_validation_error_on_current_
 
     let error = harness
         .service
-        .update_profile(&mover, email_change(Some("not the password at all")), None)
+        .update_profile(
+            &mover,
+            email_change(Some("not the password at all")),
+            &ClientInfo::default(),
+        )
         .await
         .expect_err("refused");
 
@@ -126,7 +131,7 @@ async fn an_email_change_over_the_attempt_limit_is_rate_limited_without_hashing(
 
     let error = harness
         .service
-        .update_profile(&mover, email_change(Some(PASSWORD)), None)
+        .update_profile(&mover, email_change(Some(PASSWORD)), &ClientInfo::default())
         .await
         .expect_err("limited");
 
@@ -146,7 +151,7 @@ async fn an_email_change_with_the_right_password_is_applied_and_a_name_change_ne
 
     let user = harness
         .service
-        .update_profile(&mover, email_change(Some(PASSWORD)), None)
+        .update_profile(&mover, email_change(Some(PASSWORD)), &ClientInfo::default())
         .await
         .expect("changed");
     assert_eq!(user.email.as_str(), "changed@example.com");
@@ -159,7 +164,7 @@ async fn an_email_change_with_the_right_password_is_applied_and_a_name_change_ne
                 full_name: Some(Some("Mo Ver".to_owned())),
                 ..ProfileUpdateRequest::default()
             },
-            None,
+            &ClientInfo::default(),
         )
         .await
         .expect("renamed");
@@ -234,26 +239,29 @@ async fn creating_a_key_beyond_the_cap_is_refused_until_one_is_revoked() {
         made.push(
             harness
                 .service
-                .create_api_key(&keeper, key_request())
+                .create_api_key(&keeper, key_request(), &ClientInfo::default())
                 .await
                 .expect("within the cap")
                 .0,
         );
     }
 
-    let refused = harness.service.create_api_key(&keeper, key_request()).await;
+    let refused = harness
+        .service
+        .create_api_key(&keeper, key_request(), &ClientInfo::default())
+        .await;
     assert!(
         matches!(refused, Err(AuthError::ApiKeyLimitReached)),
         "{refused:?}"
     );
     harness
         .service
-        .revoke_api_key(&keeper, made[0].id)
+        .revoke_api_key(&keeper, made[0].id, &ClientInfo::default())
         .await
         .expect("revoke");
     harness
         .service
-        .create_api_key(&keeper, key_request())
+        .create_api_key(&keeper, key_request(), &ClientInfo::default())
         .await
         .expect("room again");
 }
@@ -266,11 +274,14 @@ async fn key_creations_over_the_per_user_budget_are_rate_limited_before_anything
     *harness.limiter.creation_budget.lock().expect("lock") = Some(1);
     harness
         .service
-        .create_api_key(&minter, key_request())
+        .create_api_key(&minter, key_request(), &ClientInfo::default())
         .await
         .expect("first");
 
-    let refused = harness.service.create_api_key(&minter, key_request()).await;
+    let refused = harness
+        .service
+        .create_api_key(&minter, key_request(), &ClientInfo::default())
+        .await;
 
     assert!(
         matches!(
@@ -304,6 +315,7 @@ async fn a_key_request_that_cannot_be_valid_spends_no_creation_budget() {
                 scopes: Some(vec!["profile admin".to_owned()]),
                 expires_in_days: None,
             },
+            &ClientInfo::default(),
         )
         .await;
     assert!(
@@ -313,7 +325,7 @@ async fn a_key_request_that_cannot_be_valid_spends_no_creation_budget() {
 
     harness
         .service
-        .create_api_key(&typo, key_request())
+        .create_api_key(&typo, key_request(), &ClientInfo::default())
         .await
         .expect("the budget is still whole");
 }

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use portcullis_domain::{
-    AuthError, ClientInfo, LoginRequest, Password, RegistrationRequest, Role, Scope,
+    AuthError, ClientInfo, Initiator, LoginRequest, Password, RegistrationRequest, Role, Scope,
 };
 
 use crate::fakes::Harness;
@@ -19,6 +19,7 @@ async fn admin_token(harness: &Harness) -> String {
                 password: Password::new(PASSWORD.to_owned()),
             },
             Role::Admin,
+            &Initiator::command_line(),
         )
         .await
         .expect("registered");
@@ -54,7 +55,7 @@ async fn demoting_an_admin_removes_the_admin_scope_from_live_tokens() {
     let token = admin_token(&harness).await;
     harness
         .service
-        .set_role("root", Role::User)
+        .set_role("root", Role::User, &Initiator::command_line())
         .await
         .expect("demoted");
     let principal = harness
@@ -75,7 +76,7 @@ async fn disabling_the_user_refuses_the_token_on_the_next_request() {
     let token = admin_token(&harness).await;
     harness
         .service
-        .set_disabled("root", true)
+        .set_disabled("root", true, &Initiator::command_line())
         .await
         .expect("disabled");
     let result = harness.service.authenticate_access_token(&token).await;

@@ -314,6 +314,7 @@ impl TestApp {
                     password: Password::new(PASSWORD.to_owned()),
                 },
                 role,
+                &portcullis_domain::Initiator::command_line(),
             )
             .await
             .expect("created");

@@ -131,6 +131,7 @@ async fn a_refresh_token_is_active_until_it_is_rotated() {
         .refresh(portcullis_domain::RefreshRequest {
             refresh_token: grant.refresh_token.clone(),
             scope: None,
+            client: ClientInfo::default(),
         })
         .await
         .expect("rotated");

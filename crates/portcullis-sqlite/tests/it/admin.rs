@@ -13,6 +13,7 @@ use tokio::sync::Barrier;
 use crate::support::{
     DAY, HOUR, TestDatabase, admin, alice, at, new_api_key, new_session, t0, user,
 };
+use portcullis_store_conformance::fixtures::audit_record;
 
 /// The next page after `after` of at most `limit` users matching `search`.
 async fn page(
@@ -165,7 +166,10 @@ async fn a_deleted_user_at_the_cursor_does_not_disturb_the_next_page() {
     }
 
     let first = page(&db, None, 2, None).await;
-    db.store.delete_user(users[1].id).await.expect("delete");
+    db.store
+        .delete_user(users[1].id, &audit_record(t0()))
+        .await
+        .expect("delete");
     let second = page(&db, first.next_cursor, 2, None).await;
 
     assert_eq!(usernames(&second.users), ["user3", "user4"]);
@@ -253,6 +257,7 @@ async fn an_admin_can_change_role_email_and_full_name_and_the_change_is_stamped(
                 disabled: None,
             },
             now,
+            &audit_record(now),
         )
         .await
         .expect("update");
@@ -279,6 +284,7 @@ async fn an_admin_can_change_role_email_and_full_name_and_the_change_is_stamped(
                 ..AdminUserChanges::default()
             },
             at(HOUR * 2),
+            &audit_record(at(HOUR * 2)),
         )
         .await
         .expect("clear the name");
@@ -308,6 +314,7 @@ async fn an_admin_change_to_a_taken_email_is_an_email_conflict_and_changes_nothi
                 ..AdminUserChanges::default()
             },
             at(HOUR),
+            &audit_record(at(HOUR)),
         )
         .await;
 
@@ -335,6 +342,7 @@ async fn an_admin_change_to_an_unknown_user_is_not_found() {
                 ..AdminUserChanges::default()
             },
             at(HOUR),
+            &audit_record(at(HOUR)),
         )
         .await;
 
@@ -366,6 +374,7 @@ async fn disabling_through_an_admin_change_revokes_every_session_and_api_key_of_
                 ..AdminUserChanges::default()
             },
             now,
+            &audit_record(now),
         )
         .await
         .expect("disable");
@@ -389,6 +398,7 @@ async fn disabling_through_an_admin_change_revokes_every_session_and_api_key_of_
                 ..AdminUserChanges::default()
             },
             at(HOUR * 2),
+            &audit_record(at(HOUR * 2)),
         )
         .await
         .expect("enable");
@@ -415,6 +425,7 @@ async fn a_change_that_does_not_disable_leaves_sessions_and_keys_alone() {
                 ..AdminUserChanges::default()
             },
             at(HOUR),
+            &audit_record(at(HOUR)),
         )
         .await
         .expect("promote");
@@ -441,6 +452,7 @@ async fn the_only_enabled_admin_can_be_neither_demoted_nor_disabled() {
                 ..AdminUserChanges::default()
             },
             at(HOUR),
+            &audit_record(at(HOUR)),
         )
         .await;
     let disable = db
@@ -452,6 +464,7 @@ async fn the_only_enabled_admin_can_be_neither_demoted_nor_disabled() {
                 ..AdminUserChanges::default()
             },
             at(HOUR),
+            &audit_record(at(HOUR)),
         )
         .await;
 
@@ -476,6 +489,7 @@ async fn the_only_enabled_admin_can_be_neither_demoted_nor_disabled() {
                 ..AdminUserChanges::default()
             },
             at(HOUR),
+            &audit_record(at(HOUR)),
         )
         .await
         .expect("rename");
@@ -492,12 +506,12 @@ async fn of_two_enabled_admins_one_can_be_demoted_but_then_not_the_other() {
 
     let demoted = db
         .store
-        .admin_update_user(first.id, &demote(), at(HOUR))
+        .admin_update_user(first.id, &demote(), at(HOUR), &audit_record(at(HOUR)))
         .await
         .expect("demote one of two");
     let last = db
         .store
-        .admin_update_user(second.id, &demote(), at(HOUR))
+        .admin_update_user(second.id, &demote(), at(HOUR), &audit_record(at(HOUR)))
         .await;
 
     assert_eq!(demoted.role, Role::User);
@@ -524,9 +538,9 @@ async fn a_disabled_admin_does_not_count_as_the_other_admin() {
 
     let demote_enabled = db
         .store
-        .admin_update_user(enabled.id, &demote(), at(HOUR))
+        .admin_update_user(enabled.id, &demote(), at(HOUR), &audit_record(at(HOUR)))
         .await;
-    let delete_enabled = db.store.delete_user(enabled.id).await;
+    let delete_enabled = db.store.delete_user(enabled.id, &audit_record(t0())).await;
 
     assert!(
         matches!(demote_enabled, Err(StoreError::LastAdmin)),
@@ -540,7 +554,7 @@ async fn a_disabled_admin_does_not_count_as_the_other_admin() {
     // administrable.
     let demoted = db
         .store
-        .admin_update_user(disabled.id, &demote(), at(HOUR))
+        .admin_update_user(disabled.id, &demote(), at(HOUR), &audit_record(at(HOUR)))
         .await
         .expect("demote the disabled admin");
     assert_eq!(demoted.role, Role::User);
@@ -556,10 +570,10 @@ async fn the_last_enabled_admin_cannot_be_deleted_but_one_of_two_can() {
     db.start_session(&second, t0()).await;
 
     db.store
-        .delete_user(first.id)
+        .delete_user(first.id, &audit_record(t0()))
         .await
         .expect("delete one of two");
-    let last = db.store.delete_user(second.id).await;
+    let last = db.store.delete_user(second.id, &audit_record(t0())).await;
 
     assert!(matches!(last, Err(StoreError::LastAdmin)), "{last:?}");
     assert_eq!(db.store.find_user(first.id).await.expect("lookup"), None);
@@ -571,7 +585,10 @@ async fn the_last_enabled_admin_cannot_be_deleted_but_one_of_two_can() {
     // A plain user can still be deleted while only one admin is left.
     let alice = alice();
     db.insert(&alice).await;
-    db.store.delete_user(alice.id).await.expect("delete a user");
+    db.store
+        .delete_user(alice.id, &audit_record(t0()))
+        .await
+        .expect("delete a user");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -595,7 +612,9 @@ async fn two_admins_demoting_each_other_at_once_leave_exactly_one_admin() {
                 let id = admin.id;
                 tokio::spawn(async move {
                     barrier.wait().await;
-                    store.admin_update_user(id, &demote(), at(HOUR)).await
+                    store
+                        .admin_update_user(id, &demote(), at(HOUR), &audit_record(at(HOUR)))
+                        .await
                 })
             })
             .collect();
@@ -613,7 +632,7 @@ async fn two_admins_demoting_each_other_at_once_leave_exactly_one_admin() {
         // with none: the survivor is disabled through the unguarded CLI path.
         for admin in &pair {
             db.store
-                .set_disabled(&admin.username, true, t0())
+                .set_disabled(&admin.username, true, t0(), &audit_record(t0()))
                 .await
                 .expect("retire");
         }
@@ -664,7 +683,7 @@ async fn admin_with_admin_grants(db: &TestDatabase, name: &str) -> User {
     let mut session = new_session(&boss, t0());
     session.scopes = both;
     db.store
-        .create_session(&session, 100, DAY)
+        .create_session(&session, 100, DAY, &audit_record(t0()))
         .await
         .expect("session");
     let mut wide = new_api_key(&boss, t0());
@@ -682,11 +701,11 @@ async fn demoting_with_set_role_narrows_every_stored_grant_and_ends_the_empty_on
     let boss = admin_with_admin_grants(&db, "boss").await;
 
     db.store
-        .set_role(&boss.username, Role::User, t0())
+        .set_role(&boss.username, Role::User, t0(), &audit_record(t0()))
         .await
         .expect("demote");
     db.store
-        .set_role(&boss.username, Role::Admin, t0())
+        .set_role(&boss.username, Role::Admin, t0(), &audit_record(t0()))
         .await
         .expect("promote again");
 
@@ -711,6 +730,7 @@ async fn demoting_through_an_admin_change_narrows_every_stored_grant_in_the_same
                 ..AdminUserChanges::default()
             },
             at(HOUR),
+            &audit_record(at(HOUR)),
         )
         .await
         .expect("demote");

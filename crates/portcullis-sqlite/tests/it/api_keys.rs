@@ -8,6 +8,7 @@ use portcullis_domain::{ApiKeyHash, ApiKeyId, PageRequest, Scope, ScopeSet, Stor
 use crate::support::{
     DAY, HOUR, TestDatabase, alice, at, fresh_token_hash, listed, new_api_key, t0, unix_at, user,
 };
+use portcullis_store_conformance::fixtures::audit_record;
 
 #[tokio::test]
 async fn a_users_keys_are_listed_newest_first_expired_ones_included_and_no_one_elses() {
@@ -82,7 +83,7 @@ async fn a_key_for_a_user_that_does_not_exist_is_not_found() {
 
     let result = db
         .store
-        .create_api_key(&new_api_key(&ghost, t0()), 100)
+        .create_api_key(&new_api_key(&ghost, t0()), 100, &audit_record(t0()))
         .await;
 
     assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
@@ -102,12 +103,17 @@ async fn a_revoked_key_leaves_the_listing_and_cannot_be_revoked_twice() {
 
     let first = db
         .store
-        .revoke_api_key(revoked.id, alice.id, now)
+        .revoke_api_key(revoked.id, alice.id, now, &audit_record(now))
         .await
         .expect("revoke");
     let second = db
         .store
-        .revoke_api_key(revoked.id, alice.id, at(HOUR * 2))
+        .revoke_api_key(
+            revoked.id,
+            alice.id,
+            at(HOUR * 2),
+            &audit_record(at(HOUR * 2)),
+        )
         .await
         .expect("revoke again");
 
@@ -137,12 +143,17 @@ async fn someone_elses_key_or_an_unknown_key_is_not_revoked() {
 
     let by_bob = db
         .store
-        .revoke_api_key(alices.id, bob.id, at(HOUR))
+        .revoke_api_key(alices.id, bob.id, at(HOUR), &audit_record(at(HOUR)))
         .await
         .expect("revoke");
     let unknown = db
         .store
-        .revoke_api_key(ApiKeyId::random(), alice.id, at(HOUR))
+        .revoke_api_key(
+            ApiKeyId::random(),
+            alice.id,
+            at(HOUR),
+            &audit_record(at(HOUR)),
+        )
         .await
         .expect("revoke");
 
@@ -204,7 +215,7 @@ async fn revoked_expired_unknown_keys_and_keys_of_disabled_owners_do_not_authent
     }
     assert!(
         db.store
-            .revoke_api_key(revoked.id, alice.id, t0())
+            .revoke_api_key(revoked.id, alice.id, t0(), &audit_record(t0()))
             .await
             .expect("revoke")
     );
@@ -295,7 +306,10 @@ async fn deleting_the_owner_deletes_its_keys_and_no_one_elses() {
     let bobs = new_api_key(&bob, t0());
     db.create_key(&bobs).await;
 
-    db.store.delete_user(alice.id).await.expect("delete");
+    db.store
+        .delete_user(alice.id, &audit_record(t0()))
+        .await
+        .expect("delete");
 
     assert_eq!(db.count("api_keys"), 1);
     let found = db

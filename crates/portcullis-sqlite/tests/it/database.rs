@@ -3,11 +3,12 @@
 use portcullis_domain::PageRequest;
 use portcullis_domain::ports::{ApiKeyStore, UserStore};
 use portcullis_sqlite::{SqliteStore, StorageError};
+use portcullis_store_conformance::fixtures::{audit_record, test_audit_key};
 
 use crate::support::{DATABASE_FILE, TestDatabase, alice, new_api_key, t0};
 
 /// The number of migrations this build ships.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pooled_connections_use_wal_foreign_keys_a_busy_timeout_and_normal_sync() {
@@ -172,6 +173,7 @@ async fn a_database_of_the_first_schema_is_upgraded_keeping_its_accounts() {
     }
 
     let store = SqliteStore::open(&path).expect("open and upgrade");
+    store.set_audit_key(test_audit_key());
 
     assert_eq!(
         store.find_user(alice.id).await.expect("lookup"),
@@ -183,7 +185,10 @@ async fn a_database_of_the_first_schema_is_upgraded_keeping_its_accounts() {
         .expect("user_version");
     assert_eq!(version, SCHEMA_VERSION);
     let key = new_api_key(&alice, t0());
-    store.create_api_key(&key, 100).await.expect("create a key");
+    store
+        .create_api_key(&key, 100, &audit_record(t0()))
+        .await
+        .expect("create a key");
     assert_eq!(
         store
             .list_api_keys(alice.id, &PageRequest::default())

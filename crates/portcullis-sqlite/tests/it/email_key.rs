@@ -7,6 +7,7 @@ use portcullis_domain::{
     UserId,
 };
 use portcullis_sqlite::SqliteStore;
+use portcullis_store_conformance::fixtures::{audit_record, test_audit_key};
 
 use crate::support::{DATABASE_FILE, TestDatabase, dummy_hash, t0, user};
 
@@ -97,6 +98,7 @@ async fn migration_three_fills_keys_for_existing_rows_and_keeps_colliding_ones()
     }
 
     let store = SqliteStore::open(&path).expect("the upgrade succeeds");
+    store.set_audit_key(test_audit_key());
 
     let connection = rusqlite::Connection::open(&path).expect("raw connection");
     let stored: Vec<(String, String, String)> = connection
@@ -122,7 +124,9 @@ async fn migration_three_fills_keys_for_existing_rows_and_keeps_colliding_ones()
     }
     // The keys now decide uniqueness.
     let spoof = user("alice3", "ALICE@example.com");
-    let result = store.insert_user(&with_hash(&spoof)).await;
+    let result = store
+        .insert_user(&with_hash(&spoof), &audit_record(t0()))
+        .await;
     assert!(is_email_conflict(&result), "{result:?}");
 }
 
@@ -147,7 +151,7 @@ async fn every_write_of_an_email_stores_its_canonical_key() {
         full_name: None,
     };
     db.store
-        .update_profile(jose.id, &changes, t0())
+        .update_profile(jose.id, &changes, t0(), &audit_record(t0()))
         .await
         .expect("profile");
     assert_eq!(key(jose.id), "jose@bücher.example");
@@ -157,7 +161,7 @@ async fn every_write_of_an_email_stores_its_canonical_key() {
         ..AdminUserChanges::default()
     };
     db.store
-        .admin_update_user(jose.id, &changes, t0())
+        .admin_update_user(jose.id, &changes, t0(), &audit_record(t0()))
         .await
         .expect("admin change");
     assert_eq!(key(jose.id), "jose@example.org");
@@ -181,6 +185,7 @@ async fn an_email_change_to_a_canonical_twin_of_another_account_is_a_conflict() 
                 full_name: None,
             },
             t0(),
+            &audit_record(t0()),
         )
         .await;
     assert!(is_email_conflict(&profile), "{profile:?}");
@@ -193,12 +198,16 @@ async fn an_email_change_to_a_canonical_twin_of_another_account_is_a_conflict() 
                 ..AdminUserChanges::default()
             },
             t0(),
+            &audit_record(t0()),
         )
         .await;
     assert!(is_email_conflict(&admin), "{admin:?}");
     let insert = db
         .store
-        .insert_user(&with_hash(&user("kate2", "ｋａｔｅ@bücher.example")))
+        .insert_user(
+            &with_hash(&user("kate2", "ｋａｔｅ@bücher.example")),
+            &audit_record(t0()),
+        )
         .await;
     assert!(is_email_conflict(&insert), "{insert:?}");
 }

@@ -10,6 +10,7 @@
 
 mod admin;
 mod api_keys;
+mod audit;
 mod conformance;
 mod database;
 mod email_key;

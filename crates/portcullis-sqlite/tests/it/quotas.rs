@@ -10,12 +10,13 @@ use portcullis_domain::{PageCursor, PageRequest, StoreError, User};
 use tokio::sync::Barrier;
 
 use crate::support::{DAY, HOUR, TestDatabase, alice, at, new_api_key, new_session, t0};
+use portcullis_store_conformance::fixtures::audit_record;
 
 /// Creates `count` keys of `user`, all at `t0()`.
 async fn keys_at_t0(db: &TestDatabase, user: &User, count: usize) {
     for _ in 0..count {
         db.store
-            .create_api_key(&new_api_key(user, t0()), 1_000)
+            .create_api_key(&new_api_key(user, t0()), 1_000, &audit_record(t0()))
             .await
             .expect("create");
     }
@@ -37,7 +38,7 @@ async fn of_concurrent_key_creations_at_the_cap_none_takes_the_user_past_it() {
             let key = new_api_key(&alice, at(HOUR));
             tokio::spawn(async move {
                 barrier.wait().await;
-                store.create_api_key(&key, 10).await
+                store.create_api_key(&key, 10, &audit_record(t0())).await
             })
         })
         .collect();
@@ -62,7 +63,7 @@ async fn revoked_and_expired_keys_do_not_count_towards_the_cap() {
     let revoked = new_api_key(&alice, t0());
     db.create_key(&revoked).await;
     db.store
-        .revoke_api_key(revoked.id, alice.id, t0())
+        .revoke_api_key(revoked.id, alice.id, t0(), &audit_record(t0()))
         .await
         .expect("revoke");
     let mut expired = new_api_key(&alice, t0());
@@ -71,11 +72,11 @@ async fn revoked_and_expired_keys_do_not_count_towards_the_cap() {
 
     let first = db
         .store
-        .create_api_key(&new_api_key(&alice, at(DAY)), 1)
+        .create_api_key(&new_api_key(&alice, at(DAY)), 1, &audit_record(t0()))
         .await;
     let second = db
         .store
-        .create_api_key(&new_api_key(&alice, at(DAY)), 1)
+        .create_api_key(&new_api_key(&alice, at(DAY)), 1, &audit_record(t0()))
         .await;
 
     assert!(first.is_ok(), "{first:?}");
@@ -95,7 +96,7 @@ async fn a_session_beyond_the_cap_ends_the_least_recently_used_one_in_the_same_c
     let newest = new_session(&alice, at(HOUR * 2));
     for session in [&oldest, &middle, &newest] {
         db.store
-            .create_session(session, 3, DAY)
+            .create_session(session, 3, DAY, &audit_record(t0()))
             .await
             .expect("create");
     }
@@ -104,7 +105,7 @@ async fn a_session_beyond_the_cap_ends_the_least_recently_used_one_in_the_same_c
 
     let another = new_session(&alice, at(HOUR * 4));
     db.store
-        .create_session(&another, 3, DAY)
+        .create_session(&another, 3, DAY, &audit_record(t0()))
         .await
         .expect("create");
 
@@ -143,7 +144,9 @@ async fn concurrent_sessions_never_leave_the_user_above_the_cap() {
             let session = new_session(&alice, t0());
             tokio::spawn(async move {
                 barrier.wait().await;
-                store.create_session(&session, 4, DAY).await
+                store
+                    .create_session(&session, 4, DAY, &audit_record(t0()))
+                    .await
             })
         })
         .collect();
@@ -206,7 +209,12 @@ async fn session_pages_return_every_session_exactly_once_in_recency_order() {
     db.insert(&alice).await;
     for hour in [0, 0, 0, 1, 2] {
         db.store
-            .create_session(&new_session(&alice, at(HOUR * hour)), 100, DAY)
+            .create_session(
+                &new_session(&alice, at(HOUR * hour)),
+                100,
+                DAY,
+                &audit_record(t0()),
+            )
             .await
             .expect("create");
     }

@@ -10,6 +10,7 @@ use tokio::sync::Barrier;
 use crate::support::{
     DAY, HOUR, SessionUse, TestDatabase, alice, at, fresh_token_hash, t0, unix_at,
 };
+use portcullis_store_conformance::fixtures::audit_context;
 
 #[tokio::test]
 async fn rotating_the_current_token_makes_the_replacement_current_and_marks_the_session_used() {
@@ -26,6 +27,7 @@ async fn rotating_the_current_token_makes_the_replacement_current_and_marks_the_
             &replacement,
             at(HOUR),
             HOUR * 2,
+            &audit_context(at(HOUR)),
         )
         .await
         .expect("rotate");
@@ -72,7 +74,13 @@ async fn the_replacement_token_rotates_in_turn_and_moves_the_idle_window() {
     let idle = HOUR * 2;
 
     db.store
-        .rotate_refresh_token(&session.refresh_token_hash, &second, at(HOUR), idle)
+        .rotate_refresh_token(
+            &session.refresh_token_hash,
+            &second,
+            at(HOUR),
+            idle,
+            &audit_context(at(HOUR)),
+        )
         .await
         .expect("first rotation");
     // Three hours after login but only two minus a second after the last use:
@@ -80,7 +88,7 @@ async fn the_replacement_token_rotates_in_turn_and_moves_the_idle_window() {
     let later = at(HOUR * 3 - Duration::from_secs(1));
     let outcome = db
         .store
-        .rotate_refresh_token(&second, &third, later, idle)
+        .rotate_refresh_token(&second, &third, later, idle, &audit_context(later))
         .await
         .expect("second rotation");
 
@@ -106,6 +114,7 @@ async fn replaying_a_used_token_ends_the_whole_session_and_its_replacement_is_re
             &fresh_token_hash(),
             at(HOUR * 2),
             DAY,
+            &audit_context(at(HOUR * 2)),
         )
         .await
         .expect("replay");
@@ -128,7 +137,13 @@ async fn replaying_a_used_token_ends_the_whole_session_and_its_replacement_is_re
     assert!(active.is_none());
     let with_replacement = db
         .store
-        .rotate_refresh_token(&replacement, &fresh_token_hash(), at(HOUR * 3), DAY)
+        .rotate_refresh_token(
+            &replacement,
+            &fresh_token_hash(),
+            at(HOUR * 3),
+            DAY,
+            &audit_context(at(HOUR * 3)),
+        )
         .await
         .expect("rotate replacement");
     assert_eq!(with_replacement, RefreshOutcome::Rejected);
@@ -155,6 +170,7 @@ async fn replaying_a_used_token_of_an_already_ended_session_is_still_reuse_and_k
             &fresh_token_hash(),
             at(DAY * 3),
             HOUR,
+            &audit_context(at(DAY * 3)),
         )
         .await
         .expect("replay");
@@ -180,7 +196,13 @@ async fn an_unknown_token_is_rejected_and_stores_nothing() {
 
     let outcome = db
         .store
-        .rotate_refresh_token(&fresh_token_hash(), &fresh_token_hash(), at(HOUR), DAY)
+        .rotate_refresh_token(
+            &fresh_token_hash(),
+            &fresh_token_hash(),
+            at(HOUR),
+            DAY,
+            &audit_context(at(HOUR)),
+        )
         .await
         .expect("rotate");
 
@@ -202,7 +224,13 @@ async fn assert_rejected_without_change(
 
     let outcome = db
         .store
-        .rotate_refresh_token(&session.refresh_token_hash, &replacement, now, idle_timeout)
+        .rotate_refresh_token(
+            &session.refresh_token_hash,
+            &replacement,
+            now,
+            idle_timeout,
+            &audit_context(now),
+        )
         .await
         .expect("rotate");
 
@@ -276,6 +304,7 @@ async fn an_enormous_idle_timeout_does_not_overflow_a_rotation() {
             &fresh_token_hash(),
             at(HOUR),
             Duration::MAX,
+            &audit_context(at(HOUR)),
         )
         .await
         .expect("rotate");
@@ -301,6 +330,7 @@ async fn a_replacement_that_collides_with_a_stored_token_fails_and_consumes_noth
             &other.refresh_token_hash,
             at(HOUR),
             DAY,
+            &audit_context(at(HOUR)),
         )
         .await;
 
@@ -329,7 +359,13 @@ async fn of_twenty_concurrent_rotations_of_one_token_exactly_one_rotates_and_the
             tokio::spawn(async move {
                 barrier.wait().await;
                 store
-                    .rotate_refresh_token(&presented, &fresh_token_hash(), at(HOUR), DAY)
+                    .rotate_refresh_token(
+                        &presented,
+                        &fresh_token_hash(),
+                        at(HOUR),
+                        DAY,
+                        &audit_context(at(HOUR)),
+                    )
                     .await
             })
         })

@@ -6,6 +6,7 @@ use portcullis_domain::ports::SessionStore;
 use portcullis_domain::{NewSession, PageRequest, SessionId, SessionInfo, UserId};
 
 use crate::support::{DAY, HOUR, TestDatabase, alice, at, t0, unix_at, user};
+use portcullis_store_conformance::fixtures::{audit_context, audit_record};
 
 /// Whether `session` of `user_id` is active at `now` with a day's idle timeout.
 async fn is_active(
@@ -30,12 +31,17 @@ async fn revoking_a_session_ends_it_once_and_a_second_revocation_reports_false()
 
     let first = db
         .store
-        .revoke_session(session.id, alice.id, at(HOUR))
+        .revoke_session(session.id, alice.id, at(HOUR), &audit_record(at(HOUR)))
         .await
         .expect("revoke");
     let second = db
         .store
-        .revoke_session(session.id, alice.id, at(HOUR * 2))
+        .revoke_session(
+            session.id,
+            alice.id,
+            at(HOUR * 2),
+            &audit_record(at(HOUR * 2)),
+        )
         .await
         .expect("revoke again");
 
@@ -56,12 +62,17 @@ async fn revoking_another_users_session_or_an_unknown_one_reports_false_and_chan
 
     let as_bob = db
         .store
-        .revoke_session(session.id, bob.id, at(HOUR))
+        .revoke_session(session.id, bob.id, at(HOUR), &audit_record(at(HOUR)))
         .await
         .expect("revoke");
     let unknown = db
         .store
-        .revoke_session(SessionId::random(), alice.id, at(HOUR))
+        .revoke_session(
+            SessionId::random(),
+            alice.id,
+            at(HOUR),
+            &audit_record(at(HOUR)),
+        )
         .await
         .expect("revoke");
 
@@ -80,7 +91,12 @@ async fn revoking_an_expired_session_reports_false_and_leaves_it_unmarked() {
 
     let revoked = db
         .store
-        .revoke_session(session.id, alice.id, session.expires_at)
+        .revoke_session(
+            session.id,
+            alice.id,
+            session.expires_at,
+            &audit_record(session.expires_at),
+        )
         .await
         .expect("revoke");
 
@@ -105,7 +121,7 @@ async fn revoking_all_sessions_of_a_user_ends_only_its_live_ones_and_counts_them
 
     let count = db
         .store
-        .revoke_user_sessions(alice.id, None, at(HOUR * 2))
+        .revoke_user_sessions(alice.id, None, at(HOUR * 2), &audit_context(at(HOUR * 2)))
         .await
         .expect("revoke all");
 
@@ -134,7 +150,7 @@ async fn revoking_all_sessions_of_a_user_but_one_keeps_that_one_active() {
 
     let count = db
         .store
-        .revoke_user_sessions(alice.id, Some(kept.id), at(HOUR))
+        .revoke_user_sessions(alice.id, Some(kept.id), at(HOUR), &audit_context(at(HOUR)))
         .await
         .expect("revoke others");
 

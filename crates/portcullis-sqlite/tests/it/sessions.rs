@@ -6,6 +6,7 @@ use portcullis_domain::ports::{ActiveSession, SessionStore};
 use portcullis_domain::{Scope, ScopeSet, SessionId, StoreError, UserId};
 
 use crate::support::{DAY, HOUR, TestDatabase, alice, new_session, t0, user};
+use portcullis_store_conformance::fixtures::audit_record;
 
 #[tokio::test]
 async fn a_new_session_is_active_and_yields_its_user_and_scopes() {
@@ -15,7 +16,7 @@ async fn a_new_session_is_active_and_yields_its_user_and_scopes() {
     let mut session = new_session(&alice, t0());
     session.scopes = ScopeSet::EMPTY.with(Scope::Profile).with(Scope::Admin);
     db.store
-        .create_session(&session, 100, DAY)
+        .create_session(&session, 100, DAY, &audit_record(t0()))
         .await
         .expect("create");
 
@@ -237,7 +238,7 @@ async fn creating_a_session_for_an_unknown_user_is_not_found_and_stores_nothing(
 
     let result = db
         .store
-        .create_session(&new_session(&ghost, t0()), 100, DAY)
+        .create_session(&new_session(&ghost, t0()), 100, DAY, &audit_record(t0()))
         .await;
 
     assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");

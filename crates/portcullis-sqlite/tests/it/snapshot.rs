@@ -9,6 +9,7 @@ use portcullis_domain::{
     SigningAlgorithm, StoreError, StoreSnapshot, StoredSigningKey, User, UserId, UserListQuery,
 };
 use portcullis_sqlite::SqliteStore;
+use portcullis_store_conformance::fixtures::{audit_context, audit_record, test_audit_key};
 use time::OffsetDateTime;
 
 use crate::support::{
@@ -66,7 +67,12 @@ async fn populated() -> Populated {
     let revoked_session = db.start_session(&alice, at(2 * HOUR)).await;
     assert!(
         db.store
-            .revoke_session(revoked_session.id, alice.id, at(3 * HOUR))
+            .revoke_session(
+                revoked_session.id,
+                alice.id,
+                at(3 * HOUR),
+                &audit_record(at(3 * HOUR))
+            )
             .await
             .expect("revoke session")
     );
@@ -83,7 +89,12 @@ async fn populated() -> Populated {
     }
     assert!(
         db.store
-            .revoke_api_key(revoked_key.id, alice.id, at(2 * HOUR))
+            .revoke_api_key(
+                revoked_key.id,
+                alice.id,
+                at(2 * HOUR),
+                &audit_record(at(2 * HOUR))
+            )
             .await
             .expect("revoke key")
     );
@@ -98,7 +109,12 @@ async fn populated() -> Populated {
     db.start_session(&bob, at(HOUR)).await;
     db.create_key(&new_api_key(&bob, at(HOUR))).await;
     db.store
-        .set_disabled(&bob.username, true, at(2 * HOUR))
+        .set_disabled(
+            &bob.username,
+            true,
+            at(2 * HOUR),
+            &audit_record(at(2 * HOUR)),
+        )
         .await
         .expect("disable bob");
 
@@ -126,7 +142,7 @@ async fn install_and_rotate_signing_keys(store: &SqliteStore) {
     };
     assert!(
         store
-            .install_signing_keys(&[first.clone(), second])
+            .install_signing_keys(&[first.clone(), second], &audit_record(t0()))
             .await
             .expect("install signing keys")
     );
@@ -138,7 +154,7 @@ async fn install_and_rotate_signing_keys(store: &SqliteStore) {
     };
     assert_eq!(
         store
-            .rotate_signing_keys(&rotation)
+            .rotate_signing_keys(&rotation, &audit_record(t0()))
             .await
             .expect("rotate signing keys"),
         RotationOutcome::Rotated
@@ -318,7 +334,13 @@ async fn a_copy_serves_the_copied_accounts_sessions_and_keys() {
     let replacement = fresh_token_hash();
     let outcome = copy
         .store
-        .rotate_refresh_token(&source.current_token, &replacement, at(4 * HOUR), DAY)
+        .rotate_refresh_token(
+            &source.current_token,
+            &replacement,
+            at(4 * HOUR),
+            DAY,
+            &audit_context(at(4 * HOUR)),
+        )
         .await
         .expect("rotate the copied current token");
     assert!(
@@ -327,7 +349,13 @@ async fn a_copy_serves_the_copied_accounts_sessions_and_keys() {
     );
     let outcome = copy
         .store
-        .rotate_refresh_token(&source.used_token, &fresh_token_hash(), at(4 * HOUR), DAY)
+        .rotate_refresh_token(
+            &source.used_token,
+            &fresh_token_hash(),
+            at(4 * HOUR),
+            DAY,
+            &audit_context(at(4 * HOUR)),
+        )
         .await
         .expect("present the copied used token");
     assert!(
@@ -500,6 +528,7 @@ impl TestDatabase {
         }
         drop(connection);
         let store = SqliteStore::open(&path).expect("the upgrade succeeds");
+        store.set_audit_key(test_audit_key());
         Self { store, directory }
     }
 }

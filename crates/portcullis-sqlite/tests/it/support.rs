@@ -10,11 +10,13 @@ use portcullis_domain::{
     UserId, Username,
 };
 use portcullis_sqlite::SqliteStore;
+use portcullis_store_conformance::fixtures::{audit_context, audit_record, test_audit_key};
 use rusqlite::OptionalExtension;
 use tempfile::TempDir;
 use time::OffsetDateTime;
 
-/// A store on a fresh database file; the directory lives as long as the value.
+/// A store on a fresh database file, with the tests' audit key
+/// ([`test_audit_key`]); the directory lives as long as the value.
 pub struct TestDatabase {
     pub store: SqliteStore,
     pub directory: TempDir,
@@ -22,6 +24,13 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     pub fn new() -> Self {
+        let database = Self::without_audit_key();
+        database.store.set_audit_key(test_audit_key());
+        database
+    }
+
+    /// A store on a fresh database file that was given no audit key.
+    pub fn without_audit_key() -> Self {
         let directory = tempfile::tempdir().expect("temporary directory");
         let store = SqliteStore::open(&directory.path().join(DATABASE_FILE)).expect("open store");
         Self { store, directory }
@@ -44,10 +53,13 @@ impl TestDatabase {
     /// Inserts `user` with a dummy hash and returns it.
     pub async fn insert(&self, user: &User) {
         self.store
-            .insert_user(&NewUser {
-                user: user.clone(),
-                password_hash: dummy_hash(),
-            })
+            .insert_user(
+                &NewUser {
+                    user: user.clone(),
+                    password_hash: dummy_hash(),
+                },
+                &audit_record(t0()),
+            )
             .await
             .expect("insert user");
     }
@@ -56,7 +68,7 @@ impl TestDatabase {
     pub async fn start_session(&self, user: &User, started: OffsetDateTime) -> NewSession {
         let session = new_session(user, started);
         self.store
-            .create_session(&session, 100, DAY)
+            .create_session(&session, 100, DAY, &audit_record(t0()))
             .await
             .expect("create session");
         session
@@ -72,7 +84,7 @@ impl TestDatabase {
         let replacement = fresh_token_hash();
         let outcome = self
             .store
-            .rotate_refresh_token(presented, &replacement, now, DAY)
+            .rotate_refresh_token(presented, &replacement, now, DAY, &audit_context(now))
             .await
             .expect("rotate");
         assert!(
@@ -256,7 +268,7 @@ impl TestDatabase {
     /// Stores `key`.
     pub async fn create_key(&self, key: &NewApiKey) {
         self.store
-            .create_api_key(key, 100)
+            .create_api_key(key, 100, &audit_record(t0()))
             .await
             .expect("create api key");
     }

@@ -10,6 +10,7 @@ use portcullis_domain::{
 use crate::support::{
     HOUR, TestDatabase, admin, alice, dummy_hash, new_api_key, t0, user, username,
 };
+use portcullis_store_conformance::fixtures::audit_record;
 
 #[tokio::test]
 async fn an_inserted_user_is_found_by_username_in_any_case() {
@@ -57,10 +58,13 @@ async fn a_row_stored_in_upper_case_is_found_and_blocks_the_lower_case_username(
 
     let result = db
         .store
-        .insert_user(&NewUser {
-            user: alice(),
-            password_hash: dummy_hash(),
-        })
+        .insert_user(
+            &NewUser {
+                user: alice(),
+                password_hash: dummy_hash(),
+            },
+            &audit_record(t0()),
+        )
         .await;
     assert!(
         matches!(result, Err(StoreError::Conflict(ConflictField::Username))),
@@ -75,10 +79,13 @@ async fn a_duplicate_username_differing_only_in_case_is_a_username_conflict() {
 
     let result = db
         .store
-        .insert_user(&NewUser {
-            user: user("ALICE", "someone.else@example.com"),
-            password_hash: dummy_hash(),
-        })
+        .insert_user(
+            &NewUser {
+                user: user("ALICE", "someone.else@example.com"),
+                password_hash: dummy_hash(),
+            },
+            &audit_record(t0()),
+        )
         .await;
 
     assert!(
@@ -94,10 +101,13 @@ async fn a_duplicate_email_differing_only_in_case_is_an_email_conflict() {
 
     let result = db
         .store
-        .insert_user(&NewUser {
-            user: user("bob", "Alice@EXAMPLE.com"),
-            password_hash: dummy_hash(),
-        })
+        .insert_user(
+            &NewUser {
+                user: user("bob", "Alice@EXAMPLE.com"),
+                password_hash: dummy_hash(),
+            },
+            &audit_record(t0()),
+        )
         .await;
 
     assert!(
@@ -124,7 +134,7 @@ async fn of_two_concurrent_inserts_of_one_username_exactly_one_succeeds() {
                 };
                 tokio::spawn(async move {
                     barrier.wait().await;
-                    store.insert_user(&new_user).await
+                    store.insert_user(&new_user, &audit_record(t0())).await
                 })
             })
             .collect();
@@ -200,6 +210,7 @@ async fn update_profile_changes_the_email_and_sets_and_clears_the_full_name() {
                 full_name: Some(Some(name.clone())),
             },
             t0(),
+            &audit_record(t0()),
         )
         .await
         .expect("update");
@@ -209,7 +220,12 @@ async fn update_profile_changes_the_email_and_sets_and_clears_the_full_name() {
     // Leaving both out changes nothing.
     let unchanged = db
         .store
-        .update_profile(alice.id, &ProfileChanges::default(), t0())
+        .update_profile(
+            alice.id,
+            &ProfileChanges::default(),
+            t0(),
+            &audit_record(t0()),
+        )
         .await
         .expect("update");
     assert_eq!(unchanged, updated);
@@ -223,6 +239,7 @@ async fn update_profile_changes_the_email_and_sets_and_clears_the_full_name() {
                 full_name: Some(None),
             },
             t0(),
+            &audit_record(t0()),
         )
         .await
         .expect("update");
@@ -250,6 +267,7 @@ async fn update_profile_to_a_taken_email_is_an_email_conflict_and_changes_nothin
                 full_name: Some(Some(FullName::parse("Alice").expect("name"))),
             },
             t0(),
+            &audit_record(t0()),
         )
         .await;
 
@@ -269,7 +287,12 @@ async fn update_profile_of_an_unknown_id_is_not_found() {
 
     let result = db
         .store
-        .update_profile(UserId::random(), &ProfileChanges::default(), t0())
+        .update_profile(
+            UserId::random(),
+            &ProfileChanges::default(),
+            t0(),
+            &audit_record(t0()),
+        )
         .await;
 
     assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
@@ -289,7 +312,7 @@ async fn disabling_a_user_revokes_all_of_its_sessions_and_enabling_does_not_revi
 
     let disabled = db
         .store
-        .set_disabled(&alice.username, true, t0())
+        .set_disabled(&alice.username, true, t0(), &audit_record(t0()))
         .await
         .expect("disable");
     assert!(disabled.disabled);
@@ -321,7 +344,7 @@ async fn disabling_a_user_revokes_all_of_its_sessions_and_enabling_does_not_revi
 
     let enabled = db
         .store
-        .set_disabled(&alice.username, false, t0())
+        .set_disabled(&alice.username, false, t0(), &audit_record(t0()))
         .await
         .expect("enable");
     assert!(!enabled.disabled);
@@ -337,7 +360,10 @@ async fn disabling_a_user_revokes_all_of_its_sessions_and_enabling_does_not_revi
 async fn disabling_an_unknown_user_is_not_found() {
     let db = TestDatabase::new();
 
-    let result = db.store.set_disabled(&username("nobody"), true, t0()).await;
+    let result = db
+        .store
+        .set_disabled(&username("nobody"), true, t0(), &audit_record(t0()))
+        .await;
 
     assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
 }
@@ -350,7 +376,7 @@ async fn set_role_changes_the_role_and_reports_an_unknown_user_as_not_found() {
 
     let promoted = db
         .store
-        .set_role(&username("ALICE"), Role::Admin, t0())
+        .set_role(&username("ALICE"), Role::Admin, t0(), &audit_record(t0()))
         .await
         .expect("set role");
 
@@ -364,7 +390,7 @@ async fn set_role_changes_the_role_and_reports_an_unknown_user_as_not_found() {
     assert_eq!(stored.role, Role::Admin);
     let unknown = db
         .store
-        .set_role(&username("nobody"), Role::Admin, t0())
+        .set_role(&username("nobody"), Role::Admin, t0(), &audit_record(t0()))
         .await;
     assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
 }
@@ -423,7 +449,7 @@ async fn changing_the_password_replaces_the_hash_and_keeps_only_the_given_sessio
     let now = t0() + HOUR;
 
     db.store
-        .change_password(alice.id, &new_hash, Some(kept.id), now)
+        .change_password(alice.id, &new_hash, Some(kept.id), now, &audit_record(now))
         .await
         .expect("change password");
 
@@ -476,7 +502,7 @@ async fn changing_the_password_without_a_session_to_keep_ends_every_session_of_t
     let now = t0() + HOUR;
 
     db.store
-        .change_password(alice.id, &dummy_hash(), None, now)
+        .change_password(alice.id, &dummy_hash(), None, now, &audit_record(now))
         .await
         .expect("change password");
 
@@ -503,7 +529,7 @@ async fn disabling_through_set_disabled_also_revokes_the_users_api_keys_only() {
     db.start_session(&alice, t0()).await;
 
     db.store
-        .set_disabled(&alice.username, true, t0())
+        .set_disabled(&alice.username, true, t0(), &audit_record(t0()))
         .await
         .expect("disable");
 
@@ -512,7 +538,7 @@ async fn disabling_through_set_disabled_also_revokes_the_users_api_keys_only() {
     assert_eq!(db.unrevoked_credentials(&bob), (0, 1));
     // Enabling again does not bring the key back.
     db.store
-        .set_disabled(&alice.username, false, t0())
+        .set_disabled(&alice.username, false, t0(), &audit_record(t0()))
         .await
         .expect("enable");
     assert_eq!(db.unrevoked_credentials(&alice), (0, 0));
@@ -526,12 +552,12 @@ async fn the_command_line_can_disable_and_demote_the_last_admin_as_the_recovery_
 
     let disabled = db
         .store
-        .set_disabled(&root.username, true, t0())
+        .set_disabled(&root.username, true, t0(), &audit_record(t0()))
         .await
         .expect("disable the only admin");
     let demoted = db
         .store
-        .set_role(&root.username, Role::User, t0())
+        .set_role(&root.username, Role::User, t0(), &audit_record(t0()))
         .await
         .expect("demote the only admin");
 
@@ -550,6 +576,7 @@ async fn changing_the_password_of_an_unknown_user_is_not_found() {
             &dummy_hash(),
             Some(SessionId::random()),
             t0(),
+            &audit_record(t0()),
         )
         .await;
 
@@ -569,7 +596,10 @@ async fn deleting_a_user_removes_its_sessions_and_refresh_tokens_and_no_one_else
     let bobs = db.start_session(&bob, t0()).await;
     assert_eq!((db.count("sessions"), db.count("refresh_tokens")), (3, 4));
 
-    db.store.delete_user(alice.id).await.expect("delete");
+    db.store
+        .delete_user(alice.id, &audit_record(t0()))
+        .await
+        .expect("delete");
 
     assert_eq!(db.store.find_user(alice.id).await.expect("lookup"), None);
     assert_eq!((db.count("sessions"), db.count("refresh_tokens")), (1, 1));
@@ -583,9 +613,15 @@ async fn deleting_an_unknown_user_is_not_found() {
     let alice = alice();
     db.insert(&alice).await;
 
-    let unknown = db.store.delete_user(UserId::random()).await;
-    db.store.delete_user(alice.id).await.expect("delete");
-    let twice = db.store.delete_user(alice.id).await;
+    let unknown = db
+        .store
+        .delete_user(UserId::random(), &audit_record(t0()))
+        .await;
+    db.store
+        .delete_user(alice.id, &audit_record(t0()))
+        .await
+        .expect("delete");
+    let twice = db.store.delete_user(alice.id, &audit_record(t0())).await;
 
     assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
     assert!(matches!(twice, Err(StoreError::NotFound)), "{twice:?}");

@@ -14,7 +14,7 @@ use crate::fixtures::{DAY, HOUR, at, audit_record, digest, t0};
 
 /// A key in `state`, made at `created_at`, with random key material so
 /// that every key is distinct.
-fn signing_key(state: KeyState, created_at: OffsetDateTime) -> StoredSigningKey {
+pub(super) fn signing_key(state: KeyState, created_at: OffsetDateTime) -> StoredSigningKey {
     let public_key = digest();
     let kid = KeyId::parse(&hex(&public_key[..12])).expect("kid");
     StoredSigningKey {
@@ -50,7 +50,7 @@ async fn install<S: Store + ?Sized>(store: &S) -> (StoredSigningKey, StoredSigni
     (current, next)
 }
 
-fn rotation(current: &KeyId, now: OffsetDateTime) -> KeyRotation {
+pub(super) fn rotation(current: &KeyId, now: OffsetDateTime) -> KeyRotation {
     KeyRotation {
         current: current.clone(),
         new_next: signing_key(KeyState::Next, now),
