@@ -45,7 +45,8 @@ impl PostgresStore {
     /// Appends `records`, in order, to the chain: locks the head (the last
     /// lock of the transaction `client` is in), chains and inserts each
     /// record, and stores the new head. Returns the `seq` of the last one
-    /// (the head's `seq` when `records` is empty, which appends nothing).
+    /// (the head's `seq` when `records` is empty, which appends and locks
+    /// nothing).
     ///
     /// Without an audit key it fails with
     /// [`missing_key_error`](portcullis_domain::audit::missing_key_error)
@@ -57,6 +58,14 @@ impl PostgresStore {
         records: &[AuditRecord],
     ) -> Result<u64, OperationError> {
         let key = self.audit_key()?;
+        if records.is_empty() {
+            // Nothing to chain: neither the head's lock nor, on an empty
+            // chain, a head row without a head.
+            return Ok(stored_anchor(client)
+                .await?
+                .head
+                .map_or(0, |head| head.position.seq));
+        }
         let anchor = lock_head(client, true).await?;
         append_after(client, &*key, anchor.head, records).await
     }

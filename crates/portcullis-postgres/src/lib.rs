@@ -3,6 +3,7 @@
 //! [`SessionStore`](portcullis_domain::ports::SessionStore),
 //! [`ApiKeyStore`](portcullis_domain::ports::ApiKeyStore),
 //! [`SigningKeyStore`](portcullis_domain::ports::SigningKeyStore),
+//! [`AuditStore`](portcullis_domain::ports::AuditStore),
 //! [`StoreCopy`](portcullis_domain::ports::StoreCopy) and
 //! [`SharedAttemptCounter`](portcullis_domain::ports::SharedAttemptCounter)
 //! on one PostgreSQL database, through `tokio-postgres` and a
@@ -27,7 +28,19 @@
 //! token used; the last-admin guard locks every enabled admin's row, in id
 //! order, then the target's; installing and rotating signing keys lock the
 //! table in a mode that still lets readers in; the attempt budget is one
-//! `INSERT … ON CONFLICT DO UPDATE`. Usernames are unique and found by a
+//! `INSERT … ON CONFLICT DO UPDATE`.
+//!
+//! Every change appends its audit events as the last step of its own
+//! transaction: it locks the chain's head, the singleton row of
+//! `audit_chain` (`SELECT … FOR UPDATE`; the first append of a deployment
+//! creates the row with `ON CONFLICT DO NOTHING` first, so two nodes cannot
+//! both write `seq` 1), MACs the events after it, and inserts them and the
+//! new head in one statement. So the writers of every node form one gapless
+//! chain, and a transaction holding the head waits for nothing but its
+//! commit. The price: audited writes of the whole deployment take turns,
+//! one commit (one WAL flush) at a time. The chain's key is given with
+//! [`PostgresStore::set_audit_key`]; without it every change fails and
+//! nothing is written. Usernames are unique and found by a
 //! key folded to ASCII lower case in Rust (`username_key`), exactly what
 //! SQLite's `COLLATE NOCASE` compares, whatever the server's locale; email
 //! uniqueness is on `email_key`, the domain's canonical form.

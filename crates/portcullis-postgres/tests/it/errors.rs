@@ -6,7 +6,7 @@ use portcullis_domain::{ConflictField, KeyState, NewSession, StoreError};
 use portcullis_postgres::testing::TestDatabase;
 use portcullis_postgres::{PostgresError, PostgresOptions, PostgresStore};
 use portcullis_store_conformance::fixtures::{
-    DAY, NO_CAP, email_address, named, new_api_key, new_session, new_user, t0, user,
+    DAY, NO_CAP, audit_record, email_address, named, new_api_key, new_session, new_user, t0, user,
 };
 
 use crate::support::{Fresh, signing_key};
@@ -38,10 +38,15 @@ async fn collisions_on_the_username_or_email_key_are_conflicts() {
         database: _database,
     } = Fresh::new().await;
     let alice = named("alice");
-    store.insert_user(&new_user(&alice)).await.expect("insert");
+    store
+        .insert_user(&new_user(&alice), &audit_record(t0()))
+        .await
+        .expect("insert");
     let same_name = user("alice", "other@example.com");
     assert!(matches!(
-        store.insert_user(&new_user(&same_name)).await,
+        store
+            .insert_user(&new_user(&same_name), &audit_record(t0()))
+            .await,
         Err(StoreError::Conflict(ConflictField::Username))
     ));
     // The canonical key decides: an upper-case spelling is the same address.
@@ -50,7 +55,9 @@ async fn collisions_on_the_username_or_email_key_are_conflicts() {
         ..named("alice2")
     };
     assert!(matches!(
-        store.insert_user(&new_user(&same_email)).await,
+        store
+            .insert_user(&new_user(&same_email), &audit_record(t0()))
+            .await,
         Err(StoreError::Conflict(ConflictField::Email))
     ));
 }
@@ -62,14 +69,17 @@ async fn failure_texts_never_quote_hashes_ids_or_keys() {
         database: _database,
     } = Fresh::new().await;
     let alice = named("alice");
-    store.insert_user(&new_user(&alice)).await.expect("insert");
+    store
+        .insert_user(&new_user(&alice), &audit_record(t0()))
+        .await
+        .expect("insert");
 
     // A second session presenting the first one's refresh token hash: the
     // primary key of refresh_tokens refuses it, and the server's detail
     // ("Key (token_hash)=(\x…) already exists") must not reach the text.
     let first = new_session(&alice, t0());
     store
-        .create_session(&first, NO_CAP, DAY)
+        .create_session(&first, NO_CAP, DAY, &audit_record(t0()))
         .await
         .expect("session");
     let twin = NewSession {
@@ -77,7 +87,7 @@ async fn failure_texts_never_quote_hashes_ids_or_keys() {
         ..new_session(&alice, t0())
     };
     let error = store
-        .create_session(&twin, NO_CAP, DAY)
+        .create_session(&twin, NO_CAP, DAY, &audit_record(t0()))
         .await
         .expect_err("a duplicate token hash");
     let token = hex(first.refresh_token_hash.as_bytes());
@@ -85,13 +95,16 @@ async fn failure_texts_never_quote_hashes_ids_or_keys() {
 
     // A second key with the first one's hash.
     let key = new_api_key(&alice, t0());
-    store.create_api_key(&key, 10).await.expect("key");
+    store
+        .create_api_key(&key, 10, &audit_record(t0()))
+        .await
+        .expect("key");
     let twin_key = portcullis_domain::NewApiKey {
         key_hash: key.key_hash.clone(),
         ..new_api_key(&alice, t0())
     };
     let error = store
-        .create_api_key(&twin_key, 10)
+        .create_api_key(&twin_key, 10, &audit_record(t0()))
         .await
         .expect_err("a duplicate key hash");
     assert_failed_without(
@@ -106,7 +119,7 @@ async fn failure_texts_never_quote_hashes_ids_or_keys() {
         ..current.clone()
     };
     let error = store
-        .install_signing_keys(&[current.clone(), twin_kid])
+        .install_signing_keys(&[current.clone(), twin_kid], &audit_record(t0()))
         .await
         .expect_err("a duplicate kid");
     assert_failed_without(error, &[current.kid.as_str()]);

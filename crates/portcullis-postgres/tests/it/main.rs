@@ -12,6 +12,7 @@
 )]
 
 mod attempts;
+mod audit;
 mod conformance;
 mod errors;
 mod migrations;

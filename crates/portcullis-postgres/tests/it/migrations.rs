@@ -1,12 +1,16 @@
 //! Connecting and migrating: nodes racing on an empty database, the schema
-//! check, and refusals before anything is touched.
+//! check, the upgrade of a version-1 database, and refusals before
+//! anything is touched.
 
 use std::time::{Duration, Instant};
 
+use portcullis_domain::audit::verify_store;
+use portcullis_domain::ports::UserStore;
 use portcullis_postgres::testing::TestDatabase;
 use portcullis_postgres::{PostgresError, PostgresOptions, PostgresStore};
+use portcullis_store_conformance::fixtures::{TestAuditKey, audit_record, named, new_user, t0};
 
-use crate::support::raw_client;
+use crate::support::{Fresh, raw_client};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_nodes_opening_one_empty_database_at_once_apply_the_schema_once() {
@@ -32,7 +36,7 @@ async fn three_nodes_opening_one_empty_database_at_once_apply_the_schema_once() 
         .iter()
         .map(|row| row.get(0))
         .collect();
-    assert_eq!(versions, vec![1], "each version recorded exactly once");
+    assert_eq!(versions, vec![1, 2], "each version recorded exactly once");
 }
 
 #[tokio::test]
@@ -55,7 +59,11 @@ async fn a_connected_database_is_current_only_once_migrated_and_migrating_again_
         .expect("count tables")
         .get(0);
     assert_eq!(tables, 0, "neither connect nor the check creates anything");
-    assert_eq!(store.migrate().await.expect("migrate"), 1);
+    assert_eq!(
+        store.migrate().await.expect("migrate"),
+        2,
+        "the schema, then the audit log"
+    );
     assert!(store.schema_is_current().await.expect("schema check"));
     assert_eq!(store.migrate().await.expect("migrate again"), 0);
 }
@@ -127,4 +135,44 @@ async fn the_redacted_url_has_no_password() {
     assert!(!redacted.contains("hunter2secret"), "{redacted}");
     assert!(redacted.contains(database.name()), "{redacted}");
     assert!(!format!("{store:?}").contains("hunter2secret"));
+}
+
+#[tokio::test]
+async fn a_database_at_version_1_gets_the_audit_log_and_keeps_its_data() {
+    let Fresh { store, database } = Fresh::new().await;
+    let alice = named("alice");
+    store
+        .insert_user(&new_user(&alice), &audit_record(t0()))
+        .await
+        .expect("insert");
+    // Back to what a build before the audit log left: its accounts, no
+    // audit tables, version 1 recorded.
+    let client = raw_client(&database).await;
+    client
+        .batch_execute(
+            "DROP TABLE audit_log, audit_chain; \
+             DELETE FROM portcullis_schema_migrations WHERE version = 2",
+        )
+        .await
+        .expect("downgrade by hand");
+    assert!(!store.schema_is_current().await.expect("schema check"));
+    assert_eq!(store.migrate().await.expect("migrate"), 1);
+    assert!(store.schema_is_current().await.expect("schema check"));
+    assert!(
+        store
+            .find_credentials(&alice.username)
+            .await
+            .expect("read")
+            .is_some()
+    );
+    let bob = named("bob");
+    store
+        .insert_user(&new_user(&bob), &audit_record(t0()))
+        .await
+        .expect("insert after the upgrade");
+    let report = verify_store(&store, &TestAuditKey)
+        .await
+        .expect("read")
+        .expect("verifies");
+    assert_eq!(report.head.map(|head| head.seq), Some(1), "a new chain");
 }

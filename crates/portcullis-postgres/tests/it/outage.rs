@@ -12,7 +12,9 @@ use portcullis_domain::StoreError;
 use portcullis_domain::ports::{SessionStore, UserStore};
 use portcullis_postgres::testing::TestDatabase;
 use portcullis_postgres::{PostgresOptions, PostgresStore};
-use portcullis_store_conformance::fixtures::{DAY, NO_CAP, named, new_session, new_user, t0};
+use portcullis_store_conformance::fixtures::{
+    DAY, NO_CAP, audit_record, named, new_session, new_user, t0, test_audit_key,
+};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -130,6 +132,7 @@ async fn store_behind_proxy() -> (PostgresStore, Proxy, TestDatabase) {
     let store = PostgresStore::open(&url, &options)
         .await
         .expect("open through the proxy");
+    store.set_audit_key(test_audit_key());
     (store, proxy, database)
 }
 
@@ -142,6 +145,7 @@ async fn every_operation_is_unavailable_promptly(store: &PostgresStore) {
     let user = named("bob");
     let new_bob = new_user(&user);
     let session = new_session(&user, t0());
+    let audit = audit_record(t0());
     let checks: Vec<(&str, Check<'_>)> = vec![
         ("check_health", Box::pin(store.check_health())),
         ("ensure_writable", Box::pin(store.ensure_writable())),
@@ -149,10 +153,10 @@ async fn every_operation_is_unavailable_promptly(store: &PostgresStore) {
             "find_credentials",
             Box::pin(async { store.find_credentials(&user.username).await.map(|_| ()) }),
         ),
-        ("insert_user", Box::pin(store.insert_user(&new_bob))),
+        ("insert_user", Box::pin(store.insert_user(&new_bob, &audit))),
         (
             "create_session",
-            Box::pin(store.create_session(&session, NO_CAP, DAY)),
+            Box::pin(store.create_session(&session, NO_CAP, DAY, &audit)),
         ),
     ];
     for (name, check) in checks {
@@ -185,7 +189,7 @@ async fn recovers_by_itself(store: &PostgresStore) {
         }
     }
     store
-        .insert_user(&new_user(&alice))
+        .insert_user(&new_user(&alice), &audit_record(t0()))
         .await
         .expect("insert after the outage");
     let found = store

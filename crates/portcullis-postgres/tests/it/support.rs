@@ -1,15 +1,15 @@
-//! Fixtures shared by the tests: a fresh migrated store, raw SQL on its
-//! database, and signing keys.
+//! Fixtures shared by the tests: a fresh migrated store with the test
+//! audit key, raw SQL on its database, and signing keys.
 
 use portcullis_domain::{KeyId, KeyState, SealedPrivateKey, SigningAlgorithm, StoredSigningKey};
 use portcullis_postgres::testing::TestDatabase;
 use portcullis_postgres::{PostgresOptions, PostgresStore};
-use portcullis_store_conformance::fixtures::digest;
+use portcullis_store_conformance::fixtures::{digest, test_audit_key};
 use time::OffsetDateTime;
 use tokio_postgres::NoTls;
 
-/// A migrated store on a fresh database; the database lives as long as the
-/// value.
+/// A migrated store on a fresh database, keyed with the test audit key;
+/// the database lives as long as the value.
 pub struct Fresh {
     pub store: PostgresStore,
     pub database: TestDatabase,
@@ -18,11 +18,19 @@ pub struct Fresh {
 impl Fresh {
     pub async fn new() -> Self {
         let database = TestDatabase::create().await;
-        let store = PostgresStore::open(database.url(), &PostgresOptions::default())
-            .await
-            .expect("open the store on a fresh database");
+        let store = keyed_store(&database).await;
         Self { store, database }
     }
+}
+
+/// Another node on `database`: a store of its own (its own pool), migrated
+/// and keyed with the test audit key.
+pub async fn keyed_store(database: &TestDatabase) -> PostgresStore {
+    let store = PostgresStore::open(database.url(), &PostgresOptions::default())
+        .await
+        .expect("open the store on the test database");
+    store.set_audit_key(test_audit_key());
+    store
 }
 
 /// A plain connection to `database`, for looking behind the store.
