@@ -47,8 +47,8 @@ mod tests {
         let key = MasterAuditKey::derive(&MasterKey::generate()).unwrap();
         let record = AuditContext::system(datetime!(2026-12-04 12:00 UTC))
             .record(None, AuditEvent::PasswordChanged);
-        let (first, head) = chain_next(&key, None, &record);
-        let (second, head) = chain_next(&key, Some(&head), &record);
+        let (first, head) = chain_next(&key, None, &record).unwrap();
+        let (second, head) = chain_next(&key, Some(&head), &record).unwrap();
         let anchor = AuditAnchor {
             head: Some(head),
             checkpoint: None,

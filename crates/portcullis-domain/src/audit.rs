@@ -194,9 +194,9 @@ pub enum AuditEvent {
     PasswordChanged,
     /// The owner changed the profile.
     ProfileUpdated {
-        /// Whether the email changed.
+        /// Whether the email was set (to a new value or the same).
         email: bool,
-        /// Whether the full name changed.
+        /// Whether the full name was set or cleared.
         full_name: bool,
     },
     /// An account was deleted (by its owner or an administrator).
@@ -247,7 +247,6 @@ pub enum AuditEvent {
 pub const USER_VISIBLE_EVENTS: &[&str] = &[
     "login.succeeded",
     "login.failed",
-    "login.rate_limited",
     "refresh_token.reused",
     "session.ended",
     "sessions.ended",
@@ -628,11 +627,21 @@ pub struct AuditAnchor {
 /// The next entry of the chain and the head after it: what a store inserts
 /// and stores, in the transaction of the change, after reading (and
 /// locking) `head`.
+///
+/// A stored head whose seal does not verify (set back by hand to hide
+/// deleted events) is refused: chaining onto it would seal the forgery.
+/// Every audited change then fails, loudly, until the log is looked at;
+/// failing closed is the point.
 pub fn chain_next(
     key: &dyn AuditKey,
     head: Option<&SealedHead>,
     record: &AuditRecord,
-) -> (SealedAuditEntry, SealedHead) {
+) -> Result<(SealedAuditEntry, SealedHead), crate::StoreError> {
+    if let Some(head) = head
+        && !head.is_intact(key)
+    {
+        return Err(altered_error(head.position.seq, "head"));
+    }
     let previous = head.map_or(ChainPosition::GENESIS, |head| head.position);
     let entry = record.entry(previous.seq + 1);
     let mac = key.mac(&entry.mac_input(&previous.mac));
@@ -640,10 +649,42 @@ pub fn chain_next(
         seq: entry.seq,
         mac,
     };
-    (
+    Ok((
         SealedAuditEntry { entry, mac },
         SealedHead::seal(key, position),
-    )
+    ))
+}
+
+/// The checkpoint a pruning stores after deleting `deleted` entries up to
+/// and including `through`, after checking what it replaces: the old
+/// checkpoint's seal, and that exactly the entries after it up to `through`
+/// were there to delete. Otherwise events were removed by hand, and sealing
+/// a checkpoint over the gap would hide it: refused, and the store rolls
+/// the pruning back.
+pub fn next_checkpoint(
+    key: &dyn AuditKey,
+    previous: Option<&SealedCheckpoint>,
+    through: ChainPosition,
+    deleted: u64,
+    pruned_at: OffsetDateTime,
+) -> Result<SealedCheckpoint, crate::StoreError> {
+    if let Some(previous) = previous
+        && !previous.is_intact(key)
+    {
+        return Err(altered_error(previous.position.seq, "checkpoint"));
+    }
+    let starts_after = previous.map_or(0, |previous| previous.position.seq);
+    if through.seq.checked_sub(starts_after) != Some(deleted) {
+        return Err(altered_error(starts_after + 1, "start"));
+    }
+    Ok(SealedCheckpoint::seal(key, through, pruned_at))
+}
+
+fn altered_error(seq: u64, part: &str) -> crate::StoreError {
+    crate::StoreError::Failed(format!(
+        "the audit log's {part} (at seq {seq}) was altered outside Portcullis: nothing was \
+         written; run `portcullis audit verify`"
+    ))
 }
 
 /// What is wrong at the first bad place of a chain.
@@ -822,6 +863,9 @@ impl<'k> ChainVerifier<'k> {
 pub struct AuditQuery {
     /// Only events whose subject or actor is this account.
     pub user: Option<UserId>,
+    /// Only events whose subject is this account (what was done to it, by
+    /// itself or anyone else; not what it did to others).
+    pub subject: Option<UserId>,
     /// Only events with one of these names; empty for every name.
     pub events: Vec<String>,
     /// Only events at or after this time.
@@ -937,7 +981,7 @@ mod tests {
                     kept_current: false,
                 },
             );
-            let (sealed, next) = chain_next(key, head.as_ref(), &record);
+            let (sealed, next) = chain_next(key, head.as_ref(), &record).unwrap();
             entries.push(sealed);
             head = Some(next);
         }

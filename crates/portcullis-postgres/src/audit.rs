@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use portcullis_domain::audit::{
     AuditAnchor, AuditContext, AuditEntry, AuditEvent, AuditKey, AuditMac, AuditQuery, AuditRecord,
-    ChainPosition, SealedAuditEntry, SealedCheckpoint, SealedHead, chain_next,
+    ChainPosition, SealedAuditEntry, SealedCheckpoint, SealedHead, chain_next, next_checkpoint,
 };
 use portcullis_domain::ports::AuditStore;
 use portcullis_domain::{MAX_LISTING_PAGE_SIZE, Page, PageCursor, StoreError, UserId};
@@ -95,6 +95,7 @@ impl AuditStore for PostgresStore {
             .transpose()?
             .map(|seq| i64::try_from(seq).unwrap_or(i64::MAX));
         let user = query.user.map(|id| id.as_uuid());
+        let subject = query.subject.map(|id| id.as_uuid());
         let events = &query.events;
         let since = query.since.map(to_unix);
         let until = query.until.map(to_unix);
@@ -102,7 +103,19 @@ impl AuditStore for PostgresStore {
         // an empty page that claims a next one.
         let limit = query.page.limit.clamp(1, MAX_LISTING_PAGE_SIZE);
         self.run("list_audit_events", move |client| async move {
-            list_page(&client, below, user, events, since, until, limit).await
+            list_page(
+                &client,
+                below,
+                ListFilter {
+                    user,
+                    subject,
+                    events,
+                    since,
+                    until,
+                },
+                limit,
+            )
+            .await
         })
         .await
     }
@@ -186,8 +199,13 @@ impl AuditStore for PostgresStore {
                 &[&through_db],
             )
             .await?;
-            let checkpoint =
-                SealedCheckpoint::seal(&*key, ChainPosition { seq: through, mac }, context.at);
+            let checkpoint = next_checkpoint(
+                &*key,
+                anchor.checkpoint.as_ref(),
+                ChainPosition { seq: through, mac },
+                deleted,
+                context.at,
+            )?;
             sql::execute(
                 &transaction,
                 "UPDATE audit_chain SET checkpoint_seq = $1, checkpoint_mac = $2, \
@@ -279,7 +297,7 @@ async fn append_after(
     let mut entries = Vec::with_capacity(records.len());
     let mut last = head;
     for record in records {
-        let (sealed, next) = chain_next(key, last.as_ref(), record);
+        let (sealed, next) = chain_next(key, last.as_ref(), record)?;
         entries.push(sealed);
         last = Some(next);
     }
@@ -418,6 +436,15 @@ async fn prune_through(
     }
 }
 
+/// The filters of one listing, as stored values.
+struct ListFilter<'a> {
+    user: Option<Uuid>,
+    subject: Option<Uuid>,
+    events: &'a [String],
+    since: Option<i64>,
+    until: Option<i64>,
+}
+
 /// One page of [`AuditStore::list_audit_events`], newest first.
 ///
 /// The statement is assembled from fixed pieces, never from input, so
@@ -427,12 +454,16 @@ async fn prune_through(
 async fn list_page(
     client: &impl GenericClient,
     below: Option<i64>,
-    user: Option<Uuid>,
-    events: &[String],
-    since: Option<i64>,
-    until: Option<i64>,
+    filter: ListFilter<'_>,
     limit: u32,
 ) -> Result<Page<AuditEntry>, OperationError> {
+    let ListFilter {
+        user,
+        subject,
+        events,
+        since,
+        until,
+    } = filter;
     // One row more than asked for tells whether there is a next page.
     let fetch = i64::from(limit) + 1;
     let mut conditions = Vec::new();
@@ -445,6 +476,10 @@ async fn list_page(
         parameters.push(user);
         let n = parameters.len();
         conditions.push(format!("(subject_id = ${n} OR actor_id = ${n})"));
+    }
+    if let Some(subject) = &subject {
+        parameters.push(subject);
+        conditions.push(format!("subject_id = ${}", parameters.len()));
     }
     if !events.is_empty() {
         parameters.push(&events);

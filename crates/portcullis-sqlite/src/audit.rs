@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use portcullis_domain::audit::{
     AuditAnchor, AuditContext, AuditEntry, AuditEvent, AuditKey, AuditMac, AuditQuery, AuditRecord,
     ChainPosition, SealedAuditEntry, SealedCheckpoint, SealedHead, chain_next, missing_key_error,
+    next_checkpoint,
 };
 use portcullis_domain::ports::AuditStore;
 use portcullis_domain::{MAX_LISTING_PAGE_SIZE, Page, PageCursor, StoreError, UserId};
@@ -56,6 +57,7 @@ impl AuditStore for SqliteStore {
             .transpose()?;
         let filter = ListFilter {
             user: query.user.map(|id| id.to_string()),
+            subject: query.subject.map(|id| id.to_string()),
             events: query.events.clone(),
             since: query.since.map(whole_seconds_from),
             until: query.until.map(whole_seconds_from),
@@ -135,7 +137,7 @@ pub(crate) fn append(
 ) -> Result<u64, OperationError> {
     let key = key.ok_or_else(missing_key_error)?;
     let head = read_head(connection)?;
-    let (sealed, head) = chain_next(key, head.as_ref(), record);
+    let (sealed, head) = chain_next(key, head.as_ref(), record)?;
     insert_entry(connection, &sealed)?;
     connection
         .prepare_cached(
@@ -339,7 +341,13 @@ fn prune(
         .prepare_cached("DELETE FROM audit_log WHERE seq <= ?1")?
         .execute([through_stored])?;
     let deleted = u64::try_from(deleted).unwrap_or(u64::MAX);
-    let checkpoint = SealedCheckpoint::seal(key, ChainPosition { seq: through, mac }, context.at);
+    let checkpoint = next_checkpoint(
+        key,
+        anchor.checkpoint.as_ref(),
+        ChainPosition { seq: through, mac },
+        deleted,
+        context.at,
+    )?;
     connection
         .prepare_cached(
             "UPDATE audit_chain SET checkpoint_seq = ?1, checkpoint_mac = ?2, \
@@ -368,6 +376,7 @@ fn prune(
 /// The conditions of one listing.
 struct ListFilter {
     user: Option<String>,
+    subject: Option<String>,
     events: Vec<String>,
     since: Option<i64>,
     until: Option<i64>,
@@ -391,6 +400,10 @@ fn list_page(
     if let Some(user) = &filter.user {
         conditions.push("(subject_id = :user OR actor_id = :user)".to_owned());
         parameters.push((":user".to_owned(), user));
+    }
+    if let Some(subject) = &filter.subject {
+        conditions.push("subject_id = :subject".to_owned());
+        parameters.push((":subject".to_owned(), subject));
     }
     if !filter.events.is_empty() {
         let names: Vec<String> = (0..filter.events.len())

@@ -78,15 +78,23 @@ fn verify_passes_on_a_whole_log_and_export_prints_every_event_as_json_lines() {
     let whole = verify(sandbox.command());
     whole.assert_success();
     assert!(
-        whole.stdout.contains("the audit log is whole: 5 events, seq 1 to 5; head MAC "),
+        whole
+            .stdout
+            .contains("the audit log is whole: 5 events, seq 1 to 5; head MAC "),
         "{}",
         whole.stdout
     );
 
     let events = export(sandbox.command(), None);
-    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().expect("seq")).collect();
+    let seqs: Vec<u64> = events
+        .iter()
+        .map(|e| e["seq"].as_u64().expect("seq"))
+        .collect();
     assert_eq!(seqs, [1, 2, 3, 4, 5]);
-    let names: Vec<&str> = events.iter().map(|e| e["event"].as_str().expect("event")).collect();
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().expect("event"))
+        .collect();
     assert_eq!(
         names,
         [
@@ -98,19 +106,35 @@ fn verify_passes_on_a_whole_log_and_export_prints_every_event_as_json_lines() {
         ]
     );
     assert_eq!(events[0]["details"]["username"], "ann");
-    assert_eq!(events[0]["actor_id"], Value::Null, "the command line acts as no account");
+    assert_eq!(
+        events[0]["actor_id"],
+        Value::Null,
+        "the command line acts as no account"
+    );
     assert_eq!(events[2]["details"]["disabled"], true);
     assert_eq!(events[4]["details"]["role"], "admin");
-    assert!(events.iter().all(|e| e["mac"].as_str().is_some_and(|m| m.len() == 64)));
+    assert!(
+        events
+            .iter()
+            .all(|e| e["mac"].as_str().is_some_and(|m| m.len() == 64))
+    );
     let text = serde_json::to_string(&events).expect("json");
     assert!(!text.contains(&password(20)), "no password in the log");
 
     assert!(export(sandbox.command(), Some("2999-01-01T00:00:00Z")).is_empty());
-    assert_eq!(export(sandbox.command(), Some("2000-01-01T00:00:00Z")).len(), 5);
+    assert_eq!(
+        export(sandbox.command(), Some("2000-01-01T00:00:00Z")).len(),
+        5
+    );
     let mut bad_since = sandbox.command();
     bad_since.args(["audit", "export", "--since", "yesterday"]);
     let refused = run(bad_since, None);
-    assert_eq!(refused.code(), Some(2), "a usage error: {}", refused.messages());
+    assert_eq!(
+        refused.code(),
+        Some(2),
+        "a usage error: {}",
+        refused.messages()
+    );
     assert!(refused.stderr.contains("RFC 3339"), "{}", refused.stderr);
 }
 
@@ -130,7 +154,11 @@ fn every_kind_of_tampering_on_sqlite_is_named_by_its_first_bad_seq() {
              UPDATE audit_log SET seq = 4 WHERE seq = -1",
             3,
         ),
-        ("the tail cut off", "DELETE FROM audit_log WHERE seq >= 4", 4),
+        (
+            "the tail cut off",
+            "DELETE FROM audit_log WHERE seq >= 4",
+            4,
+        ),
         ("every row deleted", "DELETE FROM audit_log", 1),
         (
             "a forged actor",
@@ -200,4 +228,34 @@ fn tampering_on_postgresql_is_named_by_its_first_bad_seq() {
     assert_broken_at(&verify(on(&sandbox)), 4, "an edited row");
     psql("DELETE FROM audit_log WHERE seq = 2");
     assert_broken_at(&verify(on(&sandbox)), 2, "a deleted row before it");
+}
+
+/// Cutting the tail off and moving the head back onto the new last event
+/// cannot be made good by the next change: the head's seal does not match,
+/// so every audited change fails closed (nothing written) instead of
+/// sealing the forgery, and verify keeps naming it.
+#[test]
+fn a_head_moved_back_by_hand_stops_audited_changes_instead_of_being_sealed() {
+    let sandbox = sandbox_with_events();
+    tamper_sqlite(
+        &sandbox,
+        "DELETE FROM audit_log WHERE seq = 5;
+         UPDATE audit_chain SET head_seq = 4,
+             head_mac = (SELECT mac FROM audit_log WHERE seq = 4)",
+    );
+    assert_broken_at(&verify(sandbox.command()), 4, "the moved head");
+
+    let refused = create_user(sandbox.command(), "carl", &password(20));
+    refused.assert_failure();
+    assert!(
+        refused.messages().contains("altered outside Portcullis"),
+        "says why: {}",
+        refused.messages()
+    );
+    let mut carl = sandbox.command();
+    carl.args(["user", "disable", "carl"]);
+    let outcome = run(carl, None);
+    outcome.assert_failure();
+    assert!(outcome.stderr.contains("no such user"), "{}", outcome.stderr);
+    assert_broken_at(&verify(sandbox.command()), 4, "still the moved head");
 }

@@ -68,6 +68,10 @@ impl AuthService {
             self.reverify_password(principal, &password, "current_password")
                 .await?;
         }
+        if changes.email.is_none() && changes.full_name.is_none() {
+            // Nothing to change, so nothing to write or audit.
+            return Ok(principal.user.clone());
+        }
         let now = self.now();
         let audit = self.own_record(
             now,

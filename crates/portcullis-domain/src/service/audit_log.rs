@@ -51,6 +51,7 @@ impl AuthService {
             .store
             .list_audit_events(&AuditQuery {
                 user: request.user,
+                subject: None,
                 events: request.event.into_iter().collect(),
                 since: request.since,
                 until: request.until,
@@ -71,7 +72,8 @@ impl AuthService {
             .ports
             .store
             .list_audit_events(&AuditQuery {
-                user: Some(principal.user.id),
+                user: None,
+                subject: Some(principal.user.id),
                 events: USER_VISIBLE_EVENTS
                     .iter()
                     .map(|&name| name.to_owned())

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use portcullis_domain::audit::{
     AuditAnchor, AuditContext, AuditEntry, AuditEvent, AuditKey, AuditQuery, AuditRecord,
-    ChainPosition, SealedAuditEntry, SealedCheckpoint, SealedHead, chain_next,
+    ChainPosition, SealedAuditEntry, SealedCheckpoint, SealedHead, chain_next, next_checkpoint,
 };
 use portcullis_domain::ports::AuditStore;
 use portcullis_domain::{MAX_LISTING_PAGE_SIZE, Page, PageCursor, StoreError};
@@ -26,7 +26,8 @@ impl AuditLog {
     /// The caller has read the key before changing anything, so nothing
     /// here can fail halfway through a change.
     pub(super) fn append(&mut self, key: &dyn AuditKey, record: &AuditRecord) -> u64 {
-        let (sealed, head) = chain_next(key, self.head.as_ref(), record);
+        let (sealed, head) = chain_next(key, self.head.as_ref(), record)
+            .expect("the in-memory head is written only here, sealed");
         let seq = sealed.entry.seq;
         self.entries.push(sealed);
         self.head = Some(head);
@@ -55,6 +56,9 @@ fn matches(entry: &AuditEntry, query: &AuditQuery) -> bool {
     query
         .user
         .is_none_or(|user| entry.subject_id == Some(user) || entry.actor_id == Some(user))
+        && query
+            .subject
+            .is_none_or(|subject| entry.subject_id == Some(subject))
         && (query.events.is_empty() || query.events.contains(&entry.event))
         && query.since.is_none_or(|since| entry.at >= since)
         && query.until.is_none_or(|until| entry.at < until)
@@ -145,11 +149,13 @@ impl AuditStore for MemoryStore {
         let stored = log.entries.len();
         log.entries.retain(|sealed| sealed.entry.seq > through);
         let count = u64::try_from(stored - log.entries.len()).unwrap_or(u64::MAX);
-        log.checkpoint = Some(SealedCheckpoint::seal(
+        log.checkpoint = Some(next_checkpoint(
             &*key,
+            log.checkpoint.as_ref(),
             ChainPosition { seq: through, mac },
+            count,
             context.at,
-        ));
+        )?);
         log.append(
             &*key,
             &context.record(

@@ -965,6 +965,11 @@ fn expected_seqs(all: &[AuditEntry], query: &AuditQuery) -> Vec<u64> {
                 .user
                 .is_none_or(|user| entry.subject_id == Some(user) || entry.actor_id == Some(user))
         })
+        .filter(|entry| {
+            query
+                .subject
+                .is_none_or(|subject| entry.subject_id == Some(subject))
+        })
         .filter(|entry| query.events.is_empty() || query.events.contains(&entry.event))
         .filter(|entry| query.since.is_none_or(|since| entry.at >= since))
         .filter(|entry| query.until.is_none_or(|until| entry.at < until))
@@ -975,7 +980,7 @@ fn expected_seqs(all: &[AuditEntry], query: &AuditQuery) -> Vec<u64> {
 }
 
 /// The listing is newest first and filters exactly: a user as subject or
-/// actor, event names, `since` inclusive and `until` exclusive; following
+/// actor, a subject only, event names, `since` inclusive and `until` exclusive; following
 /// the cursors returns every match exactly once, events appended between
 /// pages disturb no page, and a cursor the store did not make is refused.
 pub async fn the_audit_listing_filters_and_pages_exactly<S: Store + 'static>(store: Arc<S>) {
@@ -1022,6 +1027,19 @@ pub async fn the_audit_listing_filters_and_pages_exactly<S: Store + 'static>(sto
         },
         AuditQuery {
             user: Some(carol),
+            ..AuditQuery::default()
+        },
+        AuditQuery {
+            subject: Some(alice),
+            ..AuditQuery::default()
+        },
+        AuditQuery {
+            subject: Some(bob),
+            ..AuditQuery::default()
+        },
+        AuditQuery {
+            user: Some(alice),
+            subject: Some(bob),
             ..AuditQuery::default()
         },
         AuditQuery {
@@ -1075,7 +1093,7 @@ pub async fn the_audit_listing_filters_and_pages_exactly<S: Store + 'static>(sto
             }
         }
     }
-    let window = expected_seqs(&all, &queries[8]);
+    let window = expected_seqs(&all, &queries[11]);
     assert_eq!(window.len(), 10, "since is inclusive, until exclusive");
     assert_eq!(
         window.first(),
