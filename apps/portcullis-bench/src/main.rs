@@ -342,6 +342,59 @@ fn main() -> anyhow::Result<()> {
     node_1.stop()?;
     drop(postgres);
 
+    // What the audit log costs: the store writes of a login and a refresh,
+    // in-process, with the log and with a key that records nothing, on
+    // both stores (the HTTP logins above are bound by argon2, which hides
+    // a write's cost; this shows it).
+    say("measuring the audit log's cost on the store writes of a login and a refresh");
+    let audit_seconds = args.seconds.clamp(1, 5);
+    let sqlite_stores = [tempfile::tempdir()?, tempfile::tempdir()?];
+    let mut sqlite_pair = Vec::new();
+    for (dir, records) in sqlite_stores.iter().zip([true, false]) {
+        let store = Arc::new(SqliteStore::open(&dir.path().join("portcullis.db"))?);
+        let key: Arc<dyn AuditKey> = if records {
+            new_master_key(&dir.path().join("master-key"))?
+        } else {
+            Arc::new(NoAuditLog)
+        };
+        store.set_audit_key(key);
+        runtime.block_on(seed_store(store.clone(), 4, &seed_hash))?;
+        sqlite_pair.push(store);
+    }
+    let sqlite_costs = runtime.block_on(audit_costs(
+        "SQLite",
+        sqlite_pair[0].clone(),
+        sqlite_pair[1].clone(),
+        audit_seconds,
+    ))?;
+    let pg_databases = [
+        runtime.block_on(TestDatabase::create()),
+        runtime.block_on(TestDatabase::create()),
+    ];
+    let mut pg_pair = Vec::new();
+    for (database, records) in pg_databases.iter().zip([true, false]) {
+        let store = Arc::new(runtime.block_on(PostgresStore::open(
+            database.url(),
+            &PostgresOptions::default(),
+        ))?);
+        let key: Arc<dyn AuditKey> = if records {
+            Arc::new(MasterAuditKey::derive(&MasterKey::generate())?)
+        } else {
+            Arc::new(NoAuditLog)
+        };
+        store.set_audit_key(key);
+        runtime.block_on(seed_store(store.clone(), 4, &seed_hash))?;
+        pg_pair.push(store);
+    }
+    let pg_costs = runtime.block_on(audit_costs(
+        "PostgreSQL",
+        pg_pair[0].clone(),
+        pg_pair[1].clone(),
+        audit_seconds,
+    ))?;
+    drop(pg_pair);
+    drop(pg_databases);
+
     results.extend([
         health.clone(),
         bearer_me.clone(),
@@ -355,6 +408,8 @@ fn main() -> anyhow::Result<()> {
         first.clone(),
         second.clone(),
     ]);
+    results.extend(sqlite_costs.iter().cloned());
+    results.extend(pg_costs.iter().cloned());
 
     let hash_concurrency = cores as f64;
     let checks = vec![
@@ -418,6 +473,36 @@ fn main() -> anyhow::Result<()> {
             format!("{round_trips:.2}"),
             true,
         ),
+        audit_cost(
+            "(12) SQLite: a login's store write with the audit log, ÷ without",
+            &sqlite_costs[0],
+            &sqlite_costs[1],
+        ),
+        audit_cost(
+            "(12) SQLite: a refresh's store write with the audit log, ÷ without",
+            &sqlite_costs[2],
+            &sqlite_costs[3],
+        ),
+        audit_cost(
+            "(12) PostgreSQL: a login's store write with the audit log, ÷ without",
+            &pg_costs[0],
+            &pg_costs[1],
+        ),
+        audit_cost(
+            "(12) PostgreSQL: a refresh's store write with the audit log, ÷ without",
+            &pg_costs[2],
+            &pg_costs[3],
+        ),
+        (
+            "(12) HTTP logins with the audit log, ÷ cores ÷ hash time (SQLite; PostgreSQL)"
+                .to_owned(),
+            format!(
+                "{:.0}%; {:.0}%",
+                logins.requests_per_sec / login_limit * 100.0,
+                pg_logins.requests_per_sec / login_limit * 100.0
+            ),
+            true,
+        ),
         (
             "(7) idle RSS ≤ 20 MiB".to_owned(),
             format!("{idle_rss:.1} MiB"),
@@ -455,6 +540,27 @@ fn main() -> anyhow::Result<()> {
     )?;
     say(&format!("written to {}", args.out.display()));
     Ok(())
+}
+
+/// An informational row: the rate with the audit log as a share of the
+/// rate without, and the p50 latencies of both.
+fn audit_cost(
+    name: &str,
+    with_log: &Measurement,
+    without_log: &Measurement,
+) -> (String, String, bool) {
+    (
+        name.to_owned(),
+        format!(
+            "{:.0}% ({:.0}/s vs {:.0}/s; p50 {:.2} vs {:.2} ms)",
+            with_log.requests_per_sec / without_log.requests_per_sec * 100.0,
+            with_log.requests_per_sec,
+            without_log.requests_per_sec,
+            with_log.p50_ms,
+            without_log.p50_ms
+        ),
+        true,
+    )
 }
 
 fn check(name: &str, ratio: f64, target: f64) -> (String, String, bool) {
@@ -822,4 +928,166 @@ fn chart(results: &[Measurement]) -> String {
     }
     svg.push_str("</svg>\n");
     svg
+}
+
+/// The baseline key of the audit-cost scenarios: it records nothing, so
+/// the store skips its appends (see `AuditKey::records`).
+struct NoAuditLog;
+
+impl AuditKey for NoAuditLog {
+    fn mac(&self, _message: &[u8]) -> portcullis_domain::audit::AuditMac {
+        portcullis_domain::audit::AuditMac::GENESIS
+    }
+
+    fn records(&self) -> bool {
+        false
+    }
+}
+
+/// How many tasks write at once in the audit-cost scenarios.
+const AUDIT_COST_WRITERS: usize = 4;
+
+/// The store write of a login (`create_session` with its `login.succeeded`
+/// event) and of a refresh (`rotate_refresh_token`), each for `seconds`
+/// with [`AUDIT_COST_WRITERS`] concurrent writers, on `store`: operations
+/// per second and the latencies. In-process, so that a baseline without
+/// the audit log can be measured in the same run (no setting turns the log
+/// off).
+async fn store_write_rates(
+    label: &str,
+    store: Arc<dyn portcullis_domain::ports::Store>,
+    seconds: u64,
+) -> anyhow::Result<[Measurement; 2]> {
+    use portcullis_domain::{NewSession, RefreshTokenHash, ScopeSet, SessionId};
+
+    let user_id = store
+        .find_credentials(&Username::parse("user0")?)
+        .await?
+        .context("user0 is seeded")?
+        .user
+        .id;
+    let now = SystemClock.now().replace_nanosecond(0)?;
+    let day = Duration::from_secs(86_400);
+    // Unique per run, so that the tokens of two runs on one store differ.
+    let salt = Arc::new(SessionId::random().to_string());
+    let token = move |n: u64, task: usize| {
+        RefreshTokenHash::from_digest(format!("{task}:{n}:{salt}").into_bytes())
+    };
+    let new_session = move |refresh_token_hash| NewSession {
+        id: SessionId::random(),
+        user_id,
+        scopes: ScopeSet::EMPTY,
+        refresh_token_hash,
+        created_at: now,
+        expires_at: now + day,
+        ip: Some("192.0.2.1".to_owned()),
+        user_agent: Some("portcullis-bench".to_owned()),
+    };
+    let context = AuditContext::system(now);
+    let run = |rotate: bool| {
+        let store = store.clone();
+        let context = context.clone();
+        let token = token.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(seconds);
+            let mut tasks = Vec::new();
+            for task in 0..AUDIT_COST_WRITERS {
+                let store = store.clone();
+                let context = context.clone();
+                let token = token.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut latencies = Vec::new();
+                    let mut current = token(0, task);
+                    if rotate {
+                        let session = new_session(current.clone());
+                        let record = context.record(
+                            Some(user_id),
+                            AuditEvent::LoginSucceeded {
+                                session_id: session.id,
+                            },
+                        );
+                        store
+                            .create_session(&session, u32::MAX, day, &record)
+                            .await?;
+                    }
+                    let mut n = 1;
+                    while Instant::now() < deadline {
+                        let started = Instant::now();
+                        let next = token(n, task);
+                        if rotate {
+                            store
+                                .rotate_refresh_token(&current, &next, now, day, &context)
+                                .await?;
+                            current = next;
+                        } else {
+                            let session = new_session(next);
+                            let record = context.record(
+                                Some(user_id),
+                                AuditEvent::LoginSucceeded {
+                                    session_id: session.id,
+                                },
+                            );
+                            store
+                                .create_session(&session, u32::MAX, day, &record)
+                                .await?;
+                        }
+                        latencies.push(started.elapsed());
+                        n += 1;
+                    }
+                    anyhow::Ok(latencies)
+                }));
+            }
+            let mut latencies = Vec::new();
+            for task in tasks {
+                latencies.extend(task.await??);
+            }
+            latencies.sort_unstable();
+            anyhow::Ok(latencies)
+        }
+    };
+    let measure = |name: String, latencies: Vec<Duration>| {
+        let at = |quantile: f64| {
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss,
+                reason = "an index into the sorted latencies"
+            )]
+            let index = ((latencies.len() as f64 - 1.0) * quantile).round() as usize;
+            latencies
+                .get(index)
+                .map_or(0.0, |latency| latency.as_secs_f64() * 1000.0)
+        };
+        #[allow(clippy::cast_precision_loss, reason = "a count of operations")]
+        let rate = latencies.len() as f64 / seconds as f64;
+        Measurement {
+            name,
+            requests_per_sec: rate,
+            p50_ms: at(0.5),
+            p99_ms: at(0.99),
+            statuses: vec![("ok".to_owned(), latencies.len() as u64)],
+            errors: 0,
+        }
+    };
+    let logins = run(false).await?;
+    let refreshes = run(true).await?;
+    Ok([
+        measure(format!("{label}: a login's store write"), logins),
+        measure(format!("{label}: a refresh's store write"), refreshes),
+    ])
+}
+
+/// The audit-cost scenarios on one store kind: the same writes on a store
+/// with the deployment's audit key and on one whose key records nothing.
+async fn audit_costs(
+    label: &str,
+    with_log: Arc<dyn portcullis_domain::ports::Store>,
+    without_log: Arc<dyn portcullis_domain::ports::Store>,
+    seconds: u64,
+) -> anyhow::Result<Vec<Measurement>> {
+    let [login, refresh] =
+        store_write_rates(&format!("{label}, audit log on"), with_log, seconds).await?;
+    let [login_off, refresh_off] =
+        store_write_rates(&format!("{label}, audit log off"), without_log, seconds).await?;
+    Ok(vec![login, login_off, refresh, refresh_off])
 }

@@ -63,6 +63,14 @@ impl std::fmt::Debug for AuditMac {
 pub trait AuditKey: Send + Sync {
     /// HMAC of `message`.
     fn mac(&self, message: &[u8]) -> AuditMac;
+
+    /// Whether events are recorded at all: always, but for the baseline of
+    /// a benchmark, which measures what the log costs by comparing with a
+    /// store given a key that answers `false` (stores then skip their
+    /// appends). No setting makes such a key; only code can.
+    fn records(&self) -> bool {
+        true
+    }
 }
 
 /// Why a session ended, as recorded.

@@ -256,6 +256,10 @@ fn a_head_moved_back_by_hand_stops_audited_changes_instead_of_being_sealed() {
     carl.args(["user", "disable", "carl"]);
     let outcome = run(carl, None);
     outcome.assert_failure();
-    assert!(outcome.stderr.contains("no such user"), "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("no such user"),
+        "{}",
+        outcome.stderr
+    );
     assert_broken_at(&verify(sandbox.command()), 4, "still the moved head");
 }
