@@ -447,3 +447,80 @@ async fn two_nodes_write_one_chain_that_verifies() {
     assert!(report.events >= 30, "{report:?}");
     assert_eq!(head.seq, report.events, "gapless from 1");
 }
+
+/// Key rotations (`signing_keys.installed` at the first start,
+/// `signing_key.rotated` by `POST /admin/keys/rotate`), the session cap
+/// ending the least recently used session, and an admin's deletion of an
+/// account are logged, with the admin as actor where one acted.
+#[tokio::test]
+async fn key_rotations_the_session_cap_and_deletions_are_logged() {
+    let data_dir = tempfile::tempdir().expect("temporary directory");
+    let mut args = portcullis_tests::test_args(data_dir.path().join("data"));
+    args.jwt_secret = None;
+    args.jwt_alg = Some("EdDSA".to_owned());
+    args.max_sessions_per_user = Some(1);
+    args.login_per_ip_per_min = Some(10_000);
+    args.login_per_user_per_min = Some(10_000);
+    let settings = portcullis::Settings::resolve(&args).expect("settings");
+    let app = TestApp::spawn_with(data_dir, settings).await;
+    let admin = Credential::Bearer(admin_token_for(&app, "keeper").await);
+
+    let installed = all_events(&app, &admin, "?event=signing_keys.installed").await;
+    assert_eq!(installed.len(), 1, "{installed:?}");
+    assert_eq!(installed[0]["actor_id"], Value::Null, "the service itself");
+    let kids = installed[0]["details"]["kids"].as_array().expect("kids");
+    assert!(kids.len() >= 2, "current and next: {kids:?}");
+
+    let rotated = call(&app, Method::POST, "/admin/keys/rotate", Some(&admin), None).await;
+    assert_eq!(rotated.status(), 200);
+    let rotations = all_events(&app, &admin, "?event=signing_key.rotated").await;
+    assert_eq!(rotations.len(), 1, "{rotations:?}");
+    let details = &rotations[0]["details"];
+    assert!(kids.contains(&details["retired_kid"]), "{details}");
+    assert!(
+        kids.contains(&details["current_kid"]),
+        "the next key signs now: {details}"
+    );
+    assert!(details["next_kid"].is_string());
+
+    let registered = app.register("capped").await;
+    let capped_id = registered["id"].as_str().expect("id").to_owned();
+    let first = app.login("capped").await;
+    let first_session = jwt_segment_claim(first["access_token"].as_str().expect("access"), "sid");
+    app.login("capped").await;
+    let ended = all_events(
+        &app,
+        &admin,
+        &format!("?user={capped_id}&event=session.ended"),
+    )
+    .await;
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert_eq!(ended[0]["details"]["reason"], "session_cap");
+    assert_eq!(ended[0]["details"]["session_id"], first_session.as_str());
+
+    let deleted = call(
+        &app,
+        Method::DELETE,
+        &format!("/admin/users/{capped_id}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(deleted.status(), 204);
+    let deletions = all_events(&app, &admin, "?event=account.deleted").await;
+    assert_eq!(deletions.len(), 1);
+    assert_eq!(deletions[0]["subject_id"], capped_id.as_str());
+    let admin_id = get_json(&app, &admin, "/users/me").await["id"].clone();
+    assert_eq!(deletions[0]["actor_id"], admin_id);
+    // The deleted account's events stay.
+    let kept = all_events(&app, &admin, &format!("?user={capped_id}")).await;
+    assert!(names(&kept).contains(&"user.registered"), "{kept:?}");
+}
+
+/// A claim of a JWT's payload, as text.
+fn jwt_segment_claim(token: &str, claim: &str) -> String {
+    crate::support::jwt_claims(token)[claim]
+        .as_str()
+        .unwrap_or_else(|| panic!("{claim} in the token"))
+        .to_owned()
+}

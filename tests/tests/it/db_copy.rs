@@ -82,6 +82,19 @@ async fn a_sqlite_deployment_copied_into_postgresql_keeps_its_accounts_tokens_an
         "{copied:?}"
     );
     assert!(copied.signing_keys >= 2, "current and next key: {copied:?}");
+    let source_chain = portcullis::verify_audit_log(&app.settings)
+        .await
+        .expect("the source's audit log reads")
+        .expect("the source's chain is whole");
+    assert!(
+        source_chain.events >= 5,
+        "registrations and logins: {source_chain:?}"
+    );
+    assert_eq!(
+        u64::try_from(copied.audit_events).expect("a count"),
+        source_chain.events,
+        "the whole audit log is copied"
+    );
 
     // A second copy into the same, now full, database writes nothing.
     let refused = portcullis::copy_database(&app.settings, &target)
@@ -97,6 +110,12 @@ async fn a_sqlite_deployment_copied_into_postgresql_keeps_its_accounts_tokens_an
     let app = app
         .restart_with(|settings| settings.database = target.clone())
         .await;
+    // The copy verifies with the same master key, with the same head.
+    let copied_chain = portcullis::verify_audit_log(&app.settings)
+        .await
+        .expect("the copy's audit log reads")
+        .expect("the copy's chain is whole");
+    assert_eq!(copied_chain.head, source_chain.head);
     assert_eq!(
         app.me(&access).await.status(),
         200,
@@ -135,6 +154,12 @@ async fn a_sqlite_deployment_copied_into_postgresql_keeps_its_accounts_tokens_an
         jwt_segment(&access, 0)["kid"],
         "the copied current key still signs"
     );
+    // The chain goes on from the copied head.
+    let continued = portcullis::verify_audit_log(&app.settings)
+        .await
+        .expect("reads")
+        .expect("still whole");
+    assert!(continued.events > source_chain.events);
 }
 
 #[tokio::test]

@@ -118,18 +118,22 @@ fn a_second_start_on_the_same_data_dir_reuses_the_master_key_and_with_hs256_the_
 }
 
 #[test]
-fn serve_uses_the_accounts_that_user_create_made_before_it_and_the_cli_writes_no_key() {
+fn serve_uses_the_accounts_and_the_master_key_that_commands_made_before_it() {
     let sandbox = Sandbox::migrated();
-    create_user(sandbox.command(), "dave", &password(20)).assert_success();
     let key = sandbox.data_dir().join("master-key");
-    assert!(
-        !key.exists(),
-        "neither migrate nor user create touches the master key"
-    );
+    // The audit log's chain is keyed from the master key from its first
+    // event on, so the first command on a new data directory makes it.
+    let made = std::fs::read(&key).expect("migrate made the master key");
+    assert_eq!(mode_of(&key), 0o600);
+    create_user(sandbox.command(), "dave", &password(20)).assert_success();
     let server = Server::start(sandbox.command());
     let (status, _) = server.terminate();
     assert!(status.success(), "{status:?}");
-    assert!(key.exists(), "serve creates the key");
+    assert_eq!(
+        std::fs::read(&key).expect("the key is still there"),
+        made,
+        "serve uses the master key the commands made"
+    );
     let mut command = sandbox.command();
     command.args(["user", "disable", "dave"]);
     let outcome = run(command, None);
