@@ -64,6 +64,9 @@ impl Database {
         )
         .await?;
         let key = database.install_audit_key(settings).await?;
+        if opening == Opening::CreateOrMigrate {
+            database.check_audit_key(settings, key.as_ref()).await?;
+        }
         Ok((database, key))
     }
 
@@ -72,6 +75,33 @@ impl Database {
     /// signing keys' sealing key). A store that already holds sealed keys
     /// or audit events refuses to start without its master key: a new one
     /// would break the chain and open none of the keys.
+    /// Refuses to serve with a master key that is not the one the audit log
+    /// was chained with (a node given another deployment's, or a new, key
+    /// file): every change would fail at its first append. The commands
+    /// skip this, so that `audit verify` can say where the chain breaks.
+    async fn check_audit_key(&self, settings: &Settings, key: &dyn AuditKey) -> anyhow::Result<()> {
+        let anchor = self
+            .store()
+            .audit_anchor()
+            .await
+            .context("cannot read the audit log")?;
+        if let Some(head) = anchor.head
+            && !head.is_intact(key)
+        {
+            return Err(ConfigError::new(
+                "master_key_file",
+                format!(
+                    "the master key in {} is not the one this database's audit log is chained \
+                     with: every node of a deployment needs the same master key file (or the \
+                     log's head was altered: run `portcullis audit verify`); nothing was changed",
+                    settings.master_key_file.display()
+                ),
+            )
+            .into());
+        }
+        Ok(())
+    }
+
     async fn install_audit_key(&self, settings: &Settings) -> anyhow::Result<Arc<dyn AuditKey>> {
         let store = self.store();
         let holds_sealed_state = !store

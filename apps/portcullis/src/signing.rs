@@ -163,8 +163,9 @@ pub(crate) fn load_or_create_master_key(
             "master_key_file",
             format!(
                 "master key file {} is missing, but the database holds signing keys sealed \
-                 with a master key; restore that file (or point PORTCULLIS_MASTER_KEY_FILE \
-                 at it); nothing was changed",
+                 with a master key, or an audit log chained with one; restore that file (or \
+                 point PORTCULLIS_MASTER_KEY_FILE at it: every node of a deployment needs the \
+                 same one); nothing was changed",
                 path.display()
             ),
         )

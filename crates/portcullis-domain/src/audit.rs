@@ -587,7 +587,9 @@ impl SealedHead {
         }
     }
 
-    fn is_intact(&self, key: &dyn AuditKey) -> bool {
+    /// Whether the seal verifies with `key`: `false` for a head altered
+    /// by hand, or for another master key's chain.
+    pub fn is_intact(&self, key: &dyn AuditKey) -> bool {
         Self::seal(key, self.position).seal.same_as(&self.seal)
     }
 }

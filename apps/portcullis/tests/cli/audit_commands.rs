@@ -263,3 +263,29 @@ fn a_head_moved_back_by_hand_stops_audited_changes_instead_of_being_sealed() {
     );
     assert_broken_at(&verify(sandbox.command()), 4, "still the moved head");
 }
+
+/// With HS256 keys (no sealed signing key in the store) the master key is
+/// still the audit chain's: a server given another one refuses to start
+/// (exit 2) instead of failing every change at its first append.
+#[test]
+fn a_server_with_another_master_key_than_the_chain_refuses_to_start() {
+    let sandbox = sandbox_with_events();
+    let key = sandbox.data_dir().join("master-key");
+    let other = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n";
+    std::fs::write(&key, other).expect("replace the master key");
+    let mut command = sandbox.command();
+    command.env("PORTCULLIS_JWT_ALG", "HS256");
+    command.args(["serve", "--bind", "127.0.0.1:0"]);
+    let outcome = run_with_deadline(command, None, STARTUP_DEADLINE);
+    assert_eq!(outcome.code(), Some(2), "{outcome:?}");
+    assert!(
+        outcome
+            .messages()
+            .contains("is not the one this database's audit log is chained with"),
+        "{}",
+        outcome.stderr
+    );
+    // The commands still open it, so that verify can say what is wrong.
+    let refused = verify(sandbox.command());
+    assert_eq!(refused.code(), Some(1), "{}", refused.messages());
+}
