@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use crate::audit::{AuditContext, AuditEvent};
 use crate::error::StoreError;
 use crate::ports::{Clock, SigningKeyStore};
+use crate::service::Initiator;
 use crate::signing_key::{
     KeyId, KeyRotation, KeyState, RotationOutcome, SealedPrivateKey, SigningAlgorithm,
     StoredSigningKey,
@@ -175,7 +176,10 @@ impl KeyLifecycle {
             .is_none_or(|next| next.signs_from <= now);
         let rotated = period_over
             && next_is_known
-            && self.rotate_from(&keys, now).await? == RotationOutcome::Rotated;
+            && self
+                .rotate_from(&keys, now, &AuditContext::system(now))
+                .await?
+                == RotationOutcome::Rotated;
         Ok(Maintenance { rotated, deleted })
     }
 
@@ -183,12 +187,24 @@ impl KeyLifecycle {
     /// (an operator's answer to a suspected leak cannot wait for the
     /// publish-ahead time; resource servers fetch a key they do not know).
     pub async fn rotate_now(&self) -> Result<(), KeyError> {
+        self.rotate_now_by(&Initiator::command_line()).await
+    }
+
+    /// [`rotate_now`](Self::rotate_now) on behalf of `initiator` (an
+    /// administrator through the API), who is the rotation's audit actor.
+    pub async fn rotate_now_by(&self, initiator: &Initiator) -> Result<(), KeyError> {
         loop {
             let keys = self.store.signing_keys().await?;
+            let now = self.now();
+            let context = AuditContext {
+                at: now,
+                actor_id: initiator.actor_id,
+                client: initiator.client.clone(),
+            };
             // Superseded means another node rotated between the read and
             // the write; rotating again from the new current key is what
             // the operator asked for.
-            if self.rotate_from(&keys, self.now()).await? == RotationOutcome::Rotated {
+            if self.rotate_from(&keys, now, &context).await? == RotationOutcome::Rotated {
                 return Ok(());
             }
         }
@@ -224,6 +240,7 @@ impl KeyLifecycle {
         &self,
         keys: &[StoredSigningKey],
         now: OffsetDateTime,
+        context: &AuditContext,
     ) -> Result<RotationOutcome, KeyError> {
         let current = current_key(keys)?.kid.clone();
         let new_next = StoredSigningKey {
@@ -235,7 +252,7 @@ impl KeyLifecycle {
             Some(next) => (next.kid.clone(), Some(new_next.kid.clone())),
             None => (new_next.kid.clone(), None),
         };
-        let audit = AuditContext::system(now).record(
+        let audit = context.record(
             None,
             AuditEvent::SigningKeyRotated {
                 retired: current.clone(),

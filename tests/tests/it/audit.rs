@@ -482,6 +482,8 @@ async fn key_rotations_the_session_cap_and_deletions_are_logged() {
         "the next key signs now: {details}"
     );
     assert!(details["next_kid"].is_string());
+    let admin_id = get_json(&app, &admin, "/users/me").await["id"].clone();
+    assert_eq!(rotations[0]["actor_id"], admin_id, "the admin who rotated");
 
     let registered = app.register("capped").await;
     let capped_id = registered["id"].as_str().expect("id").to_owned();
@@ -510,7 +512,6 @@ async fn key_rotations_the_session_cap_and_deletions_are_logged() {
     let deletions = all_events(&app, &admin, "?event=account.deleted").await;
     assert_eq!(deletions.len(), 1);
     assert_eq!(deletions[0]["subject_id"], capped_id.as_str());
-    let admin_id = get_json(&app, &admin, "/users/me").await["id"].clone();
     assert_eq!(deletions[0]["actor_id"], admin_id);
     // The deleted account's events stay.
     let kept = all_events(&app, &admin, &format!("?user={capped_id}")).await;

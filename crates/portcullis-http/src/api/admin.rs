@@ -289,13 +289,19 @@ impl AdminApi {
     async fn rotate_keys(
         &self,
         state: Data<&AppState>,
-        #[oai(scope = "ApiScopes::Admin")] _auth: Authenticated<AdminScope>,
+        request: &Request,
+        #[oai(scope = "ApiScopes::Admin")] auth: Authenticated<AdminScope>,
     ) -> Result<KeysResponse, ApiError> {
         let publication = &state.publication;
         let Some(lifecycle) = &publication.key_lifecycle else {
             return Err(ApiError::keys_fixed_by_secret());
         };
-        lifecycle.rotate_now().await?;
+        lifecycle
+            .rotate_now_by(&Initiator::caller(
+                &auth.principal,
+                &client_info(&state, request),
+            ))
+            .await?;
         // The rotation is stored; a failed reload is reported (this node
         // would keep signing with the retired key until its next periodic
         // reload), and the listing shows the rotation either way.
