@@ -1092,8 +1092,7 @@ async fn audit_costs(
     let [login_1, refresh_1] = store_write_rates(&on_label, with_log.clone(), seconds).await?;
     let [login_off_1, refresh_off_1] =
         store_write_rates(&off_label, without_log.clone(), seconds).await?;
-    let [login_off_2, refresh_off_2] =
-        store_write_rates(&off_label, without_log, seconds).await?;
+    let [login_off_2, refresh_off_2] = store_write_rates(&off_label, without_log, seconds).await?;
     let [login_2, refresh_2] = store_write_rates(&on_label, with_log, seconds).await?;
     Ok(vec![
         mean_of(&login_1, &login_2),
