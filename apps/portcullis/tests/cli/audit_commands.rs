@@ -53,11 +53,26 @@ fn export(mut command: Command, since: Option<&str>) -> Vec<Value> {
 }
 
 /// Runs SQL on the sandbox's SQLite file directly, as an attacker with
-/// write access to it would.
+/// write access to it would: through Python's sqlite3 module, since SQLite
+/// is reached from Rust only through portcullis-sqlite (deny.toml).
 fn tamper_sqlite(sandbox: &Sandbox, sql: &str) {
-    let connection =
-        rusqlite::Connection::open(sandbox.data_dir().join("portcullis.db")).expect("the database");
-    connection.execute_batch(sql).expect("the tampering runs");
+    let output = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys\n\
+             connection = sqlite3.connect(sys.argv[1])\n\
+             connection.executescript(sys.argv[2])\n\
+             connection.commit()",
+        ])
+        .arg(sandbox.data_dir().join("portcullis.db"))
+        .arg(sql)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "the tampering runs: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// Asserts exit 1 and a message naming `seq`.
