@@ -525,3 +525,110 @@ fn jwt_segment_claim(token: &str, claim: &str) -> String {
         .unwrap_or_else(|| panic!("{claim} in the token"))
         .to_owned()
 }
+
+/// A login refused by the limiter is logged before its 429 is answered;
+/// RFC 7009 revocation, a local logout and ending one's own session are
+/// logged as `session.ended` with their reasons.
+#[tokio::test]
+async fn refused_logins_and_every_way_a_session_ends_are_logged() {
+    let data_dir = tempfile::tempdir().expect("temporary directory");
+    let mut args = portcullis_tests::test_args(data_dir.path().join("data"));
+    // Registration spends one attempt of the username's budget too: eve
+    // has 4 login attempts left, frank exactly his 4 logins.
+    args.login_per_user_per_min = Some(5);
+    args.login_per_ip_per_min = Some(10_000);
+    let settings = portcullis::Settings::resolve(&args).expect("settings");
+    let app = TestApp::spawn_with(data_dir, settings).await;
+    // The admin logs in once: within its own budget.
+    let admin = Credential::Bearer(admin_token_for(&app, "watcher").await);
+
+    app.register("eve").await;
+    let mut answers = Vec::new();
+    for n in 0..8 {
+        let response = send(
+            with_request_id(&app, Method::POST, "/auth/token", &format!("req-flood-{n}"))
+                .form(&password_grant("eve", "wrong wrong wrong wrong")),
+        )
+        .await;
+        answers.push(response.status().as_u16());
+    }
+    assert!(answers.contains(&429), "the limiter refuses: {answers:?}");
+    let refused = all_events(&app, &admin, "?event=login.rate_limited").await;
+    let refused_ids: HashSet<&str> = refused
+        .iter()
+        .map(|event| event["request_id"].as_str().expect("request id"))
+        .collect();
+    let answered_429 = answers.iter().filter(|&&status| status == 429).count();
+    assert_eq!(
+        refused.len(),
+        answered_429,
+        "one event per 429: {refused:?}"
+    );
+    assert!(
+        refused
+            .iter()
+            .all(|e| e["details"]["credential"] == "password")
+    );
+    assert!(refused.iter().all(|e| e["subject_id"].is_null()));
+    assert!(refused_ids.iter().all(|id| id.starts_with("req-flood-")));
+
+    app.register("frank").await;
+    let reason_of = |events: &[Value], session: &str| -> String {
+        events
+            .iter()
+            .find(|event| event["details"]["session_id"] == session)
+            .and_then(|event| event["details"]["reason"].as_str())
+            .unwrap_or_else(|| panic!("no session.ended for {session}: {events:?}"))
+            .to_owned()
+    };
+    let sid =
+        |tokens: &Value| jwt_segment_claim(tokens["access_token"].as_str().expect("access"), "sid");
+
+    let revoked = app.login("frank").await;
+    let response = app
+        .client
+        .post(app.url("/auth/revoke"))
+        .form(&[("token", revoked["refresh_token"].as_str().expect("refresh"))])
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(response.status(), 200);
+
+    let logged_out = app.login("frank").await;
+    let response = call(
+        &app,
+        Method::POST,
+        "/auth/logout",
+        Some(&Credential::Bearer(
+            logged_out["access_token"]
+                .as_str()
+                .expect("access")
+                .to_owned(),
+        )),
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 204);
+
+    let ended = app.login("frank").await;
+    let current = Credential::Bearer(
+        app.login("frank").await["access_token"]
+            .as_str()
+            .expect("access")
+            .to_owned(),
+    );
+    let response = call(
+        &app,
+        Method::DELETE,
+        &format!("/users/me/sessions/{}", sid(&ended)),
+        Some(&current),
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 204);
+
+    let events = all_events(&app, &admin, "?event=session.ended").await;
+    assert_eq!(reason_of(&events, &sid(&revoked)), "revoked");
+    assert_eq!(reason_of(&events, &sid(&logged_out)), "logout");
+    assert_eq!(reason_of(&events, &sid(&ended)), "ended_by_user");
+}
