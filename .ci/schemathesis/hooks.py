@@ -311,6 +311,26 @@ POSITIVE_DATA_EXCEPTIONS = {
         422,
         lambda body: _only_errors(body, {"cursor": ("is not a cursor returned by this endpoint",)}),
     ),
+    # The audit listings' cursors are opaque in the same way. The admin's
+    # filters also relate to what exists and to each other: `event` must
+    # name an event the log knows (the schema allows any such-shaped name,
+    # so that a name added later is not a breaking change), and `until`
+    # must not be before `since`.
+    "GET /users/me/events": (
+        422,
+        lambda body: _only_errors(body, {"cursor": ("is not a cursor returned by this endpoint",)}),
+    ),
+    "GET /admin/audit": (
+        422,
+        lambda body: _only_errors(
+            body,
+            {
+                "cursor": ("is not a cursor returned by this endpoint",),
+                "event": ("is not an audit event name",),
+                "until": ("must not be before since",),
+            },
+        ),
+    ),
     # A server whose access tokens are signed with the HS256 secret (the
     # fixed keys of `PORTCULLIS_JWT_SECRET`, or the v1 key file) keeps no
     # keys in the store, so there is nothing to rotate: 409 with this exact
