@@ -19,10 +19,14 @@ trap 'stop_server' EXIT
 
 if ! command -v promtool >/dev/null; then
   echo "metrics: promtool missing: installing Debian's prometheus package"
-  if ! apt-cache policy prometheus 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+  # The policy is read whole before grep looks at it: `grep -q` stops at its
+  # match, and under pipefail the SIGPIPE that gives apt-cache would fail
+  # the check.
+  candidate() { local policy; policy=$(apt-cache policy prometheus 2>/dev/null || true); grep -q 'Candidate: [0-9]' <<<"$policy"; }
+  if ! candidate; then
     apt-get update -qq || fail "apt-get update failed"
   fi
-  apt-cache policy prometheus | grep -q 'Candidate: [0-9]' || fail "no installable prometheus package"
+  candidate || fail "no installable prometheus package"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
     || fail "apt-get install prometheus failed"
 fi
