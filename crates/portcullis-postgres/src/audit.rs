@@ -36,6 +36,16 @@ pub(crate) const ENTRY_COLUMNS: &str =
 const ANCHOR_COLUMNS: &str = "head_seq, head_mac, head_seal, \
                               checkpoint_seq, checkpoint_mac, checkpoint_at, checkpoint_seal";
 
+/// How long a transaction waits for the head's lock before the server
+/// gives up (55P03, answered as busy: 503 with `Retry-After`). Below the
+/// operation deadline, so that a caller that gives up leaves no waiter
+/// queued on the server behind it (which would make the queue longer the
+/// more callers give up), and a queue of audited writes is answered as
+/// busy instead of being taken for an unreachable database. `SET LOCAL`,
+/// per transaction: a startup parameter or a session setting would not
+/// survive a pooler in transaction mode.
+const HEAD_LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = '2500ms'";
+
 /// Locks the head row, reading the chain's ends.
 const LOCK_HEAD: &str = "SELECT head_seq, head_mac, head_seal, \
                          checkpoint_seq, checkpoint_mac, checkpoint_at, checkpoint_seal \
@@ -270,7 +280,13 @@ async fn lock_head(
     client: &impl GenericClient,
     create: bool,
 ) -> Result<AuditAnchor, OperationError> {
-    if let Some(row) = sql::query_opt(client, LOCK_HEAD, &[]).await? {
+    // Sent together (one round trip): the setting, then the lock.
+    let (timeout, head) = tokio::join!(
+        client.batch_execute(HEAD_LOCK_TIMEOUT),
+        sql::query_opt(client, LOCK_HEAD, &[])
+    );
+    timeout?;
+    if let Some(row) = head? {
         return read_anchor(&row);
     }
     if !create {

@@ -709,3 +709,63 @@ async fn a_store_without_a_key_refuses_every_change_and_its_clones_share_the_key
         .expect("insert with the key");
     assert_eq!(verify(&store).await.expect("verifies").events, 1);
 }
+
+/// A transaction that holds the chain's head (here: another session, as a
+/// stuck or slow audited write would) makes an append give up within the
+/// head's lock timeout, answered as busy (`Unavailable`), leaving no waiter
+/// behind; the store is not taken for unreachable, so the next operation
+/// runs at once, and appends work again when the head is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_head_makes_an_append_busy_within_the_lock_timeout_and_no_outage() {
+    let Fresh { store, database } = Fresh::new().await;
+    chain_of(&store, 2).await;
+    let mut holder = raw_client(&database).await;
+    let holding = holder.transaction().await.expect("begin");
+    holding
+        .query_one(
+            "SELECT head_seq FROM audit_chain WHERE id = 1 FOR UPDATE",
+            &[],
+        )
+        .await
+        .expect("the head, locked");
+
+    let started = std::time::Instant::now();
+    let refused = store.append_audit_event(&failed_login(3, None)).await;
+    let waited = started.elapsed();
+    assert!(
+        matches!(&refused, Err(portcullis_domain::StoreError::Unavailable(text)) if text.contains("55P03")),
+        "busy, by the lock timeout: {refused:?}"
+    );
+    assert!(
+        waited >= Duration::from_millis(2_000) && waited < Duration::from_millis(2_900),
+        "gave up at the lock timeout, before the 3 s deadline: {waited:?}"
+    );
+    // Not an outage: the next operation is served at once.
+    store.check_health().await.expect("still reachable");
+    let waiting: i64 = holder_count_of_waiters(&database).await;
+    assert_eq!(waiting, 0, "no append left waiting on the server");
+
+    holding.rollback().await.expect("release the head");
+    assert_eq!(
+        store
+            .append_audit_event(&failed_login(4, None))
+            .await
+            .expect("appends again"),
+        3
+    );
+    assert_eq!(verify(&store).await.expect("whole").events, 3);
+}
+
+/// Sessions of the test database waiting for a lock.
+async fn holder_count_of_waiters(database: &TestDatabase) -> i64 {
+    raw_client(database)
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            &[],
+        )
+        .await
+        .expect("pg_stat_activity")
+        .get(0)
+}
