@@ -733,7 +733,7 @@ async fn a_held_head_makes_an_append_busy_within_the_lock_timeout_and_no_outage(
     let refused = store.append_audit_event(&failed_login(3, None)).await;
     let waited = started.elapsed();
     assert!(
-        matches!(&refused, Err(portcullis_domain::StoreError::Unavailable(text)) if text.contains("55P03")),
+        matches!(&refused, Err(StoreError::Unavailable(text)) if text.contains("55P03")),
         "busy, by the lock timeout: {refused:?}"
     );
     assert!(
