@@ -345,12 +345,12 @@ fn assert_retry_later(response: &reqwest::Response, case: &str) {
 
 #[tokio::test]
 async fn a_held_write_lock_answers_503_with_retry_after_before_any_hash_and_health_says_so() {
-    // A deliberately slow hash (about a second or more even in release), so
+    // A deliberately slow hash (well over a second even in release), so
     // that an answer faster than a hash proves none was computed.
     let data_dir = tempfile::tempdir().expect("temporary directory");
     let mut args = portcullis_tests::test_args(data_dir.path().join("data"));
     args.argon2_m_kib = Some(65_536);
-    args.argon2_t = Some(24);
+    args.argon2_t = Some(40);
     let settings = portcullis::Settings::resolve(&args).expect("valid settings");
     let app = TestApp::spawn_with(data_dir, settings).await;
     app.register("locked").await;
