@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
+use portcullis_adapters::MasterAuditKey;
 use portcullis_domain::audit::AuditKey;
 use portcullis_domain::ports::{SharedAttemptCounter, Store, StoreCopy};
 use portcullis_postgres::{PostgresError, PostgresOptions, PostgresStore};
@@ -63,10 +64,7 @@ impl Database {
             opening,
         )
         .await?;
-        let key = database.install_audit_key(settings).await?;
-        if opening == Opening::CreateOrMigrate {
-            database.check_audit_key(settings, key.as_ref()).await?;
-        }
+        let key = database.install_audit_key(settings, opening).await?;
         Ok((database, key))
     }
 
@@ -75,18 +73,37 @@ impl Database {
     /// signing keys' sealing key). A store that already holds sealed keys
     /// or audit events refuses to start without its master key: a new one
     /// would break the chain and open none of the keys.
-    /// Refuses to serve with a master key that is not the one the audit log
-    /// was chained with (a node given another deployment's, or a new, key
-    /// file): every change would fail at its first append. The commands
-    /// skip this, so that `audit verify` can say where the chain breaks.
-    async fn check_audit_key(&self, settings: &Settings, key: &dyn AuditKey) -> anyhow::Result<()> {
-        let anchor = self
-            .store()
+    ///
+    /// Serving (`CreateOrMigrate`) also refuses a master key that is not
+    /// the one the audit log was chained with (a node given another
+    /// deployment's key file): every change would fail at its first append.
+    /// The commands skip that check, so that `audit verify` can say where
+    /// the chain breaks.
+    async fn install_audit_key(
+        &self,
+        settings: &Settings,
+        opening: Opening,
+    ) -> anyhow::Result<Arc<dyn AuditKey>> {
+        let store = self.store();
+        let head = store
             .audit_anchor()
             .await
-            .context("cannot read the audit log")?;
-        if let Some(head) = anchor.head
-            && !head.is_intact(key)
+            .context("cannot read the audit log")?
+            .head;
+        let holds_sealed_state = head.is_some()
+            || !store
+                .signing_keys()
+                .await
+                .context("cannot read the signing keys")?
+                .is_empty();
+        let master_key =
+            signing::load_or_create_master_key(&settings.master_key_file, holds_sealed_state)?;
+        let key: Arc<dyn AuditKey> = Arc::new(
+            MasterAuditKey::derive(&master_key).context("cannot derive the audit log's key")?,
+        );
+        if opening == Opening::CreateOrMigrate
+            && let Some(head) = head
+            && !head.is_intact(key.as_ref())
         {
             return Err(ConfigError::new(
                 "master_key_file",
@@ -99,27 +116,6 @@ impl Database {
             )
             .into());
         }
-        Ok(())
-    }
-
-    async fn install_audit_key(&self, settings: &Settings) -> anyhow::Result<Arc<dyn AuditKey>> {
-        let store = self.store();
-        let holds_sealed_state = !store
-            .signing_keys()
-            .await
-            .context("cannot read the signing keys")?
-            .is_empty()
-            || store
-                .audit_anchor()
-                .await
-                .context("cannot read the audit log")?
-                .head
-                .is_some();
-        if !holds_sealed_state {
-            // Creates the master key file on the first start.
-            signing::load_or_create_master_key(&settings.master_key_file, false)?;
-        }
-        let key = crate::audit_key(settings)?;
         match self {
             Self::Sqlite(store) => store.set_audit_key(key.clone()),
             Self::Postgres(store) => store.set_audit_key(key.clone()),
